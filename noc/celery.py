@@ -1,0 +1,40 @@
+"""The one Celery app: queues, late acks, and a visibility timeout for long tasks."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "noc.settings")
+
+QUEUES = ("checks", "collectors", "slo", "notifications", "ingest", "default")
+
+app = Celery("noc")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_queues=[Queue(name) for name in QUEUES],
+    task_default_queue="default",
+    # A task is acknowledged after it ran, and re-delivered if its worker dies mid-way;
+    # every task is written to be idempotent for that reason.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    result_expires=3600,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    timezone="UTC",
+    enable_utc=True,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+app.autodiscover_tasks()
+
+
+@app.task(name="noc.ping", soft_time_limit=5, time_limit=10)
+def ping(value: str = "pong") -> str:
+    """Echo: lets tests and `doctor` prove a worker consumes the queue."""
+    return value

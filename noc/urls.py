@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from noc import health, views
+
+API_ROOT_LINKS = ["me", "user-list", "api-key-list", "audit-event-list"]
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_root(request, format=None):
+    """The NOC API. Every endpoint below is documented in /api/docs/."""
+    links = {name.removesuffix("-list"): reverse(name, request=request) for name in API_ROOT_LINKS}
+    links["schema"] = reverse("schema", request=request)
+    links["docs"] = reverse("swagger-ui", request=request)
+    return Response(links)
+
+
+api_urlpatterns = [
+    path("", views.home, name="home"),
+    path("", api_root, name="api-root"),
+    path("", include("accounts.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_urlpatterns)),
+    path("api-auth/", include("rest_framework.urls")),
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+]
