@@ -10,11 +10,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,6 +123,9 @@ class EmbeddedRedis:
     def __init__(self, root: Path) -> None:
         self.dir = root / "redis"
         self.socket = self.dir / "redis.sock"
+        if len(str(self.socket)) > 100:  # AF_UNIX paths are limited to 107 bytes
+            digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+            self.socket = Path(tempfile.gettempdir()) / f"noc-redis-{digest}.sock"
         self.pidfile = self.dir / "redis.pid"
 
     @property

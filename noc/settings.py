@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "axes",
     "noc",
     "accounts",
+    "services",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,8 @@ def _database_from_url(url: str) -> dict:
     cleaned = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
     config = environ.Env.db_url_config(cleaned)
     options = config.setdefault("OPTIONS", {})
+    if not config.get("HOST") and "host" in options:  # ?host=/socket/dir form
+        config["HOST"] = options.pop("host")
     if statement_timeout:
         if not statement_timeout.isdigit():
             raise ImproperlyConfigured(
@@ -159,10 +162,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }
 
+
+def _redis_with_db(url: str, db: int) -> str:
+    """The same Redis server, another database: clearing the cache must not empty the broker."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = parse_qs(parts.query) | {"db": [str(db)]}
+        return f"unix://{parts.path}?{urlencode(query, doseq=True)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("CACHE_URL", default="") or REDIS_URL,
+        "LOCATION": env.str("CACHE_URL", default="") or _redis_with_db(REDIS_URL, 1),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="noc"),
     }
 }

@@ -64,12 +64,13 @@ class ApiKeyViewSet(
 ):
     """Everyone manages their own keys; admins see and revoke everyone's. DELETE revokes."""
 
+    queryset = ApiKey.objects.select_related("user")
     serializer_class = ApiKeySerializer
     required_roles = {"create": Role.VIEWER, "destroy": Role.VIEWER, "revoke": Role.VIEWER}
     filterset_fields = ["revoked_at"]
 
     def get_queryset(self):
-        keys = ApiKey.objects.select_related("user")
+        keys = super().get_queryset()
         if has_role(self.request.user, Role.ADMIN):
             return keys
         return keys.filter(user=self.request.user)

@@ -1,0 +1,74 @@
+"""Fixtures shared by every app's tests: users of each role and API clients acting as them."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.actions import user_create
+from accounts.choices import Role
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Tests share one Redis: start each with an empty cache (axes, rate limits)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1, 10_000))
+
+    def make(role: str = Role.VIEWER, **extra):
+        n = next(counter)
+        username = extra.pop("username", f"{role}-{n}")
+        return user_create(
+            actor=None,
+            username=username,
+            email=extra.pop("email", f"{username}@example.test"),
+            role=role,
+            password=extra.pop("password", "correct horse battery staple"),
+            **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user):
+    return make_user(Role.ADMIN, username="alice")
+
+
+@pytest.fixture
+def operator_user(make_user):
+    return make_user(Role.OPERATOR, username="oscar")
+
+
+@pytest.fixture
+def viewer_user(make_user):
+    return make_user(Role.VIEWER, username="vera")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_as(make_user):
+    """client_as(role) -> an APIClient logged in as a fresh user of that role."""
+
+    def login(role: str | None) -> APIClient:
+        client = APIClient()
+        if role is not None:
+            client.force_authenticate(make_user(role))
+        return client
+
+    return login

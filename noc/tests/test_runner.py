@@ -1,0 +1,121 @@
+"""`make run`'s runner: starts everything on a fresh data directory, refuses a second instance,
+and leaves no process behind when stopped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from noc.settings import BASE_DIR
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the runner exited before it was ready"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return response
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} was not ready within {timeout}s")
+
+
+def family(pid: int) -> set[int]:
+    parent = psutil.Process(pid)
+    return {pid} | {child.pid for child in parent.children(recursive=True)}
+
+
+def alive(pids: set[int]) -> set[int]:
+    left = set()
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.add(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+@pytest.fixture
+def fresh_var():
+    path = Path(tempfile.mkdtemp(prefix="noc-run-"))
+    yield path
+    from noc.embedded import EmbeddedServices
+
+    EmbeddedServices(path).destroy()
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_run_starts_everything_and_stops_without_leftovers(fresh_var):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {
+        "NOC_VAR_DIR": str(fresh_var),
+        "NOC_PORT": str(port),
+        "NOC_ADMIN_PASSWORD": "pw-for-test",
+    }
+    env.pop("NOC_EMBEDDED", None)
+    env.pop("NOC_EMBEDDED_ATTACHED", None)
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "up"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
+        pids = family(runner.pid)
+        postmaster = int((fresh_var / "pgdata" / "postmaster.pid").read_text().split()[0])
+        redis = int((fresh_var / "redis" / "redis.pid").read_text())
+        assert alive({postmaster, redis}) == {postmaster, redis}
+
+        # manage.py in another terminal attaches to the same servers and leaves them running.
+        count_admins = (
+            "from accounts.models import User; print(User.objects.filter(username='admin').count())"
+        )
+        other = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", count_admins],
+            cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert other.stdout.strip().splitlines()[-1] == "1", other.stderr
+        assert alive({postmaster, redis}) == {postmaster, redis}
+
+        second = subprocess.run(
+            [sys.executable, "manage.py", "up"], cwd=BASE_DIR, env=env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode != 0
+        assert "already running" in second.stderr
+
+        runner.send_signal(signal.SIGTERM)
+        output, _ = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, output
+    assert "Created admin account 'admin'" in output
+    assert "Stopped the embedded PostgreSQL and Redis." in output
+    deadline = time.monotonic() + 10
+    while alive(pids | {postmaster, redis}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(pids | {postmaster, redis}) == set()
