@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 from accounts.actions import user_create
 from accounts.choices import Role
 
+# Fixtures of the apps, shared because other apps' tests build on them.
+pytest_plugins = ["services.tests.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):

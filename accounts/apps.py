@@ -7,7 +7,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        import accounts.schema  # noqa: F401 - registers the OpenAPI auth extension
+        import accounts.schema
+        import accounts.tasks  # noqa: F401 - registers beat entries
         from accounts.roles import sync_role_groups
 
         # Every app's post_migrate has run by the time the last app's fires; re-syncing per app

@@ -43,6 +43,3 @@ def sync_schedule() -> int:
             },
         )
     return len(ENTRIES)
-
-
-register(BeatEntry("accounts: purge old audit events", "accounts.purge_audit_events", 86400))

@@ -119,6 +119,10 @@ class Runner:
                 "--loglevel", "INFO",
             ]),
             Child("beat", [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "INFO"]),
+            Child("demo-target", [
+                python, "-m", "noc.demo_target",
+                "--port", str(settings.NOC_DEMO_PORT),
+            ]),
         ]  # fmt: skip
 
     def child_env(self) -> dict[str, str]:

@@ -8,8 +8,16 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from noc import health, views
+from services import metrics, ping
 
-API_ROOT_LINKS = ["me", "user-list", "api-key-list", "audit-event-list"]
+API_ROOT_LINKS = [
+    "me",
+    "user-list",
+    "api-key-list",
+    "audit-event-list",
+    "service-list",
+    "maintenance-window-list",
+]
 
 
 @extend_schema(exclude=True)
@@ -24,9 +32,9 @@ def api_root(request, format=None):
 
 
 api_urlpatterns = [
-    path("", views.home, name="home"),
     path("", api_root, name="api-root"),
     path("", include("accounts.api.urls")),
+    path("", include("services.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
@@ -38,4 +46,8 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("ping/<uuid:token>", ping.ping, name="ping"),
+    path("ping/<uuid:token>/fail", ping.ping, {"outcome": "fail"}, name="ping-fail"),
+    path("ping/<uuid:token>/start", ping.ping, {"outcome": "start"}, name="ping-start"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

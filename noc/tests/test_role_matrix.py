@@ -40,6 +40,46 @@ def _new_user() -> dict:
     return {"username": "new", "email": "new@example.test", "role": "viewer"}
 
 
+def _service(**fields):
+    from services.actions import service_create
+
+    fields.setdefault("id", "matrix")
+    fields.setdefault("name", "Matrix")
+    # A closed local port: check-now records a quick "down" without leaving the machine.
+    fields.setdefault("url", "http://127.0.0.1:9/")
+    fields.setdefault("timeout_seconds", 1)
+    return service_create(actor=None, allow_private=True, **fields)
+
+
+def _service_url() -> str:
+    return f"/api/services/{_service().pk}/"
+
+
+def _service_action(name: str) -> Callable[[], str]:
+    def url() -> str:
+        return f"{_service_url()}{name}/"
+
+    url.__name__ = f"_service_{name.replace('-', '_')}_url"
+    return url
+
+
+def _new_service() -> dict:
+    return {"id": "matrix-new", "name": "New", "url": "https://example.com/"}
+
+
+def _window_url() -> str:
+    from services.models import MaintenanceWindow
+
+    window = MaintenanceWindow.objects.create(name="w", cron="0 0 3 * * *", duration_minutes=5)
+    return f"/api/maintenance-windows/{window.pk}/"
+
+
+def _new_window() -> dict:
+    _service(id="matrix-window")
+    return {"name": "nightly", "services": ["matrix-window"], "cron": "0 0 3 * * *",
+            "duration_minutes": 30}  # fmt: skip
+
+
 ENDPOINTS = [
     Endpoint("get", "/api/me/", Role.VIEWER),
     Endpoint("get", "/api/users/", Role.ADMIN),
@@ -49,6 +89,22 @@ ENDPOINTS = [
     Endpoint("get", "/api/api-keys/", Role.VIEWER),
     Endpoint("post", "/api/api-keys/", Role.VIEWER, lambda: {"name": "ci"}),
     Endpoint("get", "/api/audit-events/", Role.ADMIN),
+    Endpoint("get", "/api/services/", Role.VIEWER),
+    Endpoint("post", "/api/services/", Role.ADMIN, _new_service),
+    Endpoint("get", _service_url, Role.VIEWER),
+    Endpoint("put", _service_url, Role.ADMIN, lambda: {**_new_service(), "name": "Put"}),
+    Endpoint("patch", _service_url, Role.ADMIN, lambda: {"name": "Renamed"}),
+    Endpoint("delete", _service_url, Role.ADMIN),
+    Endpoint("get", _service_action("results"), Role.VIEWER),
+    Endpoint("get", _service_action("uptime"), Role.VIEWER),
+    Endpoint("post", _service_action("check-now"), Role.OPERATOR),
+    Endpoint("post", _service_action("enable"), Role.ADMIN),
+    Endpoint("post", _service_action("disable"), Role.ADMIN),
+    Endpoint("get", "/api/maintenance-windows/", Role.VIEWER),
+    Endpoint("post", "/api/maintenance-windows/", Role.ADMIN, _new_window),
+    Endpoint("get", _window_url, Role.VIEWER),
+    Endpoint("patch", _window_url, Role.ADMIN, lambda: {"duration_minutes": 45}),
+    Endpoint("delete", _window_url, Role.ADMIN),
 ]
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 

@@ -1,0 +1,86 @@
+"""Native range partitions: named <table>_pYYYYMMDD[HH], created ahead, dropped for retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+from noc.timeseries.registry import TimeSeriesTable
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    start: datetime
+    end: datetime
+
+
+def floor(moment: datetime, size: timedelta) -> datetime:
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return epoch + ((moment - epoch) // size) * size
+
+
+def partition_name(spec: TimeSeriesTable, start: datetime) -> str:
+    fmt = "%Y%m%d" if spec.partition >= timedelta(days=1) else "%Y%m%d%H"
+    return f"{spec.table}_p{start.astimezone(UTC).strftime(fmt)}"
+
+
+def existing(spec: TimeSeriesTable, using=connection) -> list[Partition]:
+    sql = """
+        SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname = %s AND pg_table_is_visible(p.oid)
+    """
+    with using.cursor() as cursor:
+        cursor.execute(sql, [spec.table])
+        rows = cursor.fetchall()
+    return sorted((_parse(name, bound) for name, bound in rows), key=lambda p: p.start)
+
+
+def _parse(name: str, bound: str) -> Partition:
+    # "FOR VALUES FROM ('2026-11-23 00:00:00+00') TO ('2026-11-24 00:00:00+00')"
+    start, end = (part.split("'")[1] for part in bound.split(" TO "))
+    return Partition(name, datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+
+def ensure(spec: TimeSeriesTable, start: datetime, end: datetime, using=connection) -> list[str]:
+    """Create every missing partition covering [start, end). Safe to run concurrently."""
+    have = {p.name for p in existing(spec, using)}
+    created = []
+    moment = floor(start, spec.partition)
+    while moment < end:
+        name, upper = partition_name(spec, moment), moment + spec.partition
+        if name not in have:
+            with transaction.atomic(using=using.alias), using.cursor() as cursor:
+                # A lock per table serialises creators: IF NOT EXISTS alone races on the catalog.
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [spec.table])
+                cursor.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{spec.table}" '
+                    f"FOR VALUES FROM ('{moment.isoformat()}') TO ('{upper.isoformat()}')"
+                )
+            created.append(name)
+        moment = upper
+    return created
+
+
+def ensure_ahead(spec: TimeSeriesTable, now: datetime | None = None) -> list[str]:
+    now = now or datetime.now(UTC)
+    return ensure(spec, now - spec.partition, now + spec.partition * (spec.create_ahead + 1))
+
+
+def drop_expired(spec: TimeSeriesTable, now: datetime | None = None) -> list[str]:
+    """Drop partitions whose whole range is older than the retention period."""
+    if spec.retention is None:
+        return []
+    cutoff = (now or datetime.now(UTC)) - spec.retention
+    dropped = []
+    for partition in existing(spec):
+        if partition.end <= cutoff:
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP TABLE IF EXISTS "{partition.name}"')
+            dropped.append(partition.name)
+    return dropped

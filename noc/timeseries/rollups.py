@@ -1,0 +1,178 @@
+"""Rollups: continuous aggregates on TimescaleDB, tables kept incrementally on plain PostgreSQL.
+
+A `Rollup` names its source and target and gives one SELECT written with `{bucket}` where the
+time bucket goes: `time_bucket(...)` for the continuous aggregate, `date_bin(...)` for the
+native refresh, which recomputes whole buckets from a watermark and upserts them (idempotent).
+Readers query the target by the same name on both backends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+
+from noc.timeseries import backend, partitions
+from noc.timeseries.operations import interval_sql
+from noc.timeseries.registry import TimeSeriesTable
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str  # the target table or continuous aggregate
+    source: str
+    time_column: str
+    key_columns: tuple[str, ...]  # besides the bucket: the upsert conflict target
+    select: str  # SELECT list after the bucket and keys, e.g. "count(*) AS n"
+    bucket: timedelta = timedelta(minutes=1)
+    # Native: buckets this far behind the watermark are recomputed every refresh, for results
+    # that arrive a little late without marking the rollup dirty.
+    overlap: timedelta = timedelta(minutes=2)
+
+    def query(self, bucket_expr: str, where: str = "") -> str:
+        keys = ", ".join(self.key_columns)
+        return (
+            f"SELECT {bucket_expr} AS bucket, {keys}, {self.select} FROM {self.source} "
+            f"{where} GROUP BY 1, {', '.join(str(i + 2) for i in range(len(self.key_columns)))}"
+        )
+
+
+ROLLUPS: dict[str, Rollup] = {}
+
+
+def register(rollup: Rollup) -> Rollup:
+    ROLLUPS[rollup.name] = rollup
+    return rollup
+
+
+def date_bin(rollup: Rollup) -> str:
+    return (
+        f"date_bin('{interval_sql(rollup.bucket)}'::interval, {rollup.time_column}, "
+        "TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+    )
+
+
+# --- creation, from migrations ------------------------------------------------------------
+
+
+def create(
+    schema_editor, rollup: Rollup, native_columns: str, *, partitioned: TimeSeriesTable
+) -> None:
+    """Create the target: a continuous aggregate, or a range-partitioned table with
+    `native_columns` DDL whose partitions follow `partitioned`."""
+    if backend.table_backend_of(schema_editor.connection, rollup.source) == backend.TIMESCALE:
+        create_continuous_aggregate(schema_editor, rollup)
+        return
+    keys = ", ".join(rollup.key_columns)
+    schema_editor.execute(
+        f"CREATE TABLE {rollup.name} (bucket timestamptz NOT NULL, {native_columns}, "
+        f"PRIMARY KEY ({keys}, bucket)) PARTITION BY RANGE (bucket)"
+    )
+    schema_editor.execute(f"CREATE INDEX {rollup.name}_bucket_idx ON {rollup.name} (bucket)")
+    now = datetime.now(UTC)
+    partitions.ensure(
+        partitioned,
+        now - partitioned.partition,
+        now + partitioned.partition * (partitioned.create_ahead + 1),
+        using=schema_editor.connection,
+    )
+
+
+def create_continuous_aggregate(schema_editor, rollup: Rollup) -> None:
+    bucket = f"time_bucket('{interval_sql(rollup.bucket)}'::interval, {rollup.time_column})"
+    schema_editor.execute(
+        f"CREATE MATERIALIZED VIEW {rollup.name} WITH (timescaledb.continuous, "
+        f"timescaledb.materialized_only = false) AS {rollup.query(bucket)} WITH NO DATA"
+    )
+    schema_editor.execute(
+        "SELECT add_continuous_aggregate_policy(%s, start_offset => %s::interval, "
+        "end_offset => %s::interval, schedule_interval => %s::interval)",
+        [rollup.name, "3 hours", interval_sql(rollup.bucket), interval_sql(rollup.bucket)],
+    )
+
+
+def drop(schema_editor, rollup: Rollup) -> None:
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE relname = %s", [rollup.name])
+        row = cursor.fetchone()
+    if row and row[0] in ("v", "m"):  # a continuous aggregate is a view
+        schema_editor.execute(f"DROP MATERIALIZED VIEW IF EXISTS {rollup.name} CASCADE")
+    else:
+        schema_editor.execute(f"DROP TABLE IF EXISTS {rollup.name}")
+
+
+# --- native refresh, from a beat task -----------------------------------------------------
+
+
+def is_native(rollup: Rollup) -> bool:
+    return backend.table_backend_of(connection, rollup.source) != backend.TIMESCALE
+
+
+def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
+    """Recompute the buckets from the watermark (minus the overlap, or from the oldest late
+    write) up to now, and upsert them. Returns the number of buckets written."""
+    from noc.models import RollupWatermark
+
+    now = now or datetime.now(UTC)
+    started = time.perf_counter()
+    with transaction.atomic():
+        mark, _ = RollupWatermark.objects.select_for_update().get_or_create(
+            name=rollup.name, defaults={"upto": now - timedelta(days=1)}
+        )
+        start = mark.upto - rollup.overlap
+        if mark.dirty_since is not None:
+            start = min(start, mark.dirty_since)
+        start = _floor(start, rollup.bucket)
+        written = _upsert(rollup, start, now)
+        mark.upto = _floor(now, rollup.bucket)
+        mark.dirty_since = None
+        mark.refreshed_at = now
+        mark.last_duration_ms = (time.perf_counter() - started) * 1000
+        mark.save()
+    return written
+
+
+def _floor(moment: datetime, size: timedelta) -> datetime:
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    return epoch + ((moment - epoch) // size) * size
+
+
+def _upsert(rollup: Rollup, start: datetime, end: datetime) -> int:
+    where = f"WHERE {rollup.time_column} >= %s AND {rollup.time_column} < %s"
+    select = rollup.query(date_bin(rollup), where)
+    columns = [c.rsplit(" AS ", 1)[-1].strip() for c in _split_select(rollup.select)]
+    keys = ", ".join(rollup.key_columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    sql = (
+        f"INSERT INTO {rollup.name} (bucket, {keys}, {', '.join(columns)}) {select} "
+        f"ON CONFLICT ({keys}, bucket) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start, end])
+        return cursor.rowcount
+
+
+def _split_select(select: str) -> list[str]:
+    """Split a SELECT list on top-level commas."""
+    parts, depth, current = [], 0, []
+    for char in select:
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        current.append(char)
+    parts.append("".join(current))
+    return [p for p in (part.strip() for part in parts) if p]
+
+
+def mark_dirty(rollup_names: tuple[str, ...], oldest: datetime) -> None:
+    """Writers call this with the oldest time they inserted; cheap when nothing is late."""
+    from noc.models import RollupWatermark
+
+    for name in rollup_names:
+        RollupWatermark.objects.filter(name=name, upto__gt=oldest).exclude(
+            dirty_since__lte=oldest
+        ).update(dirty_since=oldest)

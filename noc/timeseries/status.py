@@ -1,0 +1,107 @@
+"""What `manage.py timeseries_status` reports: backend, partitions or chunks, policies, rollup
+lag and sizes of every registered table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import connection
+
+from noc.timeseries import backend, partitions
+from noc.timeseries.registry import TABLES
+from noc.timeseries.rollups import ROLLUPS
+
+
+@dataclass
+class TableStatus:
+    table: str
+    backend: str | None
+    size_bytes: int
+    partitions: list[str] = field(default_factory=list)
+    oldest: datetime | None = None
+    newest: datetime | None = None
+    policies: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RollupStatus:
+    name: str
+    kind: str
+    upto: datetime | None
+    lag_seconds: float | None
+    last_duration_ms: float | None
+
+
+def table_size(table: str) -> int:
+    with connection.cursor() as cursor:
+        kind = backend.table_backend(cursor, table)
+        if kind == backend.TIMESCALE:
+            cursor.execute("SELECT hypertable_size(%s::regclass)", [table])
+        else:
+            cursor.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "WHERE c.relname = %s OR c.oid IN (SELECT inhrelid FROM pg_inherits "
+                "WHERE inhparent = %s::regclass)",
+                [table, table],
+            )
+        return int(cursor.fetchone()[0] or 0)
+
+
+def table_status(name: str) -> TableStatus:
+    spec = TABLES[name]
+    kind = backend.table_backend_of(connection, name)
+    status = TableStatus(table=name, backend=kind, size_bytes=table_size(name) if kind else 0)
+    if kind == backend.NATIVE:
+        found = partitions.existing(spec)
+        status.partitions = [p.name for p in found]
+        if found:
+            status.oldest, status.newest = found[0].start, found[-1].end
+        if spec.retention:
+            status.policies.append(f"retention {spec.retention.days} days (beat task)")
+    elif kind == backend.TIMESCALE:
+        status.partitions, status.policies = timescale_chunks_and_jobs(name)
+    return status
+
+
+def timescale_chunks_and_jobs(table: str) -> tuple[list[str], list[str]]:
+    with connection.cursor() as cursor:
+        # A continuous aggregate keeps its chunks in its materialization hypertable.
+        cursor.execute(
+            "SELECT chunk_name, is_compressed FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = %s OR hypertable_name IN (SELECT "
+            "materialization_hypertable_name FROM timescaledb_information.continuous_aggregates "
+            "WHERE view_name = %s) ORDER BY range_start",
+            [table, table],
+        )
+        chunks = [f"{name}{' (compressed)' if compressed else ''}" for name, compressed in cursor]
+        cursor.execute(
+            "SELECT proc_name, schedule_interval, config::text FROM timescaledb_information.jobs "
+            "WHERE hypertable_name = %s",
+            [table],
+        )
+        jobs = [f"{proc} every {interval}: {config}" for proc, interval, config in cursor]
+    return chunks, jobs
+
+
+def rollup_status(name: str) -> RollupStatus:
+    from noc.models import RollupWatermark
+
+    rollup = ROLLUPS[name]
+    kind = backend.table_backend_of(connection, rollup.source)
+    if kind == backend.TIMESCALE:
+        return RollupStatus(name, "continuous aggregate (real-time)", None, 0.0, None)
+    mark = RollupWatermark.objects.filter(name=name).first()
+    if mark is None:
+        return RollupStatus(name, "native table (never refreshed)", None, None, None)
+    lag = (datetime.now(UTC) - mark.upto).total_seconds()
+    return RollupStatus(name, "native table", mark.upto, lag, mark.last_duration_ms)
+
+
+def report() -> tuple[str, list[TableStatus], list[RollupStatus]]:
+    chosen = backend.choose(connection)
+    return (
+        chosen,
+        [table_status(name) for name in sorted(TABLES)],
+        [rollup_status(name) for name in sorted(ROLLUPS)],
+    )

@@ -1,0 +1,458 @@
+"""Writes of the services app: configuration, dispatch of due checks, recording of results."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from accounts.actions import audit_create, audit_delete, audit_record, audit_update
+from accounts.audit import snapshot
+from accounts.choices import AuditAction
+from noc.timeseries import partitions
+from noc.timeseries.rollups import mark_dirty
+from services import signals
+from services.choices import CheckKind, ResultStatus, ServiceStatus
+from services.models import CheckClaim, CheckResult, MaintenanceWindow, Service
+from services.timeseries import CHECK_RESULTS
+
+SCHEDULE_FIELDS = {"interval_seconds", "cron", "enabled", "kind"}
+MAX_CLAIM_ATTEMPTS = 2
+CLAIM_GRACE = timedelta(seconds=60)
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+def initial_next_check(service: Service, now: datetime) -> datetime | None:
+    """Spread a fleet on one interval over that interval, so it does not fire on one second."""
+    if not service.enabled or service.kind == CheckKind.PUSH:
+        return None
+    if service.cron:
+        return service.next_slot_after(now)
+    return now + timedelta(seconds=random.uniform(0, service.interval_seconds or 60))
+
+
+@transaction.atomic
+def service_create(*, actor, **fields: Any) -> Service:
+    service = Service(**fields)
+    service.full_clean()
+    service.status = ServiceStatus.UNKNOWN if service.enabled else ServiceStatus.PAUSED
+    service.next_check_at = initial_next_check(service, timezone.now())
+    service.save(force_insert=True)
+    audit_create(actor=actor, instance=service)
+    return service
+
+
+@transaction.atomic
+def service_update(*, actor, service: Service, **fields: Any) -> Service:
+    before = snapshot(Service.objects.select_for_update().get(pk=service.pk))
+    for name, value in fields.items():
+        setattr(service, name, value)
+    service.full_clean()
+    if SCHEDULE_FIELDS & fields.keys():
+        service.next_check_at = initial_next_check(service, timezone.now())
+        if not service.enabled:
+            service.status = ServiceStatus.PAUSED
+        elif service.status == ServiceStatus.PAUSED:
+            service.status = ServiceStatus.UNKNOWN
+    service.save()
+    audit_update(actor=actor, instance=service, before=before)
+    return service
+
+
+def service_set_enabled(*, actor, service: Service, enabled: bool) -> Service:
+    return service_update(actor=actor, service=service, enabled=enabled)
+
+
+@transaction.atomic
+def service_delete(*, actor, service: Service) -> None:
+    audit_delete(actor=actor, instance=service)
+    with connection.cursor() as cursor:
+        # Results have no FK (a partitioned time series); remove them with the service.
+        cursor.execute("DELETE FROM services_checkresult WHERE service_id = %s", [service.pk])
+    service.delete()
+
+
+@transaction.atomic
+def maintenance_window_save(
+    *, actor, window: MaintenanceWindow, services: Iterable[Service] | None = None
+):
+    creating = window.pk is None
+    before = None if creating else snapshot(MaintenanceWindow.objects.get(pk=window.pk))
+    window.full_clean()
+    window.save()
+    if services is not None:
+        window.services.set(services)
+    if creating:
+        audit_create(actor=actor, instance=window)
+    else:
+        audit_update(actor=actor, instance=window, before=before)
+    return window
+
+
+# --- dispatch ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slot:
+    service_id: str
+    due: datetime
+
+    def as_message(self) -> list[str]:
+        return [self.service_id, self.due.isoformat()]
+
+    @classmethod
+    def from_message(cls, message: Sequence[str]) -> Slot:
+        return cls(message[0], datetime.fromisoformat(message[1]))
+
+
+def lease_for(service: Service, slot: datetime) -> datetime:
+    return slot + timedelta(seconds=service.timeout_seconds * (service.retries + 1)) + CLAIM_GRACE
+
+
+def checks_claim_due(
+    *, now: datetime | None = None, lookahead: timedelta = timedelta(seconds=1), limit: int = 5000
+) -> list[Slot]:
+    """Claim services due up to now + lookahead, advance their schedule and record a claim per
+    slot, all in one transaction. SKIP LOCKED lets several dispatchers run at once without
+    taking the same service; the claim is what makes a lost batch visible later."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(
+            Service.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, next_check_at__lte=now + lookahead)
+            .exclude(kind=CheckKind.PUSH)
+            .order_by("next_check_at")
+            .only("id", "next_check_at", "interval_seconds", "cron", "timeout_seconds", "retries")[
+                :limit
+            ]
+        )
+        if not due:
+            return []
+        slots = [Slot(s.id, s.next_check_at) for s in due]
+        claims = [
+            CheckClaim(
+                service_id=s.id, slot=s.next_check_at, lease_until=lease_for(s, s.next_check_at)
+            )
+            for s in due
+        ]
+        _advance_schedules(due, now)
+        CheckClaim.objects.bulk_create(claims, ignore_conflicts=True)
+    return slots
+
+
+def _advance_schedules(due: list[Service], now: datetime) -> None:
+    ids, nexts = [], []
+    for service in due:
+        upcoming = service.next_slot_after(service.next_check_at)
+        if upcoming <= now:
+            # The dispatcher was not running for a while: resume on schedule, do not replay.
+            upcoming = service.next_slot_after(now)
+        ids.append(service.id)
+        nexts.append(upcoming)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE services_service s SET next_check_at = u.next "
+            "FROM unnest(%s::varchar[], %s::timestamptz[]) AS u(id, next) WHERE s.id = u.id",
+            [ids, nexts],
+        )
+
+
+def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) -> list[Slot]:
+    """Claims whose lease ran out belong to a batch no worker finished: hand the slot out again,
+    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            CheckClaim.objects.select_for_update(skip_locked=True)
+            .filter(lease_until__lt=now)
+            .select_related("service")
+            .order_by("lease_until")[:limit]
+        )
+        retry = [c for c in expired if c.attempts < MAX_CLAIM_ATTEMPTS]
+        give_up = [c for c in expired if c.attempts >= MAX_CLAIM_ATTEMPTS]
+        for claim in retry:
+            CheckClaim.objects.filter(service_id=claim.service_id, slot=claim.slot).update(
+                attempts=claim.attempts + 1, lease_until=lease_for(claim.service, now)
+            )
+        if give_up:
+            check_results_record(
+                results=[
+                    Observation(
+                        service_id=c.service_id,
+                        due=c.slot,
+                        started_at=None,
+                        status=ResultStatus.MISSED,
+                        error=f"missed: no worker finished this check after {c.attempts} attempts",
+                    )
+                    for c in give_up
+                ]
+            )
+    return [Slot(c.service_id, c.slot) for c in retry]
+
+
+# --- recording --------------------------------------------------------------------------------
+
+
+@dataclass
+class Observation:
+    """One check outcome to record for the slot it was due."""
+
+    service_id: str
+    due: datetime
+    started_at: datetime | None
+    status: str
+    response_time_ms: float | None = None
+    status_code: int | None = None
+    error: str = ""
+    details: dict | None = None
+
+
+@dataclass
+class Recorded:
+    """What incident evaluation receives for each newly recorded result."""
+
+    service: Service
+    result: CheckResult
+    previous_status: str
+
+
+def check_results_record(*, results: Sequence[Observation], claimed: bool = True) -> list[Recorded]:
+    """Insert results (a slot already recorded is skipped: re-delivered batches are harmless),
+    update each service's last-check state, release the claims, and tell incident evaluation."""
+    if not results:
+        return []
+    with transaction.atomic():
+        services = _lock_services({r.service_id for r in results})
+        maintenance = _maintenance_lookup(services.keys(), [r.due for r in results])
+        rows = [
+            _result_row(r, maintenance(r.service_id, r.due))
+            for r in results
+            if r.service_id in services
+        ]
+        inserted = _insert_results(rows)
+        recorded = _apply_state(
+            services, [row for row in rows if (row.service_id, row.time) in inserted]
+        )
+        if claimed:
+            _release_claims(results)
+        oldest = min(r.due for r in results)
+        if oldest < timezone.now() - timedelta(minutes=1):
+            mark_dirty(CHECK_RESULTS.rollups, oldest)
+        if recorded:
+            signals.check_results_recorded.send(sender=CheckResult, recorded=recorded)
+    return recorded
+
+
+def _lock_services(ids: set[str]) -> dict[str, Service]:
+    # One lock order for every writer (by id) so two batches never deadlock.
+    return {s.id: s for s in Service.objects.select_for_update().filter(id__in=ids).order_by("id")}
+
+
+def _maintenance_lookup(service_ids, moments: list[datetime]):
+    windows = list(
+        MaintenanceWindow.objects.filter(services__in=list(service_ids))
+        .exclude(ends_at__lt=min(moments))
+        .exclude(starts_at__gt=max(moments))
+        .prefetch_related("services")
+        .distinct()
+    )
+    by_service: dict[str, list[MaintenanceWindow]] = {}
+    for window in windows:
+        for service in window.services.all():
+            by_service.setdefault(service.id, []).append(window)
+    return lambda service_id, moment: any(w.covers(moment) for w in by_service.get(service_id, []))
+
+
+def _result_row(observation: Observation, in_maintenance: bool) -> CheckResult:
+    return CheckResult(
+        service_id=observation.service_id,
+        time=observation.due,
+        started_at=observation.started_at,
+        status=observation.status,
+        response_time_ms=observation.response_time_ms,
+        status_code=observation.status_code,
+        error=(observation.error or "")[:500],
+        details=observation.details or {},
+        in_maintenance=in_maintenance,
+    )
+
+
+INSERT_RESULTS = """
+    INSERT INTO services_checkresult
+        (service_id, time, started_at, status, response_time_ms, status_code, error, details,
+         in_maintenance)
+    SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::timestamptz[], %s::varchar[],
+                         %s::float8[], %s::int[], %s::varchar[], %s::jsonb[], %s::bool[])
+    ON CONFLICT (service_id, time) DO NOTHING
+    RETURNING service_id, time
+"""
+
+
+def _insert_results(rows: list[CheckResult]) -> set[tuple[str, datetime]]:
+    from psycopg.types.json import Jsonb
+
+    params = [
+        [r.service_id for r in rows],
+        [r.time for r in rows],
+        [r.started_at for r in rows],
+        [r.status for r in rows],
+        [r.response_time_ms for r in rows],
+        [r.status_code for r in rows],
+        [r.error for r in rows],
+        [Jsonb(r.details) for r in rows],
+        [r.in_maintenance for r in rows],
+    ]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(INSERT_RESULTS, params)
+            return {(sid, t) for sid, t in cursor.fetchall()}
+    except Exception as exc:
+        if "no partition of relation" not in str(exc):
+            raise
+    # A slot outside the partitions created so far (backfill, or the maintenance task has not
+    # run for days): create them and write again.
+    partitions.ensure(
+        CHECK_RESULTS, min(r.time for r in rows), max(r.time for r in rows) + timedelta(seconds=1)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_RESULTS, params)
+        return {(sid, t) for sid, t in cursor.fetchall()}
+
+
+def _apply_state(services: dict[str, Service], rows: list[CheckResult]) -> list[Recorded]:
+    recorded = []
+    changed: dict[str, Service] = {}
+    for row in sorted(rows, key=lambda r: r.time):
+        service = services[row.service_id]
+        previous = service.status
+        if service.last_slot is not None and row.time <= service.last_slot:
+            continue  # an older slot arriving late: recorded, but it does not set the state
+        _advance_state(service, row)
+        changed[service.id] = service
+        recorded.append(Recorded(service=service, result=row, previous_status=previous))
+    if changed:
+        Service.objects.bulk_update(
+            changed.values(),
+            [
+                "status", "last_checked_at", "last_slot", "last_response_time_ms",
+                "last_status_code", "last_error", "consecutive_failures", "consecutive_successes",
+            ],
+        )  # fmt: skip
+    return recorded
+
+
+def _advance_state(service: Service, row: CheckResult) -> None:
+    if row.status == ResultStatus.MISSED:
+        service.last_error = row.error
+        service.last_slot = row.time
+        return
+    failed = row.status == ResultStatus.DOWN
+    service.consecutive_failures = service.consecutive_failures + 1 if failed else 0
+    service.consecutive_successes = 0 if failed else service.consecutive_successes + 1
+    service.last_checked_at = row.started_at or row.time
+    service.last_slot = row.time
+    service.last_response_time_ms = row.response_time_ms
+    service.last_status_code = row.status_code
+    service.last_error = row.error
+    if not service.enabled:
+        service.status = ServiceStatus.PAUSED
+    elif row.in_maintenance:
+        service.status = ServiceStatus.MAINTENANCE
+    else:
+        service.status = row.status
+
+
+def _release_claims(results: Sequence[Observation]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM services_checkclaim c USING unnest(%s::varchar[], %s::timestamptz[]) "
+            "AS r(service_id, slot) WHERE c.service_id = r.service_id AND c.slot = r.slot",
+            [[r.service_id for r in results], [r.due for r in results]],
+        )
+
+
+# --- push (heartbeat) services ----------------------------------------------------------------
+
+
+class UnknownPingToken(Exception):
+    pass
+
+
+PING = """
+    UPDATE services_service s SET last_ping_at = %s, last_start_at = NULL
+    FROM (SELECT id, last_start_at FROM services_service
+          WHERE ping_token = %s AND kind = 'push' FOR UPDATE) AS before
+    WHERE s.id = before.id
+    RETURNING s.id, before.last_start_at
+"""
+
+
+def push_ping_record(*, token, outcome: str, now: datetime | None = None, body: str = "") -> str:
+    """A monitored job pinged us: `outcome` is success, fail or start (Healthchecks.io's API).
+    Returns the service id. Kept to a handful of statements: this is the hot push path."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        if outcome == "start":
+            pinged = Service.objects.filter(ping_token=token, kind=CheckKind.PUSH)
+            if not pinged.update(last_start_at=now):
+                raise UnknownPingToken(str(token))
+            return pinged.values_list("id", flat=True).first()
+        with connection.cursor() as cursor:
+            cursor.execute(PING, [now, token])
+            row = cursor.fetchone()
+        if row is None:
+            raise UnknownPingToken(str(token))
+        service_id, started = row
+        check_results_record(
+            results=[
+                Observation(
+                    service_id=service_id,
+                    due=now,
+                    started_at=now,
+                    status=ResultStatus.UP if outcome == "success" else ResultStatus.DOWN,
+                    response_time_ms=(now - started).total_seconds() * 1000 if started else None,
+                    error="" if outcome == "success" else "the job reported a failure",
+                    details={"body": body[:200]} if body else None,
+                )
+            ],
+            claimed=False,
+        )
+    return service_id
+
+
+def push_overdue_record(*, now: datetime | None = None) -> int:
+    """Push services whose ping did not arrive within period + grace go down, once per missed
+    deadline (the deadline is the slot, so a second detector run records nothing new)."""
+    now = now or timezone.now()
+    candidates = Service.objects.filter(
+        enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False
+    )
+    overdue = []
+    for service in candidates.exclude(status=ServiceStatus.DOWN).only(
+        "id", "last_ping_at", "grace_seconds", "interval_seconds", "cron", "kind"
+    ):
+        deadline = service.ping_deadline()
+        if deadline is not None and deadline < now:
+            overdue.append(
+                Observation(
+                    service_id=service.id,
+                    due=deadline,
+                    started_at=now,
+                    status=ResultStatus.DOWN,
+                    error=f"no ping since {service.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
+                    "(period + grace elapsed)",
+                )
+            )
+    check_results_record(results=overdue)
+    return len(overdue)
+
+
+def audit_check_now(*, actor, service: Service) -> None:
+    audit_record(actor=actor, action=AuditAction.ACTION, instance=service, verb="check_now")

@@ -1,0 +1,104 @@
+"""Run checks for services: build engine specs from rows, run them, turn outcomes into
+observations for `check_results_record`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.utils import timezone
+
+from services.actions import Observation, Recorded, Slot, check_results_record
+from services.checks.engine import run_batch_sync
+from services.checks.spec import Assertions, CheckSpec, Outcome
+from services.choices import CheckKind
+from services.models import Service
+from services.validation import effective_allow_private
+
+
+def spec_for(service: Service) -> CheckSpec:
+    port = service.port or (443 if service.kind == CheckKind.TLS else 0)
+    return CheckSpec(
+        kind=service.kind,
+        timeout=service.timeout_seconds,
+        retries=service.retries,
+        allow_private=effective_allow_private(service),
+        url=service.url,
+        method=service.method,
+        headers=tuple((str(k), str(v)) for k, v in (service.headers or {}).items()),
+        body=service.body,
+        follow_redirects=service.follow_redirects,
+        verify_tls=service.verify_tls,
+        host=service.host,
+        port=port,
+        dns_name=service.dns_name,
+        dns_record_type=service.dns_record_type,
+        dns_expected=service.dns_expected,
+        dns_server=service.dns_server,
+        assertions=Assertions(
+            expected_status=tuple(service.expected_status or ()),
+            max_response_time_ms=service.max_response_time_ms,
+            body_contains=service.body_contains,
+            body_not_contains=service.body_not_contains,
+            json_path=service.json_path,
+            json_expected=service.json_expected,
+            cert_min_days=service.cert_min_days,
+        ),
+    )
+
+
+def observation(
+    service_id: str, due: datetime, started_at: datetime, outcome: Outcome
+) -> Observation:
+    return Observation(
+        service_id=service_id,
+        due=due,
+        started_at=started_at,
+        status=outcome.status,
+        response_time_ms=outcome.response_time_ms,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        details=outcome.details,
+    )
+
+
+def wait_until(moment: datetime) -> None:
+    """The dispatcher hands slots out slightly ahead of time; start them on time."""
+    delay = (moment - timezone.now()).total_seconds()
+    if delay > 0:
+        time.sleep(min(delay, 5.0))
+
+
+def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
+    """Run one dispatched batch and record it. Slots of services deleted or disabled since
+    dispatch are recorded as nothing: their claims are released by the empty observation set."""
+    services = Service.objects.in_bulk([s.service_id for s in slots])
+    runnable = [s for s in slots if s.service_id in services and services[s.service_id].enabled]
+    if runnable:
+        wait_until(min(s.due for s in runnable))
+    started_at = timezone.now()
+    outcomes = run_batch_sync([spec_for(services[s.service_id]) for s in runnable])
+    observations = [
+        observation(s.service_id, s.due, started_at, o)
+        for s, o in zip(runnable, outcomes, strict=True)
+    ]
+    skipped = [s for s in slots if s not in runnable]
+    if skipped:
+        _release(skipped)
+    return check_results_record(results=observations)
+
+
+def _release(slots: Sequence[Slot]) -> None:
+    from services.models import CheckClaim
+
+    for slot in slots:
+        CheckClaim.objects.filter(service_id=slot.service_id, slot=slot.due).delete()
+
+
+def check_now(service: Service) -> Recorded | None:
+    """Run a service's check at once (outside its schedule) and record the result."""
+    now = timezone.now()
+    outcome = run_batch_sync([spec_for(service)])[0]
+    recorded = check_results_record(results=[observation(service.id, now, now, outcome)])
+    return recorded[0] if recorded else None

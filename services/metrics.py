@@ -1,0 +1,201 @@
+"""GET /metrics: the fleet's state in the Prometheus text exposition format 0.0.4.
+
+Hand-written (the format is a few lines of text) so no client library is needed. Each scrape
+costs a fixed number of queries whatever the fleet size: services, 24 h uptime (cached for a
+minute, the rollup refresh period), certificates, check lag and pending claims.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from collections.abc import Iterable
+
+import psutil
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+
+from services import queries
+from services.choices import ServiceStatus
+from services.models import Service
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UPTIME_WINDOW = "24h"
+UPTIME_CACHE_SECONDS = 60
+Sample = tuple[dict[str, str], float]
+
+
+# --- the text format ---------------------------------------------------------------------------
+
+
+def escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def format_labels(labels: dict[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{escape_label(str(v))}"' for k, v in labels.items()) + "}"
+
+
+class Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> None:
+        self.lines.append(f"# HELP {name} {escape_help(help_text)}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        self.lines.extend(
+            f"{name}{format_labels(labels)} {format_value(value)}" for labels, value in samples
+        )
+
+    def render(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+# --- the metrics -------------------------------------------------------------------------------
+
+UP_VALUE = {ServiceStatus.UP: 1, ServiceStatus.DEGRADED: 1, ServiceStatus.DOWN: 0}
+
+
+def service_families(out: Exposition) -> set[str]:
+    """Gauges from each service's row; returns the ids, so the other families skip leftovers
+    of deleted services."""
+    rows = list(
+        Service.objects.order_by("id").values_list("id", "kind", "status", "last_response_time_ms")
+    )
+    out.family(
+        "noc_service_up",
+        "gauge",
+        "1 when the last check was up or degraded, 0 when down, NaN without a verdict "
+        "(unknown, paused, maintenance).",
+        (({"service": sid, "kind": kind}, UP_VALUE.get(st, math.nan)) for sid, kind, st, _ in rows),
+    )
+    out.family(
+        "noc_service_status",
+        "gauge",
+        "The service's current status, one-hot.",
+        (
+            ({"service": sid, "status": status}, int(st == status))
+            for sid, _, st, _ in rows
+            for status in ServiceStatus.values
+        ),
+    )
+    out.family(
+        "noc_service_response_time_ms",
+        "gauge",
+        "Response time of the last check in milliseconds.",
+        (({"service": sid}, rt) for sid, _, _, rt in rows if rt is not None),
+    )
+    return {row[0] for row in rows}
+
+
+def uptime_family(out: Exposition, service_ids: set[str]) -> None:
+    ratios = cache.get_or_set(
+        f"services:metrics:uptime:{UPTIME_WINDOW}",
+        lambda: queries.uptime_ratios(UPTIME_WINDOW),
+        UPTIME_CACHE_SECONDS,
+    )
+    out.family(
+        "noc_service_uptime_ratio",
+        "gauge",
+        "Share of checks up or degraded over the window, maintenance excluded (0-1).",
+        (
+            ({"service": sid, "window": UPTIME_WINDOW}, ratio)
+            for sid, ratio in sorted(ratios.items())
+            if sid in service_ids
+        ),
+    )
+
+
+def scheduler_families(out: Exposition) -> None:
+    out.family(
+        "noc_service_cert_days_remaining",
+        "gauge",
+        "Days until the TLS certificate seen by the last check expires.",
+        (({"service": sid}, days) for sid, days in sorted(queries.cert_days_remaining().items())),
+    )
+    out.family(
+        "noc_check_lag_seconds",
+        "gauge",
+        "How long the oldest due check has been waiting for dispatch (0 when none is late).",
+        [({}, queries.check_lag_seconds())],
+    )
+    out.family(
+        "noc_check_claims_pending",
+        "gauge",
+        "Checks handed to workers and not recorded yet.",
+        [({}, queries.claims_pending())],
+    )
+
+
+def process_families(out: Exposition) -> None:
+    """The standard process_* metrics of Prometheus client libraries, for this web worker."""
+    process = psutil.Process()
+    with process.oneshot():
+        memory, cpu, started = process.memory_info(), process.cpu_times(), process.create_time()
+    for name, kind, help_text, number in (
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", memory.rss),
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", memory.vms),
+        ("process_cpu_seconds_total", "counter", "User and system CPU time in seconds.",
+         cpu.user + cpu.system),
+        ("process_start_time_seconds", "gauge", "Start time since the epoch in seconds.", started),
+    ):  # fmt: skip
+        out.family(name, kind, help_text, [({}, number)])
+
+
+def render_metrics() -> str:
+    started = time.perf_counter()
+    out = Exposition()
+    service_ids = service_families(out)
+    uptime_family(out, service_ids)
+    scheduler_families(out)
+    process_families(out)
+    out.family(
+        "noc_metrics_scrape_duration_seconds",
+        "gauge",
+        "Time spent computing this page.",
+        [({}, round(time.perf_counter() - started, 6))],
+    )
+    return out.render()
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+
+def authorized(request: HttpRequest) -> bool:
+    token = settings.NOC_METRICS_TOKEN
+    if not token:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not settings.NOC_METRICS_ENABLED:
+        return HttpResponse("not found", status=404, content_type="text/plain")
+    if not authorized(request):
+        response = HttpResponse("unauthorized", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE)

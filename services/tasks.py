@@ -1,0 +1,34 @@
+"""Celery tasks of the services app: thin wrappers over actions and execution."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from noc.beat import BeatEntry, register
+from services import actions, execution
+from services.actions import Slot
+
+
+@shared_task(name="services.dispatch", soft_time_limit=20, time_limit=30)
+def dispatch() -> int:
+    """Claim due checks (and slots whose worker died) and enqueue them in batches."""
+    now = timezone.now()
+    slots = actions.checks_claim_due(now=now) + actions.checks_reclaim_expired(now=now)
+    actions.push_overdue_record(now=now)
+    size = settings.NOC_DISPATCH_BATCH_SIZE
+    for start in range(0, len(slots), size):
+        batch = [slot.as_message() for slot in slots[start : start + size]]
+        run_checks.apply_async(args=[batch], queue="checks")
+    return len(slots)
+
+
+@shared_task(name="services.run_checks", soft_time_limit=300, time_limit=330)
+def run_checks(batch: list[list[str]]) -> int:
+    """Run one batch of [service_id, due ISO time] slots and record the results. Idempotent:
+    a slot already recorded is skipped, so a re-delivered batch does no harm."""
+    return len(execution.run_slots([Slot.from_message(m) for m in batch]))
+
+
+register(BeatEntry("services: dispatch due checks", "services.dispatch", 1, queue="default"))

@@ -1,0 +1,138 @@
+"""Claiming due checks: schedules advance, slots are claimed once, lost batches come back."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from services import actions
+from services.execution import run_slots
+from services.models import CheckClaim, CheckResult, Service
+
+
+def make_due(*services, at=None):
+    at = at or timezone.now() - timedelta(seconds=1)
+    Service.objects.filter(pk__in=[s.pk for s in services]).update(next_check_at=at)
+    return at
+
+
+def test_a_due_service_is_claimed_once_and_its_schedule_advances(make_service):
+    service = make_service(interval_seconds=30)
+    due = make_due(service)
+    now = timezone.now()
+    slots = actions.checks_claim_due(now=now)
+    assert [(s.service_id, s.due) for s in slots] == [(service.id, due)]
+    service.refresh_from_db()
+    assert service.next_check_at > now
+    assert actions.checks_claim_due(now=now) == []
+    assert CheckClaim.objects.filter(service=service, slot=due).exists()
+
+
+def test_services_not_yet_due_disabled_or_push_are_not_claimed(make_service):
+    later = make_service()
+    Service.objects.filter(pk=later.pk).update(next_check_at=timezone.now() + timedelta(minutes=5))
+    off = make_service(enabled=False)
+    push = make_service(kind="push", url="", interval_seconds=300)
+    make_due(off, push)
+    assert actions.checks_claim_due() == []
+
+
+def test_a_cron_schedule_with_seconds_advances_to_the_next_match(make_service):
+    service = make_service(interval_seconds=None, cron="*/30 * * * * *", timeout_seconds=5)
+    due = make_due(service, at=timezone.now().replace(second=0, microsecond=0))
+    actions.checks_claim_due(now=due + timedelta(seconds=1))
+    service.refresh_from_db()
+    assert service.next_check_at == due + timedelta(seconds=30)
+
+
+def test_after_downtime_the_schedule_resumes_instead_of_replaying(make_service):
+    service = make_service(interval_seconds=60)
+    make_due(service, at=timezone.now() - timedelta(hours=2))
+    now = timezone.now()
+    assert len(actions.checks_claim_due(now=now)) == 1
+    service.refresh_from_db()
+    assert now < service.next_check_at <= now + timedelta(seconds=60)
+
+
+def test_a_fleet_on_one_interval_is_spread_over_that_interval(make_service):
+    nexts = [make_service(interval_seconds=60).next_check_at for _ in range(40)]
+    spread = (max(nexts) - min(nexts)).total_seconds()
+    assert spread > 20  # 40 uniform draws over 60 s land on one second with negligible odds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_at_once_never_claim_the_same_slot(target):
+    services = [
+        actions.service_create(actor=None, id=f"race-{i}", name=f"r{i}", url=f"{target}/ok")
+        for i in range(300)
+    ]
+    make_due(*services)
+    claimed: list[list] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def dispatcher(index: int) -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):
+                claimed[index].extend(actions.checks_claim_due(limit=40))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = claimed[0] + claimed[1]
+    assert len(everything) == len({(s.service_id, s.due) for s in everything}) == 300
+    assert claimed[0] and claimed[1], "both dispatchers should have taken a share"
+    assert CheckClaim.objects.count() == 300
+
+
+def test_running_a_batch_twice_records_each_slot_once(make_service):
+    service = make_service()
+    make_due(service)
+    slots = actions.checks_claim_due()
+    assert len(run_slots(slots)) == 1
+    assert run_slots(slots) == []
+    assert CheckResult.objects.filter(service_id=service.id).count() == 1
+    assert not CheckClaim.objects.exists()
+
+
+def test_a_batch_no_worker_finished_is_dispatched_again_then_recorded_as_missed(make_service):
+    service = make_service(timeout_seconds=2)
+    due = make_due(service)
+    [slot] = actions.checks_claim_due()
+    # The worker that took the batch died: nothing recorded, the claim stays.
+    lease = CheckClaim.objects.get(service=service).lease_until
+    assert actions.checks_reclaim_expired(now=lease - timedelta(seconds=1)) == []
+    again = actions.checks_reclaim_expired(now=lease + timedelta(seconds=1))
+    assert again == [slot]
+    assert CheckClaim.objects.get(service=service).attempts == 2
+    # That one died too: the slot is recorded as missed, never silently dropped.
+    lease = CheckClaim.objects.get(service=service).lease_until
+    assert actions.checks_reclaim_expired(now=lease + timedelta(seconds=1)) == []
+    result = CheckResult.objects.get(service_id=service.id, time=due)
+    assert result.status == "missed"
+    assert "no worker finished" in result.error
+    assert not CheckClaim.objects.exists()
+
+
+def test_a_slow_worker_finishing_after_its_slot_was_reclaimed_does_not_duplicate(make_service):
+    service = make_service()
+    make_due(service)
+    slots = actions.checks_claim_due()
+    lease = CheckClaim.objects.get(service=service).lease_until
+    again = actions.checks_reclaim_expired(now=lease + timedelta(seconds=1))
+    run_slots(again)
+    run_slots(slots)  # the first worker was only slow
+    assert CheckResult.objects.filter(service_id=service.id).count() == 1
+
+
+def test_slot_messages_round_trip():
+    slot = actions.Slot("api", datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    assert actions.Slot.from_message(slot.as_message()) == slot

@@ -1,0 +1,69 @@
+"""The services app's time series: raw check results and their per-minute rollup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from noc.timeseries.registry import TimeSeriesTable, register
+from noc.timeseries.rollups import Rollup
+from noc.timeseries.rollups import register as register_rollup
+from services.choices import LATENCY_BUCKETS_MS
+
+CHECK_RESULTS = register(
+    TimeSeriesTable(
+        table="services_checkresult",
+        partition=timedelta(days=1),
+        retention=timedelta(days=settings.NOC_CHECK_RESULTS_RETENTION_DAYS),
+        compress_after=timedelta(days=7),
+        segment_by="service_id",
+        rollups=("services_checkrollup",),
+    )
+)
+
+_counted = "NOT in_maintenance"
+CHECK_ROLLUP = register_rollup(
+    Rollup(
+        name="services_checkrollup",
+        source="services_checkresult",
+        time_column="time",
+        key_columns=("service_id",),
+        select=", ".join(
+            [
+                f"count(*) FILTER (WHERE {_counted} AND status = 'up') AS n_up",
+                f"count(*) FILTER (WHERE {_counted} AND status = 'degraded') AS n_degraded",
+                f"count(*) FILTER (WHERE {_counted} AND status = 'down') AS n_down",
+                "count(*) FILTER (WHERE in_maintenance) AS n_maintenance",
+                f"count(response_time_ms) FILTER (WHERE {_counted}) AS rt_count",
+                f"sum(response_time_ms) FILTER (WHERE {_counted}) AS rt_sum",
+                f"min(response_time_ms) FILTER (WHERE {_counted}) AS rt_min",
+                f"max(response_time_ms) FILTER (WHERE {_counted}) AS rt_max",
+                *(
+                    f"count(*) FILTER (WHERE {_counted} AND response_time_ms <= {ms}) AS le_{ms}"
+                    for ms in LATENCY_BUCKETS_MS
+                ),
+            ]
+        ),
+    )
+)
+
+# Column DDL of the native rollup table (the continuous aggregate derives its own).
+CHECK_ROLLUP_COLUMNS = ", ".join(
+    [
+        "service_id varchar(64) NOT NULL",
+        *(f"{c} integer NOT NULL" for c in ("n_up", "n_degraded", "n_down", "n_maintenance")),
+        "rt_count integer NOT NULL",
+        "rt_sum double precision",
+        "rt_min double precision",
+        "rt_max double precision",
+        *(f"le_{ms} integer NOT NULL" for ms in LATENCY_BUCKETS_MS),
+    ]
+)
+ROLLUP_TABLE = register(
+    TimeSeriesTable(
+        table="services_checkrollup",
+        time_column="bucket",
+        retention=timedelta(days=settings.NOC_CHECK_ROLLUP_RETENTION_DAYS),
+    )
+)
