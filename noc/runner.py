@@ -80,8 +80,18 @@ class Runner:
         call_command("collectstatic", interactive=False, verbosity=0)
         self.say("Loading demo data…")
         call_command("load_demo", verbosity=0)
+        self.backfill_demo_history()
         call_command("sync_beat", verbosity=0)
         self.ensure_admin()
+
+    def backfill_demo_history(self) -> None:
+        """On first start, a week of demo history so uptime and charts have data at once."""
+        from services.models import CheckResult
+
+        if CheckResult.objects.filter(service__tags__contains=["demo"]).exists():
+            return
+        self.say("Writing a week of demo check history (first start only)…")
+        call_command("backfill_demo", "--days", "7", stdout=self.out)
 
     def ensure_admin(self) -> None:
         from accounts.actions import user_create

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "noc",
     "accounts",
     "services",
+    "incidents",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ServiceStatusEnum": "services.choices.ServiceStatus",
+        "ResultStatusEnum": "services.choices.ResultStatus",
+        "CheckKindEnum": "services.choices.CheckKind",
+        "IncidentStatusEnum": "incidents.choices.IncidentStatus",
+        "ChannelKindEnum": "incidents.choices.ChannelKind",
+        "DeliveryStatusEnum": "incidents.choices.DeliveryStatus",
+        "EventKindEnum": "incidents.choices.EventKind",
+        "RoleEnum": "accounts.choices.Role",
+        "SeverityEnum": "services.choices.Severity",
+    },
 }
 
 # --- Internationalisation, static files ------------------------------------------------------
@@ -302,3 +314,17 @@ NOC_DISPATCH_BATCH_SIZE = env.int("NOC_DISPATCH_BATCH_SIZE", default=200)
 NOC_METRICS_TOKEN = env.str("NOC_METRICS_TOKEN", default="")
 NOC_METRICS_ENABLED = env.bool("NOC_METRICS_ENABLED", default=True)
 NOC_DEMO_PORT = env.int("NOC_DEMO_PORT", default=8001)
+
+# --- Incidents and notifications --------------------------------------------------------------
+
+INCIDENT_REOPEN_MINUTES = env.int("INCIDENT_REOPEN_MINUTES", default=10)
+INCIDENT_NOTIFY_INTERVAL_SECONDS = env.int("INCIDENT_NOTIFY_INTERVAL_SECONDS", default=300)
+INCIDENT_COMMENT_MAX_CHARS = 10_000
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=6)
+NOTIFICATION_BACKOFF_SECONDS = env.int("NOTIFICATION_BACKOFF_SECONDS", default=30)
+NOTIFICATION_BACKOFF_CAP_SECONDS = env.int("NOTIFICATION_BACKOFF_CAP_SECONDS", default=3600)
+NOTIFICATION_ALLOW_PRIVATE = env.bool("NOTIFICATION_ALLOW_PRIVATE", default=True)
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@localhost")
+NOC_PUBLIC_URL = env.str("NOC_PUBLIC_URL", default="") or f"http://{NOC_HOST}:{NOC_PORT}"

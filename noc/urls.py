@@ -17,6 +17,7 @@ API_ROOT_LINKS = [
     "audit-event-list",
     "service-list",
     "maintenance-window-list",
+    "incident-list",
 ]
 
 
@@ -35,6 +36,7 @@ api_urlpatterns = [
     path("", api_root, name="api-root"),
     path("", include("accounts.api.urls")),
     path("", include("services.api.urls")),
+    path("", include("incidents.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

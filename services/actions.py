@@ -338,14 +338,32 @@ def _apply_state(services: dict[str, Service], rows: list[CheckResult]) -> list[
         changed[service.id] = service
         recorded.append(Recorded(service=service, result=row, previous_status=previous))
     if changed:
-        Service.objects.bulk_update(
-            changed.values(),
-            [
-                "status", "last_checked_at", "last_slot", "last_response_time_ms",
-                "last_status_code", "last_error", "consecutive_failures", "consecutive_successes",
-            ],
-        )  # fmt: skip
+        _save_state(list(changed.values()))
     return recorded
+
+
+SAVE_STATE = """
+    UPDATE services_service s SET
+        status = u.status, last_checked_at = u.checked_at, last_slot = u.slot,
+        last_response_time_ms = u.response_time_ms, last_status_code = u.status_code,
+        last_error = u.error, consecutive_failures = u.failures,
+        consecutive_successes = u.successes
+    FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[], %s::timestamptz[],
+                %s::float8[], %s::int[], %s::varchar[], %s::int[], %s::int[])
+        AS u(id, status, checked_at, slot, response_time_ms, status_code, error, failures,
+             successes)
+    WHERE s.id = u.id
+"""
+
+
+def _save_state(services: list[Service]) -> None:
+    # One statement for the batch: bulk_update's CASE expressions cost more Python than SQL.
+    columns = (
+        "id", "status", "last_checked_at", "last_slot", "last_response_time_ms",
+        "last_status_code", "last_error", "consecutive_failures", "consecutive_successes",
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(SAVE_STATE, [[getattr(s, c) for s in services] for c in columns])
 
 
 def _advance_state(service: Service, row: CheckResult) -> None:

@@ -29,18 +29,23 @@ CHECK_ROLLUP = register_rollup(
         source="services_checkresult",
         time_column="time",
         key_columns=("service_id",),
+        late_window=timedelta(days=max(settings.NOC_CHECK_RESULTS_RETENTION_DAYS - 1, 1)),
         select=", ".join(
             [
-                f"count(*) FILTER (WHERE {_counted} AND status = 'up') AS n_up",
-                f"count(*) FILTER (WHERE {_counted} AND status = 'degraded') AS n_degraded",
-                f"count(*) FILTER (WHERE {_counted} AND status = 'down') AS n_down",
-                "count(*) FILTER (WHERE in_maintenance) AS n_maintenance",
-                f"count(response_time_ms) FILTER (WHERE {_counted}) AS rt_count",
+                # Counts cast to integer: the continuous aggregate would otherwise make them
+                # bigint, and sums over them numeric, where the native table has integers.
+                f"(count(*) FILTER (WHERE {_counted} AND status = 'up'))::integer AS n_up",
+                f"(count(*) FILTER (WHERE {_counted} AND status = 'degraded'))::integer"
+                " AS n_degraded",
+                f"(count(*) FILTER (WHERE {_counted} AND status = 'down'))::integer AS n_down",
+                "(count(*) FILTER (WHERE in_maintenance))::integer AS n_maintenance",
+                f"(count(response_time_ms) FILTER (WHERE {_counted}))::integer AS rt_count",
                 f"sum(response_time_ms) FILTER (WHERE {_counted}) AS rt_sum",
                 f"min(response_time_ms) FILTER (WHERE {_counted}) AS rt_min",
                 f"max(response_time_ms) FILTER (WHERE {_counted}) AS rt_max",
                 *(
-                    f"count(*) FILTER (WHERE {_counted} AND response_time_ms <= {ms}) AS le_{ms}"
+                    f"(count(*) FILTER (WHERE {_counted} AND response_time_ms <= {ms}))::integer"
+                    f" AS le_{ms}"
                     for ms in LATENCY_BUCKETS_MS
                 ),
             ]

@@ -80,6 +80,38 @@ def _new_window() -> dict:
             "duration_minutes": 30}  # fmt: skip
 
 
+def _incident(status: str = "new"):
+    from incidents.actions import incident_create_manual, incident_resolve
+
+    incident = incident_create_manual(
+        actor=None, service=_service(id="matrix-incident"), title="Down", severity="high"
+    )
+    if status == "resolved":
+        incident = incident_resolve(incident=incident, actor=None)
+    return incident
+
+
+def _incident_url() -> str:
+    return f"/api/incidents/{_incident().pk}/"
+
+
+def _incident_action(name: str, status: str = "new") -> Callable[[], str]:
+    def url() -> str:
+        return f"/api/incidents/{_incident(status).pk}/{name}/"
+
+    url.__name__ = f"_incident_{name}_url"
+    return url
+
+
+def _active_incident_url() -> str:
+    return f"/api/incidents/active/?service={_incident().service_id}"
+
+
+def _new_incident() -> dict:
+    _service(id="matrix-manual")
+    return {"service": "matrix-manual", "title": "Manual", "severity": "low"}
+
+
 ENDPOINTS = [
     Endpoint("get", "/api/me/", Role.VIEWER),
     Endpoint("get", "/api/users/", Role.ADMIN),
@@ -105,6 +137,18 @@ ENDPOINTS = [
     Endpoint("get", _window_url, Role.VIEWER),
     Endpoint("patch", _window_url, Role.ADMIN, lambda: {"duration_minutes": 45}),
     Endpoint("delete", _window_url, Role.ADMIN),
+    Endpoint("get", "/api/incidents/", Role.VIEWER),
+    Endpoint("post", "/api/incidents/", Role.ADMIN, _new_incident),
+    Endpoint("get", "/api/incidents/stats/", Role.VIEWER),
+    Endpoint("get", _active_incident_url, Role.VIEWER),
+    Endpoint("get", _incident_url, Role.VIEWER),
+    Endpoint("patch", _incident_url, Role.ADMIN, lambda: {"title": "Renamed"}),
+    Endpoint("post", _incident_action("acknowledge"), Role.OPERATOR),
+    Endpoint("post", _incident_action("assign"), Role.OPERATOR, lambda: {"assignee": None}),
+    Endpoint("post", _incident_action("status"), Role.OPERATOR, lambda: {"status": "in_progress"}),
+    Endpoint("post", _incident_action("comment"), Role.OPERATOR, lambda: {"message": "on it"}),
+    Endpoint("post", _incident_action("resolve"), Role.OPERATOR),
+    Endpoint("post", _incident_action("close", "resolved"), Role.OPERATOR),
 ]
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 

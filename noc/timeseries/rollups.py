@@ -30,6 +30,9 @@ class Rollup:
     # Native: buckets this far behind the watermark are recomputed every refresh, for results
     # that arrive a little late without marking the rollup dirty.
     overlap: timedelta = timedelta(minutes=2)
+    # TimescaleDB: how far back the refresh policy looks for late writes. Kept below the raw
+    # retention, since refreshing a range whose raw chunks were dropped would empty it.
+    late_window: timedelta = timedelta(days=29)
 
     def query(self, bucket_expr: str, where: str = "") -> str:
         keys = ", ".join(self.key_columns)
@@ -89,7 +92,12 @@ def create_continuous_aggregate(schema_editor, rollup: Rollup) -> None:
     schema_editor.execute(
         "SELECT add_continuous_aggregate_policy(%s, start_offset => %s::interval, "
         "end_offset => %s::interval, schedule_interval => %s::interval)",
-        [rollup.name, "3 hours", interval_sql(rollup.bucket), interval_sql(rollup.bucket)],
+        [
+            rollup.name,
+            interval_sql(rollup.late_window),
+            interval_sql(rollup.bucket),
+            interval_sql(rollup.bucket),
+        ],
     )
 
 

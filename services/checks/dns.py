@@ -34,6 +34,8 @@ async def run_dns(spec: CheckSpec, ctx: CheckContext) -> Outcome:
         resolver, details = _resolver(spec, ctx)
     except ValueError as exc:
         return Outcome.down(str(exc))
+    except dns.exception.DNSException as exc:  # no /etc/resolv.conf on this worker
+        return Outcome.down(_describe(exc, spec, rdtype))
     started = time.perf_counter()
     try:
         answer = await resolver.resolve(spec.dns_name, rdtype, lifetime=spec.timeout, search=False)

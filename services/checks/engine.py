@@ -75,6 +75,7 @@ def _failed(exc: Exception, spec: CheckSpec) -> Outcome:
 
 async def run_batch(specs: Sequence[CheckSpec], *, concurrency: int = 200) -> list[Outcome]:
     """Run `specs` concurrently (at most `concurrency` at once); outcomes in input order."""
+    concurrency = max(1, concurrency)
     semaphore = asyncio.Semaphore(concurrency)
     async with CheckContext(concurrency=concurrency) as ctx:
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 
@@ -76,10 +77,18 @@ def _describe_http(exc: BaseException) -> str | None:
 
 
 def _describe_os(exc: BaseException) -> str | None:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ConnectionResetError):
-        return "connection reset"
-    if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError):
-        return exc.strerror.lower() if exc.strerror else str(exc) or type(exc).__name__
-    return None
+    if not isinstance(exc, OSError) or isinstance(exc, aiohttp.ClientError):
+        return None  # aiohttp's wrappers say "Cannot connect to host…": describe the cause
+    # By errno, not class: happy eyeballs folds one refusal per address into a plain OSError.
+    known = _ERRNO_MESSAGES.get(exc.errno) if exc.errno is not None else None
+    return known or exc.strerror or str(exc) or type(exc).__name__
+
+
+_ERRNO_MESSAGES = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+}

@@ -1,0 +1,291 @@
+"""Check engine throughput and schedule lag through the real dispatcher, worker and PostgreSQL.
+
+    .venv/bin/python bench/checks.py [--services 20000] [--interval 60] [--duration 180]
+                                     [--burst 1000] [--concurrency 2]
+
+What runs: nginx (Debian's nginx-light) serves a tiny response on loopback; N HTTP services
+check it every `interval` seconds with due times spread over the interval; Celery beat
+dispatches every second (services.dispatch) and a Celery worker with `concurrency` processes
+runs the batches, all against a throwaway database on the project's PostgreSQL. Reported:
+
+- burst: `burst` services due at the same instant (the rest disabled): time until all are
+  recorded, lag p50/p99 (actual start − due time);
+- sustained: checks/s recorded over the steady part of the run, lag p50/p99, failures;
+- ceiling: wrk with as many connections as a batch runs at once, against the same nginx, in
+  the same run. The required rate is services / interval; the ratio to the ceiling says how
+  much of the HTTP path's capacity the whole pipeline (dispatch, check, write) reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (
+    child_environment,
+    free_port,
+    percentile,
+    ratio,
+    run_wrk,
+    server_version,
+    start_process,
+    stop_process,
+    tail,
+    throwaway_database,
+    wait_for_http,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--services", type=int, default=20_000)
+    parser.add_argument("--interval", type=int, default=60)
+    parser.add_argument("--duration", type=int, default=180, help="seconds of sustained load")
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    return parser.parse_args()
+
+
+def base_urls() -> tuple[str, str]:
+    """The project's PostgreSQL and Redis: configured ones, or the embedded servers."""
+    from noc.embedded import EmbeddedServices
+
+    database, redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not (database and redis):
+        urls = EmbeddedServices().attach(postgres=not database, redis=not redis)
+        database, redis = database or urls.database_url, redis or urls.redis_url
+    return database, redis
+
+
+def private_redis(url: str) -> str:
+    """Another Redis database, so queues left by other runs cannot interfere. (Importing
+    noc.settings here would load the settings before DATABASE_URL points at the bench.)"""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?db=9"
+    return urlunsplit(parts._replace(path="/9"))
+
+
+def start_nginx(tmp: Path) -> tuple[object, int]:
+    port = free_port()
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+    proc = start_process(
+        ["/usr/sbin/nginx", "-c", str(conf)], env=dict(os.environ), log=tmp / "nginx.log"
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/", proc=proc)
+    return proc, port
+
+
+def create_services(count: int, interval: int, target: str) -> None:
+    from django.utils import timezone
+
+    from services.models import Service
+
+    now = timezone.now() + timedelta(seconds=15)
+    Service.objects.bulk_create(
+        [
+            Service(
+                id=f"bench-{i:06d}", name=f"bench {i}", url=f"{target}/s/{i}",
+                interval_seconds=interval, timeout_seconds=5, allow_private=True, enabled=False,
+                next_check_at=now + timedelta(seconds=random.uniform(0, interval)),
+            )
+            for i in range(count)
+        ],
+        batch_size=5000,
+    )  # fmt: skip
+
+
+def start_celery(tmp: Path, env: dict, concurrency: int) -> list:
+    python = sys.executable
+    worker = start_process(
+        [python, "-m", "celery", "-A", "noc", "worker", "-Q", "checks,default",
+         "--concurrency", str(concurrency), "--loglevel", "WARNING", "-n", "bench@%h",
+         "--without-gossip", "--without-mingle"],
+        env=env, log=tmp / "worker.log", cwd=BASE_DIR,
+    )  # fmt: skip
+    beat = start_process(
+        [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
+         "--schedule", str(tmp / "beat-schedule")],
+        env=env, log=tmp / "beat.log", cwd=BASE_DIR,
+    )  # fmt: skip
+    return [worker, beat]
+
+
+def lags_since(start, end) -> tuple[list[float], int, int]:
+    """(lags in seconds, results, failures) of results due in [start, end)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM started_at - time), status FROM services_checkresult "
+            "WHERE time >= %s AND time < %s",
+            [start, end],
+        )
+        rows = cursor.fetchall()
+    lags = [float(lag) for lag, status in rows if lag is not None]
+    failures = sum(1 for _, status in rows if status != "up")
+    return lags, len(rows), failures
+
+
+def run_burst(count: int) -> dict:
+    from django.utils import timezone
+
+    from services.models import CheckResult, Service
+
+    ids = [f"bench-{i:06d}" for i in range(count)]
+    due = timezone.now() + timedelta(seconds=3)
+    Service.objects.filter(id__in=ids).update(enabled=True, next_check_at=due)
+    deadline = time.monotonic() + 120
+    while CheckResult.objects.filter(time=due).count() < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    done = timezone.now()
+    Service.objects.filter(id__in=ids).update(enabled=False)
+    lags, results, failures = lags_since(due, due + timedelta(microseconds=1))
+    return {
+        "services": count,
+        "recorded": results,
+        "failures": failures,
+        "seconds_to_all_recorded": (done - due).total_seconds(),
+        "lag_p50": percentile(lags, 50) if lags else None,
+        "lag_p99": percentile(lags, 99) if lags else None,
+    }
+
+
+def run_sustained(args: argparse.Namespace) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    start = timezone.now() + timedelta(seconds=5)
+    with connection.cursor() as cursor:
+        # Spread over the interval, as service_create's jitter does.
+        cursor.execute(
+            "UPDATE services_service SET enabled = true, "
+            "next_check_at = %s + random() * make_interval(secs => %s)",
+            [start, args.interval],
+        )
+    print(
+        f"sustained: {args.services} services every {args.interval}s for {args.duration}s …",
+        flush=True,
+    )
+    time.sleep(args.duration + 5)
+    # Measure whole intervals after the first, when every service has its phase.
+    begin = start + timedelta(seconds=args.interval)
+    end = start + timedelta(seconds=args.duration)
+    lags, results, failures = lags_since(begin, end)
+    seconds = (end - begin).total_seconds()
+    return {
+        "window_seconds": seconds,
+        "recorded": results,
+        "expected": int(args.services * seconds / args.interval),
+        "checks_per_second": results / seconds if seconds > 0 else 0,
+        "failures": failures,
+        "lag_p50": percentile(lags, 50) if lags else None,
+        "lag_p99": percentile(lags, 99) if lags else None,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    database, redis = base_urls()
+    tmp = Path(tempfile.mkdtemp(prefix="noc-bench-checks-"))
+    with throwaway_database(database, "noc_bench_checks") as url:
+        os.environ.update(DATABASE_URL=url, REDIS_URL=private_redis(redis), NOC_EMBEDDED="off")
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "noc.settings")
+        import django
+
+        django.setup()
+        from django.core.cache import cache
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        call_command("sync_beat", verbosity=0)
+        cache.clear()
+        nginx, port = start_nginx(tmp)
+        processes = [nginx]
+        try:
+            target = f"http://127.0.0.1:{port}"
+            batch = int(os.environ.get("NOC_DISPATCH_BATCH_SIZE", "200"))
+            ceiling = run_wrk(f"{target}/", threads=1, connections=batch, duration=5)
+            create_services(args.services, args.interval, target)
+            env = child_environment(DEBUG="false", LOG_LEVEL="WARNING")
+            processes += start_celery(tmp, env, args.concurrency)
+            time.sleep(5)
+            burst = run_burst(args.burst)
+            sustained = run_sustained(args)
+        except Exception:
+            for name in ("worker.log", "beat.log"):
+                print(f"--- {name}\n{tail(tmp / name)}", file=sys.stderr)
+            raise
+        finally:
+            for proc in reversed(processes):
+                stop_process(proc)
+            from django.db import connections
+
+            connections.close_all()
+        report(args, ceiling, burst, sustained, server_version(url))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(args, ceiling, burst: dict, sustained: dict, pg_version: str) -> None:
+    required = args.services / args.interval
+    connections = os.environ.get("NOC_DISPATCH_BATCH_SIZE", "200")
+    burst_seconds = burst["seconds_to_all_recorded"]
+    burst_rate = burst["recorded"] / max(burst_seconds, 1e-9)
+    ceiling_rate = ceiling.requests_per_second
+    lines = [
+        f"machine: {os.cpu_count()} cores, PostgreSQL {pg_version}, "
+        f"worker processes {args.concurrency}",
+        f"ceiling (wrk -c{connections} on nginx): {ceiling_rate:,.0f} req/s",
+        f"burst: {burst['recorded']}/{burst['services']} recorded {burst_seconds:.2f}s after due, "
+        f"lag p50 {fmt(burst['lag_p50'])} p99 {fmt(burst['lag_p99'])}, "
+        f"failures {burst['failures']}",
+        f"  burst throughput {burst_rate:,.0f} checks/s = {ratio(burst_rate, ceiling_rate):.4f} "
+        "of ceiling",
+        f"sustained: {sustained['checks_per_second']:,.1f} checks/s (required {required:,.1f}), "
+        f"{sustained['recorded']}/{sustained['expected']} recorded, "
+        f"failures {sustained['failures']}, "
+        f"lag p50 {fmt(sustained['lag_p50'])} p99 {fmt(sustained['lag_p99'])}",
+        f"  = {ratio(sustained['checks_per_second'], ceiling_rate):.4f} of ceiling",
+    ]
+    print("\n" + "\n".join(lines))
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}s"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""Writes of the incidents app: the lifecycle, each change with its timeline event (and its
+audit row when a person made it) in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.actions import audit_create, audit_record, audit_update
+from accounts.audit import snapshot
+from accounts.choices import AuditAction
+from incidents.choices import (
+    ACTIVE_STATUSES,
+    NOTIFIABLE_EVENTS,
+    EventKind,
+    IncidentSource,
+    IncidentStatus,
+)
+from incidents.models import Incident, IncidentEvent
+from services.models import Service
+
+
+class TransitionNotAllowed(Exception):
+    def __init__(self, incident: Incident, wanted: str, reason: str = "") -> None:
+        self.current = incident.status
+        self.wanted = wanted
+        self.allowed = list(incident.allowed_next())
+        super().__init__(reason or f"An incident that is {incident.status} cannot become {wanted}.")
+
+
+class AlreadyActive(Exception):
+    def __init__(self, existing: Incident) -> None:
+        self.existing = existing
+        super().__init__(
+            f"Service {existing.service_id} already has active incident #{existing.pk}."
+        )
+
+
+def event_record(
+    *, incident: Incident, kind: str, actor=None, message: str = "", data: dict | None = None
+) -> IncidentEvent:
+    """Write a timeline event; notifiable ones get their deliveries planned (sent after commit)."""
+    event = IncidentEvent.objects.create(
+        incident=incident, kind=kind, actor=_person(actor), message=message, data=data or {}
+    )
+    if kind in NOTIFIABLE_EVENTS:
+        from incidents.notifications import deliveries_plan
+
+        deliveries_plan(event=event)
+    return event
+
+
+def _person(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def _audit(actor, incident: Incident, verb: str, changes: dict | None = None) -> None:
+    if _person(actor) is not None:
+        audit_record(
+            actor=actor, action=AuditAction.ACTION, instance=incident, verb=verb, changes=changes
+        )
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+def incident_open(
+    *,
+    service: Service,
+    source: str,
+    impact_started_at: datetime,
+    title: str = "",
+    summary: str = "",
+    severity: str = "",
+    dedup_key: str = "",
+    actor=None,
+    evidence: dict | None = None,
+) -> Incident:
+    """Open an incident, or raise AlreadyActive with the one the service already has. The
+    partial unique constraint decides between concurrent openers."""
+    incident = Incident(
+        service=service,
+        source=source,
+        title=title or f"{service.name} is down",
+        summary=summary,
+        severity=severity or service.severity,
+        dedup_key=dedup_key,
+        impact_started_at=impact_started_at,
+    )
+    incident.full_clean(exclude=["service", "detected_at"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            incident.save(force_insert=True)
+    except IntegrityError:
+        existing = Incident.objects.filter(service=service, status__in=ACTIVE_STATUSES).first()
+        if existing is None:
+            raise
+        raise AlreadyActive(existing) from None
+    incident.refresh_from_db(fields=["detected_at"])
+    event_record(
+        incident=incident,
+        kind=EventKind.OPENED,
+        actor=actor,
+        message=incident.title,
+        data={"source": source, "severity": incident.severity, **(evidence or {})},
+    )
+    if _person(actor):
+        audit_create(actor=actor, instance=incident)
+    return incident
+
+
+# --- people's actions -------------------------------------------------------------------------
+
+
+def _locked(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+@transaction.atomic
+def incident_acknowledge(*, incident: Incident, actor) -> Incident:
+    incident = _locked(incident)
+    if not incident.is_active:
+        raise TransitionNotAllowed(
+            incident, "acknowledged", f"A {incident.status} incident cannot be acknowledged."
+        )
+    if incident.acknowledged_at is not None:
+        raise TransitionNotAllowed(
+            incident,
+            "acknowledged",
+            f"Already acknowledged at {incident.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC.",
+        )
+    incident.acknowledged_at = timezone.now()
+    incident.acknowledged_by = _person(actor)
+    incident.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
+    event_record(incident=incident, kind=EventKind.ACKNOWLEDGED, actor=actor)
+    _audit(actor, incident, "acknowledge")
+    return incident
+
+
+@transaction.atomic
+def incident_assign(*, incident: Incident, assignee, actor) -> Incident:
+    if assignee is not None and not assignee.is_active:
+        raise ValidationError({"assignee": [f"User {assignee.username!r} is inactive."]})
+    incident = _locked(incident)
+    before = incident.assignee.username if incident.assignee_id else None
+    incident.assignee = assignee
+    incident.save(update_fields=["assignee", "updated_at"])
+    after = assignee.username if assignee else None
+    event_record(
+        incident=incident,
+        kind=EventKind.ASSIGNED,
+        actor=actor,
+        message=f"Assigned to {after}" if after else "Unassigned",
+        data={"from": before, "to": after},
+    )
+    _audit(actor, incident, "assign", {"assignee": [before, after]})
+    return incident
+
+
+@transaction.atomic
+def incident_comment(*, incident: Incident, actor, message: str) -> IncidentEvent:
+    message = (message or "").strip()
+    if not message:
+        raise ValidationError({"message": ["A comment cannot be empty."]})
+    limit = settings.INCIDENT_COMMENT_MAX_CHARS
+    if len(message) > limit:
+        raise ValidationError(
+            {"message": [f"A comment is at most {limit} characters ({len(message)} given)."]}
+        )
+    event = event_record(incident=incident, kind=EventKind.COMMENT, actor=actor, message=message)
+    _audit(actor, incident, "comment")
+    return event
+
+
+@transaction.atomic
+def incident_change_status(*, incident: Incident, status: str, actor, note: str = "") -> Incident:
+    if status not in IncidentStatus.values:
+        raise ValidationError(
+            {
+                "status": [
+                    f"Unknown status {status!r}; use one of {', '.join(IncidentStatus.values)}."
+                ]
+            }
+        )
+    if status == IncidentStatus.RESOLVED:
+        return incident_resolve(incident=incident, actor=actor, resolution_notes=note)
+    if status == IncidentStatus.CLOSED:
+        return incident_close(incident=incident, actor=actor)
+    incident = _locked(incident)
+    if incident.status == IncidentStatus.RESOLVED:
+        return _reopen(incident, actor=actor, status=status, message=note or "Reopened")
+    _transition(incident, status)
+    incident.save(update_fields=["status", "updated_at"])
+    event_record(
+        incident=incident,
+        kind=EventKind.STATUS_CHANGED,
+        actor=actor,
+        message=note,
+        data={"to": status},
+    )
+    _audit(actor, incident, "change_status", {"status": [incident.status, status]})
+    return incident
+
+
+def _transition(incident: Incident, status: str) -> str:
+    if not incident.can_become(status):
+        raise TransitionNotAllowed(incident, status)
+    previous, incident.status = incident.status, status
+    return previous
+
+
+@transaction.atomic
+def incident_resolve(
+    *, incident: Incident, actor=None, resolution_notes: str = "", evidence: dict | None = None
+) -> Incident:
+    incident = _locked(incident)
+    previous = _transition(incident, IncidentStatus.RESOLVED)
+    incident.resolved_at = timezone.now()
+    incident.resolved_by = _person(actor)
+    if resolution_notes:
+        incident.resolution_notes = resolution_notes
+    incident.save(
+        update_fields=["status", "resolved_at", "resolved_by", "resolution_notes", "updated_at"]
+    )
+    event_record(
+        incident=incident,
+        kind=EventKind.RESOLVED,
+        actor=actor,
+        message=resolution_notes or ("Recovered" if evidence else "Resolved"),
+        data={"from": previous, **(evidence or {})},
+    )
+    _audit(actor, incident, "resolve", {"status": [previous, IncidentStatus.RESOLVED]})
+    return incident
+
+
+@transaction.atomic
+def incident_close(*, incident: Incident, actor) -> Incident:
+    incident = _locked(incident)
+    previous = _transition(incident, IncidentStatus.CLOSED)
+    incident.closed_at = timezone.now()
+    incident.closed_by = _person(actor)
+    incident.save(update_fields=["status", "closed_at", "closed_by", "updated_at"])
+    event_record(incident=incident, kind=EventKind.CLOSED, actor=actor, data={"from": previous})
+    _audit(actor, incident, "close", {"status": [previous, IncidentStatus.CLOSED]})
+    return incident
+
+
+def _reopen(
+    incident: Incident,
+    *,
+    actor=None,
+    status: str = IncidentStatus.INVESTIGATING,
+    message: str,
+    evidence=None,
+):
+    """resolved → investigating: the resolution is undone, the count of reopenings kept. The
+    partial unique constraint refuses it when the service opened another incident meanwhile."""
+    _transition(incident, status)
+    incident.resolved_at = None
+    incident.resolved_by = None
+    incident.reopen_count = F("reopen_count") + 1
+    try:
+        with transaction.atomic():
+            incident.save(
+                update_fields=["status", "resolved_at", "resolved_by", "reopen_count", "updated_at"]
+            )
+    except IntegrityError:
+        existing = Incident.objects.filter(
+            service_id=incident.service_id, status__in=ACTIVE_STATUSES
+        ).first()
+        raise AlreadyActive(existing) from None
+    incident.refresh_from_db(fields=["reopen_count"])
+    event_record(
+        incident=incident,
+        kind=EventKind.REOPENED,
+        actor=actor,
+        message=message,
+        data=evidence or {},
+    )
+    _audit(actor, incident, "reopen")
+    return incident
+
+
+@transaction.atomic
+def incident_reopen_for_failure(*, incident: Incident, evidence: dict) -> Incident:
+    incident = _locked(incident)
+    return _reopen(
+        incident, message="The service failed again soon after recovering", evidence=evidence
+    )
+
+
+@transaction.atomic
+def incident_update(*, incident: Incident, actor, **fields: Any) -> Incident:
+    """Admins edit title, summary, severity, root cause and resolution notes."""
+    incident = _locked(incident)
+    before = snapshot(incident)
+    for name, value in fields.items():
+        setattr(incident, name, value)
+    incident.full_clean(validate_constraints=False)
+    incident.save()
+    if "severity" in fields and before["severity"] != incident.severity:
+        event_record(
+            incident=incident,
+            kind=EventKind.SEVERITY_CHANGED,
+            actor=actor,
+            data={"from": before["severity"], "to": incident.severity},
+        )
+    if {"root_cause", "resolution_notes"} & fields.keys():
+        event_record(incident=incident, kind=EventKind.NOTES_UPDATED, actor=actor)
+    audit_update(actor=actor, instance=incident, before=before)
+    return incident
+
+
+@transaction.atomic
+def incident_create_manual(
+    *, actor, service: Service, title: str, severity: str, summary: str = ""
+) -> Incident:
+    return incident_open(
+        service=service,
+        source=IncidentSource.MANUAL,
+        impact_started_at=timezone.now(),
+        title=title,
+        summary=summary,
+        severity=severity,
+        actor=actor,
+    )
+
+
+def incident_count_failure(*, incident: Incident) -> None:
+    Incident.objects.filter(pk=incident.pk).update(failed_checks=F("failed_checks") + 1)

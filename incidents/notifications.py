@@ -1,0 +1,75 @@
+"""Planning notifications: which channels hear of a timeline event, and rate limiting.
+
+Deliveries are rows created in the transaction that wrote the event and sent by a task on the
+`notifications` queue after commit (incidents/delivery.py), never from inside a request.
+
+Rate limit: per incident, one event kind notifies at most once per
+INCIDENT_NOTIFY_INTERVAL_SECONDS; repeats inside it (a flapping service resolving and reopening
+every minute) are recorded as suppressed deliveries rather than sent.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.choices import SEVERITY_RANK, DeliveryStatus
+from incidents.models import IncidentEvent, NotificationChannel, NotificationDelivery
+
+
+def channels_for(event: IncidentEvent) -> list[NotificationChannel]:
+    incident = event.incident
+    candidates = NotificationChannel.objects.filter(
+        enabled=True, events__contains=[event.kind]
+    ).filter(Q(is_default=True) | Q(services=incident.service_id))
+    rank = SEVERITY_RANK[incident.severity]
+    return [c for c in candidates.distinct() if SEVERITY_RANK[c.min_severity] <= rank]
+
+
+def recently_notified(event: IncidentEvent) -> bool:
+    window = timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
+    return (
+        NotificationDelivery.objects.filter(
+            incident_id=event.incident_id,
+            event__kind=event.kind,
+            created_at__gte=timezone.now() - window,
+            is_test=False,
+        )
+        .exclude(status=DeliveryStatus.SUPPRESSED)
+        .exists()
+    )
+
+
+def deliveries_plan(*, event: IncidentEvent) -> list[NotificationDelivery]:
+    channels = channels_for(event)
+    if not channels:
+        return []
+    suppressed = recently_notified(event)
+    status = DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.PENDING
+    deliveries = NotificationDelivery.objects.bulk_create(
+        [
+            NotificationDelivery(
+                channel=channel,
+                incident_id=event.incident_id,
+                event=event,
+                status=status,
+                next_attempt_at=None if suppressed else timezone.now(),
+            )
+            for channel in channels
+        ]
+    )
+    if not suppressed:
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
+
+
+def _enqueue(ids: list[int]) -> None:
+    from incidents.tasks import deliver
+
+    for delivery_id in ids:
+        deliver.apply_async(args=[delivery_id], queue="notifications")
