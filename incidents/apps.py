@@ -14,3 +14,8 @@ class IncidentsConfig(AppConfig):
             evaluation.on_check_results, dispatch_uid="incidents.evaluate_check_results"
         )
         import incidents.tasks  # noqa: F401 - registers beat entries
+        from incidents.metrics import incident_families
+        from services.metrics import EXTRA_FAMILIES
+
+        if incident_families not in EXTRA_FAMILIES:
+            EXTRA_FAMILIES.append(incident_families)

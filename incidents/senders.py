@@ -85,6 +85,8 @@ class Notice:
 
     @property
     def headline(self) -> str:
+        if self.incident is None and self.event != TEST_EVENT:
+            return self.message.split("\n", 1)[0][:150]
         if self.incident is None:
             return f"Test notification ({self.channel.name})"
         incident = self.incident

@@ -21,6 +21,19 @@ from noc.celery import QUEUES
 from noc.embedded import var_dir
 
 STOP_GRACE_SECONDS = 20
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the runner dies, even by SIGKILL, so a killed
+    runner never leaves web, worker or beat behind (Linux prctl; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 class AlreadyRunning(Exception):
@@ -148,7 +161,11 @@ class Runner:
         for child in self.children:
             # A session of its own: Ctrl-C reaches the runner, which stops children in order.
             child.process = subprocess.Popen(
-                child.argv, env=env, cwd=settings.BASE_DIR, start_new_session=True
+                child.argv,
+                env=env,
+                cwd=settings.BASE_DIR,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
             )
             self.say(f"Started {child.name} (pid {child.process.pid}).")
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "services",
     "incidents",
+    "slos",
 ]
 
 MIDDLEWARE = [
@@ -327,4 +328,5 @@ NOTIFICATION_ALLOW_PRIVATE = env.bool("NOTIFICATION_ALLOW_PRIVATE", default=True
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@localhost")
+SLO_HISTORY_RETENTION_DAYS = env.int("SLO_HISTORY_RETENTION_DAYS", default=400)
 NOC_PUBLIC_URL = env.str("NOC_PUBLIC_URL", default="") or f"http://{NOC_HOST}:{NOC_PORT}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psutil
 from django.conf import settings
@@ -161,12 +161,18 @@ def process_families(out: Exposition) -> None:
         out.family(name, kind, help_text, [({}, number)])
 
 
+# Families other apps add (incidents, SLOs): they depend on services, not the other way.
+EXTRA_FAMILIES: list[Callable[[Exposition], None]] = []
+
+
 def render_metrics() -> str:
     started = time.perf_counter()
     out = Exposition()
     service_ids = service_families(out)
     uptime_family(out, service_ids)
     scheduler_families(out)
+    for family in EXTRA_FAMILIES:
+        family(out)
     process_families(out)
     out.family(
         "noc_metrics_scrape_duration_seconds",

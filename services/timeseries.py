@@ -72,3 +72,45 @@ ROLLUP_TABLE = register(
         retention=timedelta(days=settings.NOC_CHECK_ROLLUP_RETENTION_DAYS),
     )
 )
+
+# Hourly rollup of the minute rollup: what long SLO windows and uptime over weeks read, so a
+# 30-day window is 720 rows per service, not 43,200. `m_total` counts minutes with data and
+# `m_good_avail` those with no failed check (availability timeslices).
+_COUNTS = ("n_up", "n_degraded", "n_down", "n_maintenance", "rt_count")
+_sums = ", ".join(
+    f"sum({c})::integer AS {c}" for c in (*_COUNTS, *(f"le_{ms}" for ms in LATENCY_BUCKETS_MS))
+)
+CHECK_ROLLUP_HOURLY = register_rollup(
+    Rollup(
+        name="services_checkrollup_hourly",
+        source="services_checkrollup",
+        time_column="bucket",
+        key_columns=("service_id",),
+        bucket=timedelta(hours=1),
+        overlap=timedelta(hours=1),
+        late_window=timedelta(days=max(settings.NOC_CHECK_RESULTS_RETENTION_DAYS - 1, 1)),
+        select=", ".join(
+            [
+                _sums,
+                "sum(rt_sum) AS rt_sum",
+                "min(rt_min) AS rt_min",
+                "max(rt_max) AS rt_max",
+                "(count(*) FILTER (WHERE n_up + n_degraded + n_down > 0))::integer AS m_total",
+                "(count(*) FILTER (WHERE n_up + n_degraded + n_down > 0 AND n_down = 0))::integer"
+                " AS m_good_avail",
+            ]
+        ),
+    )
+)
+CHECK_ROLLUP_HOURLY_COLUMNS = (
+    CHECK_ROLLUP_COLUMNS + ", m_total integer NOT NULL, m_good_avail integer NOT NULL"
+)
+ROLLUP_HOURLY_TABLE = register(
+    TimeSeriesTable(
+        table="services_checkrollup_hourly",
+        time_column="bucket",
+        partition=timedelta(days=30),
+        create_ahead=2,
+        retention=timedelta(days=settings.NOC_CHECK_ROLLUP_RETENTION_DAYS),
+    )
+)

@@ -156,3 +156,11 @@ def test_two_batches_failing_one_service_concurrently_open_one_incident(target):
     for t in threads:
         t.join()
     assert Incident.objects.filter(service=service).count() == 1
+
+
+def test_active_incidents_are_exposed_to_prometheus_by_severity(make_service, client):
+    service = make_service(failure_threshold=1, critical=True)
+    feed(service, ["down"])
+    body = client.get("/metrics").content.decode()
+    assert 'noc_active_incidents{severity="critical"} 1' in body
+    assert 'noc_active_incidents{severity="low"} 0' in body

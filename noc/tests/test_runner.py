@@ -111,7 +111,7 @@ def test_run_starts_everything_and_stops_without_leftovers(fresh_var):
         output, _ = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
-            runner.kill()
+            runner.kill()  # its children get SIGTERM through PR_SET_PDEATHSIG
     assert runner.returncode == 0, output
     assert "Created admin account 'admin'" in output
     assert "Stopped the embedded PostgreSQL and Redis." in output
@@ -119,3 +119,26 @@ def test_run_starts_everything_and_stops_without_leftovers(fresh_var):
     while alive(pids | {postmaster, redis}) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert alive(pids | {postmaster, redis}) == set()
+
+
+def test_a_runner_killed_outright_takes_its_children_with_it(fresh_var):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"NOC_VAR_DIR": str(fresh_var), "NOC_PORT": str(port), "NOC_DEMO_PORT": str(free_port())}
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "up"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
+        children = family(runner.pid) - {runner.pid}
+        assert children
+        runner.kill()
+        runner.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive(children) == set()
+    finally:
+        if runner.poll() is None:
+            runner.kill()

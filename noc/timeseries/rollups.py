@@ -127,19 +127,30 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
     started = time.perf_counter()
     with transaction.atomic():
         mark, _ = RollupWatermark.objects.select_for_update().get_or_create(
-            name=rollup.name, defaults={"upto": now - timedelta(days=1)}
+            name=rollup.name, defaults={"upto": _oldest_source_time(rollup) or now}
         )
         start = mark.upto - rollup.overlap
         if mark.dirty_since is not None:
             start = min(start, mark.dirty_since)
         start = _floor(start, rollup.bucket)
         written = _upsert(rollup, start, now)
+        # Rollups built on this one must recompute what changed here.
+        downstream = tuple(r.name for r in ROLLUPS.values() if r.source == rollup.name)
+        if downstream:
+            mark_dirty(downstream, start)
         mark.upto = _floor(now, rollup.bucket)
         mark.dirty_since = None
         mark.refreshed_at = now
         mark.last_duration_ms = (time.perf_counter() - started) * 1000
         mark.save()
     return written
+
+
+def _oldest_source_time(rollup: Rollup) -> datetime | None:
+    """A new rollup starts from the oldest row it summarises (an indexed min())."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min({rollup.time_column}) FROM {rollup.source}")
+        return cursor.fetchone()[0]
 
 
 def _floor(moment: datetime, size: timedelta) -> datetime:

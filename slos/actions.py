@@ -1,0 +1,314 @@
+"""Writes of the slos app: configuration, evaluation of every SLO, burn-rate alerts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.actions import audit_create, audit_delete, audit_update
+from accounts.audit import snapshot
+from incidents import actions as incident_actions
+from incidents.choices import EventKind, IncidentSource
+from noc.timeseries import partitions
+from slos import budget, sli
+from slos.choices import AlertSeverity, AlertState, BudgetingMethod
+from slos.models import SLO, SLOAlert
+from slos.timeseries import SLO_HISTORY
+
+logger = logging.getLogger(__name__)
+EVALUATION_LOCK = 728_001  # pg advisory lock key: one evaluation at a time across workers
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def slo_create(*, actor, **fields: Any) -> SLO:
+    slo = SLO(**fields)
+    slo.full_clean()
+    slo.save(force_insert=True)
+    audit_create(actor=actor, instance=slo)
+    return slo
+
+
+@transaction.atomic
+def slo_update(*, actor, slo: SLO, **fields: Any) -> SLO:
+    before = snapshot(SLO.objects.select_for_update().get(pk=slo.pk))
+    for name, value in fields.items():
+        setattr(slo, name, value)
+    slo.full_clean()
+    slo.save()
+    audit_update(actor=actor, instance=slo, before=before)
+    return slo
+
+
+@transaction.atomic
+def slo_delete(*, actor, slo: SLO) -> None:
+    audit_delete(actor=actor, instance=slo)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM slos_slostatus WHERE slo_id = %s", [slo.pk])
+    slo.delete()
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    slo: SLO
+    good: float
+    total: float
+    value: float | None
+    compliant: bool | None
+    budget: budget.Budget
+    burn: float | None
+    risk: str
+    exhausted_at: datetime | None
+    minutes_without_data: float
+    burns: dict[timedelta, float | None]
+
+
+def evaluate(slo: SLO, readings: sli.Readings, now: datetime) -> Evaluation:
+    start, end = slo.window_bounds(now)
+    window_minutes = (end - start) / timedelta(minutes=1)
+    elapsed_minutes = (min(end, now) - start) / timedelta(minutes=1)
+    w = readings.window
+    timeslices = slo.budgeting_method == BudgetingMethod.TIMESLICES
+    objective = slo.objective
+    if timeslices:
+        good, total = _timeslices(slo, w)
+    else:
+        good, total = w.good(slo.sli_type, slo.latency_threshold_ms), w.total
+    spent = budget.budget_spent(
+        objective=objective, window_minutes=window_minutes, good=good, total=total,
+        observed_minutes=w.minutes, timeslices=timeslices,
+    )  # fmt: skip
+    burns = {
+        lb: budget.burn_rate(
+            s.total - s.good(slo.sli_type, slo.latency_threshold_ms), s.total, objective
+        )
+        for lb, s in readings.lookbacks.items()
+    }
+    burn = burns.get(timedelta(hours=1))
+    ratio = good / total if total else None
+    value = (
+        None if ratio is None else 100 * ((1 - ratio) if slo.sli_type == "error_rate" else ratio)
+    )
+    return Evaluation(
+        slo=slo,
+        good=good,
+        total=total,
+        value=value,
+        compliant=None if ratio is None else ratio >= objective,
+        budget=spent,
+        burn=burn,
+        risk=budget.violation_risk(spent.remaining_percent, burn),
+        exhausted_at=budget.exhaustion_forecast(now, spent.remaining_minutes, burn, objective),
+        minutes_without_data=max(elapsed_minutes - w.minutes, 0.0),
+        burns=burns,
+    )
+
+
+def _timeslices(slo: SLO, window: sli.Sums) -> tuple[float, float]:
+    """Good minutes / minutes with data. A minute is good when none of its checks failed; for
+    latency, when all of them were at or under the threshold (estimated from the histogram)."""
+    if slo.sli_type == "latency":
+        share = (
+            window.good(slo.sli_type, slo.latency_threshold_ms) / window.total
+            if window.total
+            else 0
+        )
+        return window.minutes * share, window.minutes
+    return window.good_minutes, window.minutes
+
+
+def slos_evaluate(*, now: datetime | None = None) -> int:
+    """Evaluate every enabled SLO: two queries read all SLIs, one insert writes the history,
+    one update the cache; then alerts fire or clear. Returns the number evaluated, or -1 when
+    another worker holds the evaluation lock (running twice at once would only repeat work)."""
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])
+            if not cursor.fetchone()[0]:
+                return -1
+        slos = list(SLO.objects.filter(enabled=True).select_related("service"))
+        targets = [sli.Target(s.id, s.service_id, s.window_bounds(now)[0]) for s in slos]
+        readings = sli.read(targets, now)
+        evaluations = [evaluate(s, readings[s.id], now) for s in slos]
+        _write_history(evaluations, now)
+        _write_cache(evaluations, now)
+    for evaluation in evaluations:
+        alerts_update(evaluation=evaluation, now=now)
+    return len(evaluations)
+
+
+HISTORY = """
+    INSERT INTO slos_slostatus
+        (slo_id, time, sli_type, "window", current_value, target, compliant, good, total,
+         budget_total_minutes, budget_remaining_minutes, budget_used_minutes,
+         budget_used_percent, burn_rate, violation_risk, minutes_without_data)
+    SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::varchar[], %s::varchar[],
+        %s::float8[], %s::float8[], %s::bool[], %s::float8[], %s::float8[], %s::float8[],
+        %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::float8[])
+    ON CONFLICT (slo_id, time) DO NOTHING
+"""
+
+
+def _write_history(evaluations: list[Evaluation], now: datetime) -> None:
+    rows = [
+        (
+            e.slo.id, now, e.slo.sli_type, e.slo.window, e.value, float(e.slo.target), e.compliant,
+            e.good, e.total, e.budget.total_minutes, e.budget.remaining_minutes,
+            e.budget.used_minutes, e.budget.used_percent, e.burn, e.risk, e.minutes_without_data,
+        )
+        for e in evaluations
+    ]  # fmt: skip
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(HISTORY, columns)
+    except Exception as exc:
+        if "no partition of relation" not in str(exc):
+            raise
+        partitions.ensure(SLO_HISTORY, now, now + timedelta(seconds=1))
+        with connection.cursor() as cursor:
+            cursor.execute(HISTORY, columns)
+
+
+CACHE = """
+    UPDATE slos_slo s SET current_value = u.value, compliant = u.compliant,
+        budget_total_minutes = u.total, budget_remaining_minutes = u.remaining,
+        budget_used_minutes = u.used, budget_remaining_percent = u.remaining_percent,
+        burn_rate = u.burn, violation_risk = u.risk, budget_exhausted_at = u.exhausted_at,
+        minutes_without_data = u.no_data, calculated_at = %s
+    FROM unnest(%s::varchar[], %s::float8[], %s::bool[], %s::float8[], %s::float8[],
+                %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::timestamptz[],
+                %s::float8[])
+        AS u(id, value, compliant, total, remaining, used, remaining_percent, burn, risk,
+             exhausted_at, no_data)
+    WHERE s.id = u.id
+"""
+
+
+def _write_cache(evaluations: list[Evaluation], now: datetime) -> None:
+    rows = [
+        (
+            e.slo.id, e.value, e.compliant, e.budget.total_minutes, e.budget.remaining_minutes,
+            e.budget.used_minutes, e.budget.remaining_percent, e.burn, e.risk, e.exhausted_at,
+            e.minutes_without_data,
+        )
+        for e in evaluations
+    ]  # fmt: skip
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(CACHE, [now, *[list(c) for c in zip(*rows, strict=True)]])
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def alerts_update(*, evaluation: Evaluation, now: datetime) -> None:
+    slo = evaluation.slo
+    length = budget.window_length(slo.window, now, slo.window_bounds(now)[0].tzinfo)
+    firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
+    for rule in budget.rules_for(length):
+        long_burn, short_burn = evaluation.burns.get(rule.long), evaluation.burns.get(rule.short)
+        alert = firing.get(rule.name)
+        if alert is None and budget.rule_fires(rule, length, long_burn, short_burn):
+            alert_fire(
+                slo=slo,
+                rule=rule,
+                window=length,
+                long_burn=long_burn,
+                short_burn=short_burn,
+                now=now,
+            )
+        elif alert is not None and budget.rule_clears(rule, length, long_burn, short_burn):
+            alert_clear(alert=alert, now=now)
+
+
+@transaction.atomic
+def alert_fire(
+    *, slo: SLO, rule: budget.AlertRule, window: timedelta, long_burn, short_burn, now
+) -> SLOAlert | None:
+    threshold = rule.threshold(window)
+    try:
+        with transaction.atomic():
+            alert = SLOAlert.objects.create(
+                slo=slo, rule=rule.name, severity=rule.severity, threshold=threshold,
+                long_burn=long_burn or 0, short_burn=short_burn or 0, fired_at=now,
+            )  # fmt: skip
+    except IntegrityError:
+        return None  # another worker fired it first
+    message = (
+        f"SLO {slo.name}: burn rate {long_burn:.1f} over {_span(rule.long)} and "
+        f"{short_burn:.1f} over {_span(rule.short)} (threshold {threshold:g})"
+    )
+    if rule.severity == AlertSeverity.PAGE:
+        alert.incident = _page(slo, message, alert)
+        alert.save(update_fields=["incident"])
+    else:
+        _ticket(slo, message)
+    return alert
+
+
+def _page(slo: SLO, message: str, alert: SLOAlert):
+    evidence = {
+        "slo": slo.id,
+        "rule": alert.rule,
+        "long_burn": alert.long_burn,
+        "short_burn": alert.short_burn,
+    }
+    try:
+        return incident_actions.incident_open(
+            service=slo.service,
+            source=IncidentSource.SLO,
+            impact_started_at=alert.fired_at,
+            title=f"SLO {slo.name} is burning its error budget",
+            summary=message,
+            dedup_key=f"slo:{slo.id}",
+            evidence=evidence,
+        )
+    except incident_actions.AlreadyActive as active:
+        # One active incident per service: the page joins the incident already open.
+        incident_actions.event_record(
+            incident=active.existing, kind=EventKind.COMMENT, message=message, data=evidence
+        )
+        return active.existing
+
+
+def _ticket(slo: SLO, message: str) -> None:
+    from incidents.delivery import broadcast
+
+    logger.warning("SLO ticket alert: %s", message)
+    broadcast(event="slo_ticket", text=f"Ticket: {message}", service=slo.service)
+
+
+@transaction.atomic
+def alert_clear(*, alert: SLOAlert, now: datetime) -> None:
+    updated = SLOAlert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
+        state=AlertState.RESOLVED, resolved_at=now
+    )
+    if updated and alert.incident_id and alert.severity == AlertSeverity.PAGE:
+        incident_actions.event_record(
+            incident=alert.incident,
+            kind=EventKind.COMMENT,
+            message=f"SLO burn-rate alert {alert.rule} cleared",
+        )
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"

@@ -1,0 +1,170 @@
+"""Error budgets, burn rates, alert rules and violation risk: pure arithmetic, no database.
+
+Definitions (the README repeats them):
+
+- budget = (1 − target) × window length: 30 days at 99.9 % is 43.2 minutes.
+- burn rate over a lookback = observed error ratio / (1 − target): 1 spends the budget exactly
+  over the window, 14.4 spends 2 % of a 30-day budget in one hour.
+- Alert rules (Google SRE workbook, Sloth's defaults) for a 30-day window: page when the 1 h and
+  5 min burn rates are both ≥ 14.4, or 6 h and 30 min ≥ 6; ticket when 1 d and 2 h ≥ 3, or
+  3 d and 6 h ≥ 1. Each factor is "this fraction of the budget spent within the long window"
+  (2 %, 5 %, 10 %, 10 %), so for another window W it scales as fraction × W / long window,
+  never below 1; rules whose long window is longer than W are skipped.
+- An alert clears when both its burn rates fall below CLEAR_RATIO × its threshold (hysteresis).
+- Violation risk, the first that holds: critical when the budget is spent or the 1 h burn is
+  ≥ 14.4; high when under 25 % remains or the burn is ≥ 6; medium under 50 % or ≥ 3; low under
+  75 % or ≥ 1; none otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+ROLLING = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+CLEAR_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    severity: str  # page | ticket
+    long: timedelta
+    short: timedelta
+    budget_fraction: float  # spent within the long window when the rule fires
+
+    def threshold(self, window: timedelta) -> float:
+        return max(1.0, self.budget_fraction * (window / self.long))
+
+
+RULES = (
+    AlertRule("page-1h-5m", "page", timedelta(hours=1), timedelta(minutes=5), 0.02),
+    AlertRule("page-6h-30m", "page", timedelta(hours=6), timedelta(minutes=30), 0.05),
+    AlertRule("ticket-1d-2h", "ticket", timedelta(days=1), timedelta(hours=2), 0.10),
+    AlertRule("ticket-3d-6h", "ticket", timedelta(days=3), timedelta(hours=6), 0.10),
+)
+LOOKBACKS = sorted({r.long for r in RULES} | {r.short for r in RULES})
+
+
+def window_bounds(window: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    if window in ROLLING:
+        return now - ROLLING[window], now
+    local = now.astimezone(tz)
+    if window == "month":
+        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = _add_months(start, 1)
+    elif window == "quarter":
+        first_month = 3 * ((local.month - 1) // 3) + 1
+        start = local.replace(month=first_month, day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = _add_months(start, 3)
+    else:
+        raise ValueError(f"unknown window {window!r}")
+    return start, end
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    month = moment.month - 1 + months
+    # Local midnight of the 1st, re-attached to the zone so DST shifts are honoured.
+    return moment.replace(
+        year=moment.year + month // 12, month=month % 12 + 1, tzinfo=None
+    ).replace(tzinfo=moment.tzinfo)
+
+
+def window_length(window: str, now: datetime, tz: ZoneInfo) -> timedelta:
+    start, end = window_bounds(window, now, tz)
+    return end - start
+
+
+def budget_minutes(objective: float, window_minutes: float) -> float:
+    return (1 - objective) * window_minutes
+
+
+def burn_rate(bad: float, total: float, objective: float) -> float | None:
+    if total <= 0:
+        return None
+    return (bad / total) / (1 - objective)
+
+
+@dataclass(frozen=True)
+class Budget:
+    total_minutes: float
+    used_minutes: float
+
+    @property
+    def remaining_minutes(self) -> float:
+        return self.total_minutes - self.used_minutes
+
+    @property
+    def used_percent(self) -> float:
+        return 100 * self.used_minutes / self.total_minutes if self.total_minutes else 100.0
+
+    @property
+    def remaining_percent(self) -> float:
+        return 100 - self.used_percent
+
+
+def budget_spent(
+    *, objective: float, window_minutes: float, good: float, total: float, observed_minutes: float,
+    timeslices: bool,
+) -> Budget:  # fmt: skip
+    """Occurrences: the bad ratio over the minutes observed; timeslices: bad minutes."""
+    total_budget = budget_minutes(objective, window_minutes)
+    bad = max(total - good, 0.0)
+    if timeslices:
+        return Budget(total_minutes=total_budget, used_minutes=bad)
+    used = (bad / total) * observed_minutes if total else 0.0
+    return Budget(total_minutes=total_budget, used_minutes=used)
+
+
+def violation_risk(remaining_percent: float, burn: float | None) -> str:
+    burn = burn or 0.0
+    if remaining_percent <= 0 or burn >= 14.4:
+        return "critical"
+    if remaining_percent < 25 or burn >= 6:
+        return "high"
+    if remaining_percent < 50 or burn >= 3:
+        return "medium"
+    if remaining_percent < 75 or burn >= 1:
+        return "low"
+    return "none"
+
+
+def exhaustion_forecast(
+    now: datetime, remaining_minutes: float, burn: float | None, objective: float
+) -> datetime | None:
+    """When the budget runs out if the current burn continues (None: not burning)."""
+    if not burn or burn <= 0:
+        return None
+    if remaining_minutes <= 0:
+        return now
+    # At burn rate b, bad minutes accrue at b × (1 − target) per minute of wall time.
+    minutes = remaining_minutes / (burn * (1 - objective))
+    if not math.isfinite(minutes) or minutes > 10 * 365 * 24 * 60:
+        return None
+    return now + timedelta(minutes=minutes)
+
+
+def rules_for(window: timedelta) -> list[AlertRule]:
+    return [rule for rule in RULES if rule.long <= window]
+
+
+def rule_fires(
+    rule: AlertRule, window: timedelta, long_burn: float | None, short_burn: float | None
+) -> bool:
+    threshold = rule.threshold(window)
+    return (long_burn or 0) >= threshold and (short_burn or 0) >= threshold
+
+
+def rule_clears(
+    rule: AlertRule, window: timedelta, long_burn: float | None, short_burn: float | None
+) -> bool:
+    limit = rule.threshold(window) * CLEAR_RATIO
+    return (long_burn or 0) < limit and (short_burn or 0) < limit

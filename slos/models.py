@@ -1,0 +1,167 @@
+"""Promises and how they are kept: SLOs, their status history and burn-rate alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Now
+
+from services.models import Service
+from slos import budget
+from slos.choices import (
+    AlertSeverity,
+    AlertState,
+    BudgetingMethod,
+    SliType,
+    SloWindow,
+    ViolationRisk,
+)
+
+
+class SLO(models.Model):
+    id = models.SlugField(primary_key=True, max_length=64, help_text="e.g. api-availability-99")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="slos")
+    sli_type = models.CharField(max_length=16, choices=SliType.choices)
+    target = models.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("99.9999"))],
+        help_text="Percent of good events, strictly between 0 and 100 (e.g. 99.9).",
+    )
+    window = models.CharField(max_length=8, choices=SloWindow.choices, default=SloWindow.MONTH)
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="For calendar windows.")
+    budgeting_method = models.CharField(
+        max_length=12, choices=BudgetingMethod.choices, default=BudgetingMethod.OCCURRENCES
+    )
+    latency_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # --- the current status, cached for fast reads (the seed's saveStatus cache)
+    current_value = models.FloatField(null=True, blank=True, help_text="SLI, percent")
+    compliant = models.BooleanField(null=True, blank=True)
+    budget_total_minutes = models.FloatField(null=True, blank=True)
+    budget_remaining_minutes = models.FloatField(null=True, blank=True)
+    budget_used_minutes = models.FloatField(null=True, blank=True)
+    budget_remaining_percent = models.FloatField(null=True, blank=True)
+    burn_rate = models.FloatField(null=True, blank=True, help_text="Over the last hour")
+    violation_risk = models.CharField(
+        max_length=8, choices=ViolationRisk.choices, default=ViolationRisk.NONE
+    )
+    budget_exhausted_at = models.DateTimeField(
+        null=True, blank=True, help_text="Forecast at the current burn rate"
+    )
+    minutes_without_data = models.FloatField(null=True, blank=True)
+    calculated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "SLO"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(target__gt=0, target__lt=100),
+                name="slo_target_between_0_and_100",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(sli_type="latency")
+                | models.Q(latency_threshold_ms__isnull=False),
+                name="slo_latency_needs_threshold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from slos.validation import validate_slo
+
+        validate_slo(self)
+
+    @property
+    def objective(self) -> float:
+        return float(self.target) / 100
+
+    def window_bounds(self, now: datetime) -> tuple[datetime, datetime]:
+        """[start, end) of the window that `now` falls in; `end` is the period's end for
+        calendar windows and `now` for rolling ones."""
+        return budget.window_bounds(self.window, now, ZoneInfo(self.time_zone))
+
+    def budget_minutes(self, now: datetime) -> float:
+        """(1 − target) × window: 30 days at 99.9 % is 43.2 minutes."""
+        start, end = self.window_bounds(now)
+        return budget.budget_minutes(self.objective, (end - start) / timedelta(minutes=1))
+
+
+class SLOStatus(models.Model):
+    """History of evaluations (the seed's SLOStatusHistory), one row per SLO per evaluation,
+    in the time-series layer."""
+
+    pk = models.CompositePrimaryKey("slo_id", "time")
+    time = models.DateTimeField()
+    slo = models.ForeignKey(
+        SLO, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    sli_type = models.CharField(max_length=16, choices=SliType.choices)
+    window = models.CharField(max_length=8, choices=SloWindow.choices)
+    current_value = models.FloatField(null=True)
+    target = models.FloatField()
+    compliant = models.BooleanField(null=True)
+    good = models.FloatField()
+    total = models.FloatField()
+    budget_total_minutes = models.FloatField()
+    budget_remaining_minutes = models.FloatField()
+    budget_used_minutes = models.FloatField()
+    budget_used_percent = models.FloatField()
+    burn_rate = models.FloatField(null=True)
+    violation_risk = models.CharField(max_length=8, choices=ViolationRisk.choices)
+    minutes_without_data = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-time"]
+        verbose_name = "SLO status"
+        verbose_name_plural = "SLO status history"
+
+    def __str__(self) -> str:
+        return f"{self.slo_id} {self.time:%Y-%m-%d %H:%M}"
+
+
+class SLOAlert(models.Model):
+    """A multiwindow burn-rate alert: fires when both windows of a rule burn too fast, clears
+    with hysteresis (both below a fraction of the threshold)."""
+
+    slo = models.ForeignKey(SLO, on_delete=models.CASCADE, related_name="alerts")
+    rule = models.CharField(max_length=32, help_text="e.g. page-1h-5m")
+    severity = models.CharField(max_length=8, choices=AlertSeverity.choices)
+    state = models.CharField(max_length=8, choices=AlertState.choices, default=AlertState.FIRING)
+    threshold = models.FloatField()
+    long_burn = models.FloatField()
+    short_burn = models.FloatField()
+    fired_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-fired_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slo", "rule"],
+                condition=models.Q(state="firing"),
+                name="slo_alert_one_firing_per_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slo_id} {self.rule} ({self.state})"

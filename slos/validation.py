@@ -1,0 +1,51 @@
+"""Rules an SLO must meet before it is saved; each error names its field."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
+
+from services.choices import CheckKind
+from slos.choices import BudgetingMethod, SliType, SloWindow
+
+
+def validate_slo(slo) -> None:
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if slo.sli_type not in SliType.values:
+        add(
+            "sli_type",
+            f"Unknown SLI type {slo.sli_type!r}; use one of {', '.join(SliType.values)}.",
+        )
+    if slo.window not in SloWindow.values:
+        add("window", f"Unknown window {slo.window!r}; use one of {', '.join(SloWindow.values)}.")
+    if slo.budgeting_method not in BudgetingMethod.values:
+        add("budgeting_method", f"Unknown budgeting method {slo.budgeting_method!r}.")
+    _target(slo.target, add)
+    if slo.sli_type == SliType.LATENCY:
+        if not slo.latency_threshold_ms:
+            add("latency_threshold_ms", "A latency SLI needs a threshold in milliseconds.")
+        service = getattr(slo, "service", None) if slo.service_id else None
+        if service is not None and service.kind == CheckKind.PUSH:
+            add("sli_type", "A push service has no response time: a latency SLO cannot use it.")
+    try:
+        ZoneInfo(slo.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        add("time_zone", f"Unknown time zone {slo.time_zone!r}.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _target(value, add) -> None:
+    try:
+        target = Decimal(str(value))
+    except (InvalidOperation, TypeError):
+        add("target", f"{value!r} is not a number.")
+        return
+    if not Decimal(0) < target < Decimal(100):
+        add("target", f"The target must be strictly between 0 and 100 (got {target}).")
