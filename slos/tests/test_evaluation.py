@@ -1,0 +1,203 @@
+"""Evaluating SLOs over rollup data: SLIs, budgets, history, cache, alerts and their incidents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from incidents.models import Incident
+from noc.models import RollupWatermark
+from noc.timeseries import partitions
+from noc.timeseries.rollups import ROLLUPS, refresh
+from services.timeseries import ROLLUP_TABLE
+from slos import actions, budget
+from slos.models import SLO, SLOAlert, SLOStatus
+
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def fill(service, start: datetime, minutes: int, *, down=lambda i: False, rt=lambda i: 80.0):
+    """One check per minute into the minute rollup (what the refresh would have written)."""
+    partitions.ensure(ROLLUP_TABLE, start, start + timedelta(minutes=minutes + 1))
+    rows = []
+    for i in range(minutes):
+        bad = down(i)
+        ms = rt(i)
+        le = [int(not bad and ms <= b) for b in (50, 100, 250, 500, 1000, 2500, 5000, 10000)]
+        rows.append([service.id, start + timedelta(minutes=i), 0 if bad else 1, 0, int(bad), 0,
+                     0 if bad else 1, None if bad else ms, *le])  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO services_checkrollup (service_id, bucket, n_up, n_degraded, n_down, "
+            "n_maintenance, rt_count, rt_sum, le_50, le_100, le_250, le_500, le_1000, le_2500, "
+            "le_5000, le_10000) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+    RollupWatermark.objects.update_or_create(
+        name="services_checkrollup_hourly", defaults={"upto": start - timedelta(hours=1)}
+    )
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=NOW)
+
+
+def make_slo(service, **fields):
+    fields.setdefault("id", f"slo-{service.id}")
+    fields.setdefault("name", f"{service.name} availability")
+    fields.setdefault("sli_type", "availability")
+    fields.setdefault("target", "99.9")
+    fields.setdefault("window", "24h")
+    return actions.slo_create(actor=None, service=service, **fields)
+
+
+def test_an_availability_slo_reports_its_sli_budget_and_history(make_service):
+    service = make_service()
+    slo = make_slo(service, window="24h")
+    # 24 hours of checks, 1 failed minute: 1439/1440 good.
+    fill(service, NOW - timedelta(hours=24), 24 * 60, down=lambda i: i == 100)
+    assert actions.slos_evaluate(now=NOW) == 1
+    slo.refresh_from_db()
+    assert slo.current_value == pytest.approx(100 * 1439 / 1440, abs=0.01)
+    assert slo.compliant is True  # 99.93 % ≥ 99.9 %
+    assert slo.budget_total_minutes == pytest.approx(1.44)  # (1 − 0.999) × 1440 minutes
+    assert slo.budget_used_minutes == pytest.approx(1.0)
+    assert slo.budget_remaining_percent == pytest.approx(100 * 0.44 / 1.44)
+    assert slo.violation_risk == "medium"  # under 50 % of the budget left
+    assert slo.burn_rate == 0  # the failed minute was hours ago
+    history = SLOStatus.objects.get(slo=slo)
+    assert history.time == NOW
+    assert (history.good, history.total) == (1439, 1440)
+
+
+def test_the_30_day_budget_of_the_seed(make_service):
+    slo = make_slo(make_service(), window="30d")
+    actions.slos_evaluate(now=NOW)
+    slo.refresh_from_db()
+    assert slo.budget_total_minutes == pytest.approx(43.2)
+    assert slo.current_value is None  # no data is reported, not guessed
+    assert slo.minutes_without_data == pytest.approx(30 * 24 * 60)
+
+
+def test_evaluating_twice_in_a_minute_writes_one_history_row(make_service):
+    slo = make_slo(make_service())
+    actions.slos_evaluate(now=NOW)
+    actions.slos_evaluate(now=NOW + timedelta(seconds=30))
+    assert SLOStatus.objects.filter(slo=slo).count() == 1
+
+
+def test_a_latency_slo_counts_checks_under_the_threshold(make_service):
+    service = make_service()
+    slo = make_slo(service, id="lat", sli_type="latency", latency_threshold_ms=250, target="90")
+    fill(service, NOW - timedelta(hours=1), 60, rt=lambda i: 400.0 if i % 4 == 0 else 120.0)
+    actions.slos_evaluate(now=NOW)
+    slo.refresh_from_db()
+    assert slo.current_value == pytest.approx(75.0)
+    assert slo.compliant is False
+
+
+def test_a_fast_burn_pages_opens_an_incident_and_clears_with_hysteresis(make_service):
+    service = make_service()
+    slo = make_slo(service, window="24h")
+    # The last 10 of 60 minutes failed: 1 h burn = (10/60)/0.001 ≈ 167, 5 min burn = 1000.
+    fill(service, NOW - timedelta(minutes=60), 60, down=lambda i: i >= 50)
+    actions.slos_evaluate(now=NOW)
+    alert = SLOAlert.objects.get(slo=slo, rule="page-1h-5m", state="firing")
+    incident = Incident.objects.get(service=service)
+    assert alert.incident == incident
+    assert incident.source == "slo"
+    assert incident.dedup_key == f"slo:{slo.id}"
+    # A later evaluation that still burns keeps one firing alert.
+    actions.slos_evaluate(now=NOW + timedelta(minutes=1))
+    assert SLOAlert.objects.filter(slo=slo, rule="page-1h-5m", state="firing").count() == 1
+
+    slo.refresh_from_db()
+    calm = actions.Evaluation(
+        slo=slo, good=1, total=1, value=100, compliant=True, budget=budget.Budget(1.44, 0),
+        burn=0.0, risk="none", exhausted_at=None, minutes_without_data=0,
+        burns={lb: 0.0 for lb in budget.LOOKBACKS},
+    )  # fmt: skip
+    actions.alerts_update(evaluation=calm, now=NOW + timedelta(minutes=2))
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert incident.events.filter(message__contains="cleared").exists()
+
+
+def test_only_one_hot_window_does_not_page(make_service):
+    service = make_service()
+    slo = make_slo(service, window="30d")
+    # Failures an hour ago, none in the last 5 minutes: the long window is hot, the short not.
+    fill(service, NOW - timedelta(minutes=60), 60, down=lambda i: 10 <= i < 20)
+    actions.slos_evaluate(now=NOW)
+    assert not SLOAlert.objects.filter(slo=slo, rule="page-1h-5m").exists()
+
+
+def test_a_ticket_alert_records_an_alert_without_an_incident(make_service):
+    service = make_service()
+    slo = make_slo(service, window="30d")
+    thirty = timedelta(days=30)
+    rule = next(r for r in budget.RULES if r.name == "ticket-1d-2h")
+    hot = rule.threshold(thirty) * 1.5
+    evaluation = actions.Evaluation(
+        slo=slo, good=1, total=1, value=100, compliant=True, budget=budget.Budget(43.2, 0),
+        burn=0.5, risk="none", exhausted_at=None, minutes_without_data=0,
+        burns={lb: (hot if lb in (rule.long, rule.short) else 0.0) for lb in budget.LOOKBACKS},
+    )  # fmt: skip
+    actions.alerts_update(evaluation=evaluation, now=NOW)
+    alert = SLOAlert.objects.get(slo=slo)
+    assert (alert.rule, alert.severity, alert.incident) == ("ticket-1d-2h", "ticket", None)
+    assert not Incident.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"target": "0"}, "target"),
+        ({"target": "100"}, "target"),
+        ({"target": "120"}, "target"),
+        ({"window": "2w"}, "window"),
+        ({"sli_type": "happiness"}, "sli_type"),
+        ({"sli_type": "latency"}, "latency_threshold_ms"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ],
+)
+def test_bad_slo_configuration_names_the_field_and_saves_nothing(make_service, fields, field):
+    service = make_service()
+    with pytest.raises(ValidationError) as refused:
+        make_slo(service, **fields)
+    assert field in refused.value.message_dict
+    assert not SLO.objects.exists()
+
+
+def test_a_latency_slo_on_a_push_service_is_refused(make_service):
+    push = make_service(kind="push", url="", interval_seconds=300)
+    with pytest.raises(ValidationError, match="push service"):
+        make_slo(push, sli_type="latency", latency_threshold_ms=100)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_evaluating_at_once_write_each_minute_once(target):
+    import threading
+
+    from services.actions import service_create
+
+    service = service_create(actor=None, id="eval-race", name="race", url=f"{target}/ok")
+    slo = make_slo(service)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            results.append(actions.slos_evaluate(now=NOW))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 in results and set(results) <= {1, -1}
+    assert SLOStatus.objects.filter(slo=slo).count() == 1
