@@ -337,14 +337,16 @@ def _latency(runs: list[Run], q: int) -> str:
     return f"{median(values):.1f} ms" if values else "n/a"
 
 
-def _cpu_line(runs: list[Run]) -> str:
+def _cpu_line(runs: list[Run], *, database: bool) -> str:
     gunicorn = _median_of(runs, lambda r: r.cpu_ms_per_request("gunicorn"))
     postgres = _median_of(runs, lambda r: r.cpu_ms_per_request("postgres"))
     wrk = _median_of(runs, lambda r: r.cpu_ms_per_request("wrk"))
     other = _median_of(runs, Run.other_ms_per_request)
     busy = _median_of(runs, lambda r: r.cpu.busy_fraction)
+    # A backend that exits within a run (CONN_MAX_AGE=0) is lost to the meter: say so.
+    lost = " (short-lived backends not counted)" if database and postgres < 0.01 else ""
     return (
-        f"gunicorn {gunicorn:.2f}, postgres {postgres:.2f}, wrk {wrk:.2f}, "
+        f"gunicorn {gunicorn:.2f}, postgres {postgres:.2f}{lost}, wrk {wrk:.2f}, "
         f"everything else {other:.2f} ms CPU a request (machine {busy:.0%} busy)"
     )
 
@@ -389,8 +391,8 @@ def report(figures: Figures, options: Options, postgres: str, problems: list[str
         f"ratio:             {median(ratios):.2f}  (median of the per-round ratios)",
         f"latency p50 / p99: {_latency(figures.pings, 50)} / {_latency(figures.pings, 99)}  "
         f"(ceiling {_latency(figures.ceiling, 50)} / {_latency(figures.ceiling, 99)})",
-        f"CPU per ping:      {_cpu_line(figures.pings)}",
-        f"CPU per ceiling:   {_cpu_line(figures.ceiling)}",
+        f"CPU per ping:      {_cpu_line(figures.pings, database=True)}",
+        f"CPU per ceiling:   {_cpu_line(figures.ceiling, database=False)}",
         f"server-side bound: {_server_bound(figures.pings):,.0f} pings/s, "
         f"{_server_bound(figures.ceiling):,.0f} ceiling req/s if gunicorn and PostgreSQL "
         "had every core",

@@ -18,6 +18,7 @@ API_ROOT_LINKS = [
     "service-list",
     "maintenance-window-list",
     "incident-list",
+    "slo-list",
 ]
 
 
@@ -37,6 +38,7 @@ api_urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("services.api.urls")),
     path("", include("incidents.api.urls")),
+    path("", include("slos.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

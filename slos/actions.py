@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -217,7 +218,7 @@ def _write_cache(evaluations: list[Evaluation], now: datetime) -> None:
 
 def alerts_update(*, evaluation: Evaluation, now: datetime) -> None:
     slo = evaluation.slo
-    length = budget.window_length(slo.window, now, slo.window_bounds(now)[0].tzinfo)
+    length = budget.window_length(slo.window, now, ZoneInfo(slo.time_zone))
     firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
     for rule in budget.rules_for(length):
         long_burn, short_burn = evaluation.burns.get(rule.long), evaluation.burns.get(rule.short)

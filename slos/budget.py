@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 ROLLING = {
@@ -67,7 +67,9 @@ def window_bounds(window: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, d
         end = _add_months(start, 3)
     else:
         raise ValueError(f"unknown window {window!r}")
-    return start, end
+    # In UTC: subtracting two datetimes of one zone compares wall clocks, which is an hour off
+    # across a daylight-saving change.
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _add_months(moment: datetime, months: int) -> datetime:

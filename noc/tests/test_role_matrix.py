@@ -112,6 +112,42 @@ def _new_incident() -> dict:
     return {"service": "matrix-manual", "title": "Manual", "severity": "low"}
 
 
+def _slo(evaluated: bool = False):
+    from slos.actions import slo_create, slos_evaluate
+    from slos.models import SLO
+
+    slo = SLO.objects.filter(pk="matrix-slo").first() or slo_create(
+        actor=None, id="matrix-slo", name="Matrix", service=_service(id="matrix-slo-svc"),
+        sli_type="availability", target="99.9",
+    )  # fmt: skip
+    if evaluated:
+        slos_evaluate()
+    return slo
+
+
+def _slo_url() -> str:
+    return f"/api/slos/{_slo().pk}/"
+
+
+def _slo_action(name: str, evaluated: bool = False) -> Callable[[], str]:
+    def url() -> str:
+        return f"/api/slos/{_slo(evaluated).pk}/{name}/"
+
+    url.__name__ = f"_slo_{name}_url"
+    return url
+
+
+def _new_slo() -> dict:
+    _service(id="matrix-slo-new")
+    return {"id": "matrix-slo-new", "name": "New", "service": "matrix-slo-new",
+            "sli_type": "availability", "target": 99.5}  # fmt: skip
+
+
+def _slo_put() -> dict:
+    return {"name": "Put", "service": "matrix-slo-svc", "sli_type": "availability",
+            "target": 99.0}  # fmt: skip
+
+
 ENDPOINTS = [
     Endpoint("get", "/api/me/", Role.VIEWER),
     Endpoint("get", "/api/users/", Role.ADMIN),
@@ -149,6 +185,19 @@ ENDPOINTS = [
     Endpoint("post", _incident_action("comment"), Role.OPERATOR, lambda: {"message": "on it"}),
     Endpoint("post", _incident_action("resolve"), Role.OPERATOR),
     Endpoint("post", _incident_action("close", "resolved"), Role.OPERATOR),
+    Endpoint("get", "/api/slos/", Role.VIEWER),
+    Endpoint("post", "/api/slos/", Role.ADMIN, _new_slo),
+    Endpoint("get", "/api/slos/summary/", Role.VIEWER),
+    Endpoint("get", "/api/slos/report/", Role.VIEWER),
+    Endpoint("get", "/api/slos/report/?format=csv&period=quarter", Role.VIEWER),
+    Endpoint("get", _slo_url, Role.VIEWER),
+    Endpoint("put", _slo_url, Role.ADMIN, _slo_put),
+    Endpoint("patch", _slo_url, Role.ADMIN, lambda: {"name": "Renamed"}),
+    Endpoint("delete", _slo_url, Role.ADMIN),
+    Endpoint("get", _slo_action("status", evaluated=True), Role.VIEWER),
+    Endpoint("get", _slo_action("history"), Role.VIEWER),
+    Endpoint("get", _slo_action("budget"), Role.VIEWER),
+    Endpoint("get", _slo_action("alerts"), Role.VIEWER),
 ]
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 

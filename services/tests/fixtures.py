@@ -1,14 +1,41 @@
-"""Fixtures of the services tests: a real local HTTP server and service factories."""
+"""Fixtures of the services tests: a real local HTTP server and service factories, and helpers
+that prepare time-series data on either backend (native partitions or TimescaleDB)."""
 
 from __future__ import annotations
 
 import http.server
 import threading
 import time
+from datetime import datetime
 
 import pytest
+from django.db import connection
 
+from noc.timeseries import backend, partitions
+from noc.timeseries.registry import TimeSeriesTable
+from noc.timeseries.rollups import ROLLUPS, is_native, refresh
 from services import actions
+
+
+def ensure_partitions(spec: TimeSeriesTable, start: datetime, end: datetime) -> None:
+    """Native: create the partitions covering [start, end). A hypertable (or a continuous
+    aggregate) makes its chunks on insert, so there is nothing to do."""
+    if backend.table_backend_of(connection, spec.table) == backend.NATIVE:
+        partitions.ensure(spec, start, end)
+
+
+def refresh_rollups(*names: str, now: datetime | None = None) -> None:
+    """Bring the rollups (all, or those named) up to date, in registration order: the minute
+    rollup before the hourly one built on it.
+
+    Native: the incremental refresh the beat task runs, from each rollup's watermark.
+    TimescaleDB: nothing. refresh_continuous_aggregate() cannot run inside a transaction block,
+    which is where a test runs, and would leave materialized rows behind a transactional test;
+    the continuous aggregates are real-time (materialized_only = false), so reads already
+    aggregate the raw rows not yet materialized."""
+    for rollup in ROLLUPS.values():
+        if (not names or rollup.name in names) and is_native(rollup):
+            refresh(rollup, now=now)
 
 
 class TargetHandler(http.server.BaseHTTPRequestHandler):

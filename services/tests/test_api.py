@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from noc.models import RollupWatermark
-from noc.timeseries import partitions
-from noc.timeseries.rollups import ROLLUPS, refresh
 from services.models import CheckResult, MaintenanceWindow, Service
+from services.tests.fixtures import ensure_partitions
+from services.tests.fixtures import refresh_rollups as refresh_all
 from services.timeseries import CHECK_RESULTS, ROLLUP_TABLE
 
 pytestmark = pytest.mark.django_db
@@ -40,18 +40,19 @@ def insert_results(service_id: str, rows: list[dict]) -> None:
     """Results written straight to the table (no state, no signals), partitions created."""
     times = [row["time"] for row in rows]
     for spec in (CHECK_RESULTS, ROLLUP_TABLE):
-        partitions.ensure(spec, min(times), max(times) + timedelta(seconds=1))
+        ensure_partitions(spec, min(times), max(times) + timedelta(seconds=1))
     CheckResult.objects.bulk_create(
         CheckResult(service_id=service_id, **{"status": "up", **row}) for row in rows
     )
 
 
 def refresh_rollups(since: timedelta = timedelta(days=1)) -> None:
-    """Refresh the per-minute rollup from `since` ago (the watermark starts a day back)."""
+    """Refresh the per-minute rollup from `since` ago (native: the watermark starts a day back;
+    TimescaleDB: the real-time continuous aggregate needs nothing)."""
     RollupWatermark.objects.update_or_create(
         name="services_checkrollup", defaults={"upto": timezone.now() - since}
     )
-    refresh(ROLLUPS["services_checkrollup"])
+    refresh_all("services_checkrollup")
 
 
 # --- CRUD ---------------------------------------------------------------------------------------

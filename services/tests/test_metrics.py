@@ -10,9 +10,9 @@ import pytest
 from django.utils import timezone
 
 from noc.models import RollupWatermark
-from noc.timeseries.rollups import ROLLUPS, refresh
 from services.metrics import escape_label, format_labels, format_value
 from services.models import CheckClaim, CheckResult, Service
+from services.tests.fixtures import refresh_rollups
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +96,7 @@ def test_uptime_ratio_comes_from_the_rollups(scrape, make_service):
     RollupWatermark.objects.update_or_create(
         name="services_checkrollup", defaults={"upto": timezone.now() - timedelta(hours=2)}
     )
-    refresh(ROLLUPS["services_checkrollup"])
+    refresh_rollups("services_checkrollup")
 
     families = scrape()
 

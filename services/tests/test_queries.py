@@ -8,11 +8,10 @@ import pytest
 from django.utils import timezone
 
 from noc.models import RollupWatermark
-from noc.timeseries import partitions
-from noc.timeseries.rollups import ROLLUPS, refresh
 from services import queries
 from services.choices import LATENCY_BUCKETS_MS
 from services.models import CheckResult
+from services.tests.fixtures import ensure_partitions, refresh_rollups
 from services.timeseries import CHECK_RESULTS, ROLLUP_TABLE
 
 
@@ -62,7 +61,7 @@ def test_uptime_windows_and_ratios_over_the_rollups(make_service):
         ("db", 2, "up", 1.0),
     ]
     for spec in (CHECK_RESULTS, ROLLUP_TABLE):
-        partitions.ensure(spec, now - timedelta(days=2), now)
+        ensure_partitions(spec, now - timedelta(days=2), now)
     CheckResult.objects.bulk_create(
         CheckResult(service_id=sid, time=now - timedelta(minutes=m), status=st, response_time_ms=ms)
         for sid, m, st, ms in rows
@@ -70,7 +69,7 @@ def test_uptime_windows_and_ratios_over_the_rollups(make_service):
     RollupWatermark.objects.update_or_create(
         name="services_checkrollup", defaults={"upto": now - timedelta(days=2)}
     )
-    refresh(ROLLUPS["services_checkrollup"])
+    refresh_rollups("services_checkrollup")
 
     day = queries.service_uptime("web", "24h")
     week = queries.service_uptime("web", "7d")

@@ -98,10 +98,17 @@ def test_the_forecast_says_when_the_budget_runs_out_at_the_current_burn():
 def test_calendar_windows_follow_the_time_zone():
     now = datetime(2026, 11, 15, 12, tzinfo=UTC)
     start, end = budget.window_bounds("month", now, ZoneInfo("Europe/Madrid"))
-    assert start.isoformat() == "2026-11-01T00:00:00+01:00"
-    assert end.isoformat() == "2026-12-01T00:00:00+01:00"
+    assert start == datetime.fromisoformat("2026-11-01T00:00:00+01:00")
+    assert end == datetime.fromisoformat("2026-12-01T00:00:00+01:00")
     q_start, q_end = budget.window_bounds("quarter", now, ZoneInfo("UTC"))
     assert (q_start.month, q_end.month, q_end.year) == (10, 1, 2027)
     assert budget.window_length("month", now, ZoneInfo("UTC")) == timedelta(days=30)
     r_start, r_end = budget.window_bounds("7d", now, ZoneInfo("UTC"))
     assert r_end - r_start == timedelta(days=7)
+
+
+def test_a_calendar_month_across_a_daylight_saving_change_has_its_real_length():
+    # October 2026 in Madrid ends on winter time: 31 days and one hour.
+    now = datetime(2026, 10, 15, 12, tzinfo=UTC)
+    length = budget.window_length("month", now, ZoneInfo("Europe/Madrid"))
+    assert length == timedelta(days=31, hours=1)

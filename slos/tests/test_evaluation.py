@@ -10,9 +10,9 @@ from django.db import connection
 
 from incidents.models import Incident
 from noc.models import RollupWatermark
-from noc.timeseries import partitions
-from noc.timeseries.rollups import ROLLUPS, refresh
-from services.timeseries import ROLLUP_TABLE
+from services.models import CheckResult
+from services.tests.fixtures import ensure_partitions, refresh_rollups
+from services.timeseries import CHECK_RESULTS
 from slos import actions, budget
 from slos.models import SLO, SLOAlert, SLOStatus
 
@@ -20,27 +20,25 @@ NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def fill(service, start: datetime, minutes: int, *, down=lambda i: False, rt=lambda i: 80.0):
-    """One check per minute into the minute rollup (what the refresh would have written)."""
-    partitions.ensure(ROLLUP_TABLE, start, start + timedelta(minutes=minutes + 1))
-    rows = []
-    for i in range(minutes):
-        bad = down(i)
-        ms = rt(i)
-        le = [int(not bad and ms <= b) for b in (50, 100, 250, 500, 1000, 2500, 5000, 10000)]
-        rows.append([service.id, start + timedelta(minutes=i), 0 if bad else 1, 0, int(bad), 0,
-                     0 if bad else 1, None if bad else ms, *le])  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO services_checkrollup (service_id, bucket, n_up, n_degraded, n_down, "
-            "n_maintenance, rt_count, rt_sum, le_50, le_100, le_250, le_500, le_1000, le_2500, "
-            "le_5000, le_10000) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            "%s, %s) ON CONFLICT DO NOTHING",
-            rows,
-        )
-    RollupWatermark.objects.update_or_create(
-        name="services_checkrollup_hourly", defaults={"upto": start - timedelta(hours=1)}
-    )
-    refresh(ROLLUPS["services_checkrollup_hourly"], now=NOW)
+    """One check per minute as raw results, then the rollups as the refresh would leave them
+    (native: refreshed up to NOW; TimescaleDB: real-time continuous aggregates)."""
+    ensure_partitions(CHECK_RESULTS, start, start + timedelta(minutes=minutes + 1))
+    CheckResult.objects.bulk_create(
+        [
+            CheckResult(
+                service_id=service.id, time=start + timedelta(minutes=i),
+                status="down" if down(i) else "up", response_time_ms=None if down(i) else rt(i),
+            )
+            for i in range(minutes)
+        ],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    for name, upto in [
+        ("services_checkrollup", start),
+        ("services_checkrollup_hourly", start - timedelta(hours=1)),
+    ]:
+        RollupWatermark.objects.update_or_create(name=name, defaults={"upto": upto})
+    refresh_rollups(now=NOW)
 
 
 def make_slo(service, **fields):

@@ -1,0 +1,235 @@
+"""The SLA report: uptime, downtime, incidents and budget used over a calendar period, summed
+from both rollups, in JSON and CSV, against a small hand-computed dataset."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from incidents.actions import incident_create_manual, incident_resolve
+from incidents.models import Incident
+from slos import actions
+from slos.report import Period, Range, UnknownPeriod, sla_report
+from slos.tests.test_api import insert_minutes, refresh_hourly
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/slos/report/"
+OCTOBER = {"period": "month", "date": "2026-10-15"}
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def october(make_service):
+    """web, October 2026 (UTC), one check a minute where there are checks:
+
+    - 09-30 18:40 down: before October in UTC, inside it in Asia/Kolkata (+05:30)
+    - 10-05 10:00-10:59: 3 minutes down, 2 degraded, 55 up
+    - 10-20 00:00-00:59: 60 up
+    - 10-31 18:10 up; 10-31 18:40 down (after October in Kolkata)
+    - 11-01 00:05 down: after October everywhere
+
+    UTC October: 122 checks, 118 good → 96.7213 % up, 4 minutes down.
+    Kolkata October: 09-30 18:40 in, 10-31 18:40 out → 122 checks, 118 good, 4 bad.
+    """
+    web = make_service(id="web", name="Web")
+    make_service(id="db", name="Database")
+    insert_minutes("web", at("2026-09-30 18:40"), up=0, down=1)
+    insert_minutes("web", at("2026-10-05 10:00"), 60)
+    insert_minutes("web", at("2026-10-05 10:00"), 3, up=0, down=1)
+    insert_minutes("web", at("2026-10-05 10:03"), 2, up=0, degraded=1)
+    insert_minutes("web", at("2026-10-20 00:00"), 60)
+    insert_minutes("web", at("2026-10-31 18:10"))
+    insert_minutes("web", at("2026-10-31 18:40"), up=0, down=1)
+    insert_minutes("web", at("2026-11-01 00:05"), up=0, down=1)
+    refresh_hourly(at("2026-09-30 00:00"))
+    actions.slo_create(
+        actor=None, id="web-kolkata", name="Web (IST)", service=web, sli_type="availability",
+        target=Decimal("99"), window="month", time_zone="Asia/Kolkata",
+    )  # fmt: skip
+    actions.slo_create(
+        actor=None, id="web-slices", name="Web minutes", service=web, sli_type="availability",
+        target=Decimal("99.5"), window="month", budgeting_method="timeslices",
+    )  # fmt: skip
+    _incident(web, at("2026-10-05 10:01"))
+    _incident(web, at("2026-11-01 00:06"))  # November: not counted
+    return web
+
+
+def _incident(service, detected_at: datetime) -> None:
+    incident = incident_create_manual(actor=None, service=service, title="Down", severity="high")
+    incident_resolve(incident=incident)
+    Incident.objects.filter(pk=incident.pk).update(detected_at=detected_at)
+
+
+# --- periods and ranges -----------------------------------------------------------------------
+
+
+def test_periods_are_calendar_months_and_quarters():
+    assert Period("month", date(2026, 11, 23)).label == "2026-11"
+    assert Period("quarter", date(2026, 8, 10)).label == "2026-Q3"
+    assert Period("quarter", date(2026, 8, 10)).bounds() == (at("2026-07-01"), at("2026-10-01"))
+    start, end = Period("month", date(2026, 10, 1)).bounds(ZoneInfo("Asia/Kolkata"))
+    assert (start, end) == (at("2026-09-30 18:30"), at("2026-10-31 18:30"))
+    with pytest.raises(UnknownPeriod):
+        Period("week", date(2026, 1, 1))
+
+
+def test_a_range_reads_whole_hours_hourly_and_its_edges_by_minute():
+    minutes, hours = Range("web", at("2026-09-30 18:30"), at("2026-10-31 18:30")).segments()
+    assert minutes == [
+        (at("2026-09-30 18:30"), at("2026-09-30 19:00")),
+        (at("2026-10-31 18:00"), at("2026-10-31 18:30")),
+    ]
+    assert hours == (at("2026-09-30 19:00"), at("2026-10-31 18:00"))
+    assert Range("web", at("2026-10-01"), at("2026-11-01")).segments() == (
+        [], (at("2026-10-01"), at("2026-11-01")),
+    )  # fmt: skip
+    short = Range("web", at("2026-10-01 10:10"), at("2026-10-01 10:50"))
+    assert short.segments() == ([(at("2026-10-01 10:10"), at("2026-10-01 10:50"))], None)
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+def test_the_report_sums_uptime_downtime_incidents_and_budget(october):
+    report = sla_report(period="month", day=date(2026, 10, 15))
+    assert report.label == "2026-10"
+    assert (report.start, report.end) == (at("2026-10-01"), at("2026-11-01"))
+    assert report.complete
+    db, web = report.services
+    assert (db.service, db.checks, db.uptime_percent, db.downtime_minutes) == ("db", 0, None, 0)
+    assert web.checks == 122
+    assert (web.up, web.degraded, web.down) == (116, 2, 4)
+    assert web.uptime_percent == pytest.approx(100 * 118 / 122, abs=1e-4)
+    assert web.downtime_minutes == 4
+    assert web.incidents == 1
+
+    kolkata, slices = web.slos
+    assert (kolkata.start, kolkata.end) == (at("2026-09-30 18:30"), at("2026-10-31 18:30"))
+    assert (kolkata.good, kolkata.total) == (118, 122)
+    # 1 % of 31 days is 446.4 minutes; 4 bad of 122 checks over 122 observed minutes spend 4.
+    assert kolkata.budget_total_minutes == pytest.approx(446.4)
+    assert kolkata.budget_used_minutes == pytest.approx(4.0)
+    assert kolkata.budget_used_percent == pytest.approx(100 * 4 / 446.4, abs=1e-4)
+    assert kolkata.sli_percent == pytest.approx(100 * 118 / 122, abs=1e-4)
+    assert kolkata.compliant is False
+    # Timeslices in UTC: 122 minutes with data, 4 of them with a failure.
+    assert (slices.good, slices.total) == (118, 122)
+    assert slices.budget_total_minutes == pytest.approx(0.005 * 31 * 1440)
+    assert slices.budget_used_minutes == pytest.approx(4.0)
+    assert slices.budget_used_percent == pytest.approx(100 * 4 / 223.2, abs=1e-4)
+
+
+def test_the_report_reads_the_rollups_in_a_bounded_number_of_queries(
+    october, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):  # services, SLOs, incidents, the rollup sums
+        sla_report(period="quarter", day=date(2026, 10, 15))
+
+
+def test_the_report_endpoint_as_json(client_as, october):
+    response = client_as("viewer").get(URL, OCTOBER)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["label"] == "2026-10" and body["complete"] is True
+    assert body["start"] == "2026-10-01T00:00:00Z"
+    web = next(s for s in body["services"] if s["service"] == "web")
+    assert web["uptime_percent"] == pytest.approx(96.7213, abs=1e-4)
+    assert web["downtime_minutes"] == 4
+    assert web["incidents"] == 1
+    assert [s["slo"] for s in web["slos"]] == ["web-kolkata", "web-slices"]
+
+
+def test_the_report_of_one_service(client_as, october):
+    body = client_as("viewer").get(URL, {**OCTOBER, "service": "db"}).json()
+    assert [s["service"] for s in body["services"]] == ["db"]
+
+
+def test_a_quarter_covers_its_three_months(client_as, october):
+    body = client_as("viewer").get(URL, {"period": "quarter", "date": "2026-11-20"}).json()
+    assert body["label"] == "2026-Q4"
+    assert body["complete"] is False  # still running
+    web = next(s for s in body["services"] if s["service"] == "web")
+    assert web["checks"] == 123  # October's 122 and November's one
+    assert web["downtime_minutes"] == 5
+    assert web["incidents"] == 2
+
+
+def test_the_report_as_csv(client_as, october):
+    response = client_as("viewer").get(URL, {**OCTOBER, "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert response["Content-Disposition"] == 'attachment; filename="sla-2026-10.csv"'
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [(r["service"], r["slo"]) for r in rows] == [
+        ("db", ""), ("web", "web-kolkata"), ("web", "web-slices"),
+    ]  # fmt: skip
+    db, kolkata, slices = rows
+    assert db["uptime_percent"] == "" and db["checks"] == "0"
+    assert kolkata["uptime_percent"] == "96.7213"
+    assert kolkata["downtime_minutes"] == "4" and kolkata["incidents"] == "1"
+    assert kolkata["budget_used_minutes"] == "4.0"
+    assert kolkata["compliant"] == "false"
+    assert slices["budget_used_percent"] == str(round(100 * 4 / 223.2, 4))
+    assert kolkata["period_start"] == "2026-10-01T00:00:00Z"
+
+
+def test_the_csv_filename_names_the_month(client_as, make_service):
+    make_service(id="web")
+    response = client_as("viewer").get(URL, {"date": "2026-11-02", "format": "csv"})
+    assert response["Content-Disposition"] == 'attachment; filename="sla-2026-11.csv"'
+    assert response.content.decode().splitlines()[0].startswith("period,period_start")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"period": "week"}, "period"),
+        ({"date": "2026-13-01"}, "date"),
+        ({"date": "yesterday"}, "date"),
+        ({"service": "nowhere"}, "service"),
+        ({"format": "xml"}, "format"),
+        ({"period": "year", "format": "csv"}, "period"),
+    ],
+)
+def test_bad_report_parameters_are_a_400_naming_them(client_as, params, field):
+    response = client_as("viewer").get(URL, params)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert field in response.json()["errors"]
+
+
+def test_a_future_period_has_no_data_yet(client_as, october):
+    body = client_as("viewer").get(URL, {"date": "2027-03-01"}).json()
+    assert body["complete"] is False
+    web = next(s for s in body["services"] if s["service"] == "web")
+    assert (web["checks"], web["uptime_percent"]) == (0, None)
+    assert web["slos"][0]["budget_used_minutes"] == 0
+
+
+def test_the_report_is_read_only_for_anonymous_callers(api_client):
+    assert api_client.get(URL).status_code in (401, 403)
+
+
+def test_october_has_31_days_of_budget():
+    # Guards the hand-computed budgets above.
+    assert (at("2026-11-01") - at("2026-10-01")) / timedelta(minutes=1) == 31 * 1440
+
+
+def test_a_period_across_a_dst_change_has_its_real_length(make_service):
+    # October in Madrid ends on CET: 31 days and 1 hour, so 1 % of it is 447 minutes.
+    actions.slo_create(
+        actor=None, id="madrid", name="Madrid", service=make_service(id="web"),
+        sli_type="availability", target=Decimal("99"), time_zone="Europe/Madrid",
+    )  # fmt: skip
+    [web] = sla_report(period="month", day=date(2026, 10, 15)).services
+    assert web.slos[0].budget_total_minutes == pytest.approx(447.0)
