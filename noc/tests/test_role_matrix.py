@@ -148,6 +148,19 @@ def _slo_put() -> dict:
             "target": 99.0}  # fmt: skip
 
 
+def _channel_url() -> str:
+    from incidents.models import NotificationChannel
+
+    channel = NotificationChannel.objects.create(
+        name="matrix-mail", kind="email", email_to=["ops@example.test"]
+    )
+    return f"/api/notification-channels/{channel.pk}/"
+
+
+def _new_channel() -> dict:
+    return {"name": "ops-mail", "kind": "email", "email_to": ["ops@example.test"]}
+
+
 ENDPOINTS = [
     Endpoint("get", "/api/me/", Role.VIEWER),
     Endpoint("get", "/api/users/", Role.ADMIN),
@@ -198,6 +211,14 @@ ENDPOINTS = [
     Endpoint("get", _slo_action("history"), Role.VIEWER),
     Endpoint("get", _slo_action("budget"), Role.VIEWER),
     Endpoint("get", _slo_action("alerts"), Role.VIEWER),
+]
+ENDPOINTS += [
+    Endpoint("get", "/api/notification-channels/", Role.ADMIN),
+    Endpoint("post", "/api/notification-channels/", Role.ADMIN, _new_channel),
+    Endpoint("get", _channel_url, Role.ADMIN),
+    Endpoint("patch", _channel_url, Role.ADMIN, lambda: {"enabled": False}),
+    Endpoint("delete", _channel_url, Role.ADMIN),
+    Endpoint("get", "/api/notification-deliveries/", Role.OPERATOR),
 ]
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
