@@ -15,6 +15,7 @@ from accounts.models import AuditEvent
 from noc.models import RollupWatermark
 from noc.timeseries import partitions
 from noc.timeseries.rollups import ROLLUPS, is_native, refresh
+from services.tests.fixtures import ensure_partitions
 from services.timeseries import ROLLUP_HOURLY_TABLE, ROLLUP_TABLE
 from slos import actions, queries
 from slos.models import SLO, SLOAlert, SLOStatus
@@ -477,7 +478,7 @@ INSERT_HISTORY = """
 
 def insert_history(slo_id: str, now: datetime, rows: int) -> None:
     """One row every 5 minutes back from `now`; the budget left grows back in time."""
-    partitions.ensure(SLO_HISTORY, now - timedelta(days=8), now + timedelta(days=1))
+    ensure_partitions(SLO_HISTORY, now - timedelta(days=8), now + timedelta(days=1))
     with connection.cursor() as cursor:
         cursor.execute(INSERT_HISTORY, {"slo": slo_id, "now": now, "rows": rows})
 
