@@ -90,12 +90,36 @@ def rollup_status(name: str) -> RollupStatus:
     rollup = ROLLUPS[name]
     kind = backend.table_backend_of(connection, rollup.source)
     if kind == backend.TIMESCALE:
-        return RollupStatus(name, "continuous aggregate (real-time)", None, 0.0, None)
+        return continuous_aggregate_status(name)
     mark = RollupWatermark.objects.filter(name=name).first()
     if mark is None:
         return RollupStatus(name, "native table (never refreshed)", None, None, None)
     lag = (datetime.now(UTC) - mark.upto).total_seconds()
     return RollupStatus(name, "native table", mark.upto, lag, mark.last_duration_ms)
+
+
+def continuous_aggregate_status(name: str) -> RollupStatus:
+    """Readers see real-time data, but the refresh job can still fail: report how long ago it
+    last succeeded, so a broken policy shows up as a growing lag."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.last_successful_finish, s.last_run_status, s.last_run_duration "
+            "FROM timescaledb_information.jobs j "
+            "JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id "
+            # A continuous aggregate's policy names the view as its hypertable.
+            "WHERE j.hypertable_name = %s AND j.proc_name = 'policy_refresh_continuous_aggregate'",
+            [name],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return RollupStatus(
+            name, "continuous aggregate (refresh never succeeded)", None, None, None
+        )
+    finished, last_status, duration = row
+    lag = (datetime.now(UTC) - finished).total_seconds()
+    took = duration.total_seconds() * 1000 if duration else None
+    kind = f"continuous aggregate (real-time reads; last refresh {last_status})"
+    return RollupStatus(name, kind, finished, lag, took)
 
 
 def report() -> tuple[str, list[TableStatus], list[RollupStatus]]:
