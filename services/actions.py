@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.actions import audit_create, audit_delete, audit_record, audit_update
@@ -449,13 +451,23 @@ def push_overdue_record(*, now: datetime | None = None) -> int:
     """Push services whose ping did not arrive within period + grace go down, once per missed
     deadline (the deadline is the slot, so a second detector run records nothing new)."""
     now = now or timezone.now()
-    candidates = Service.objects.filter(
-        enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False
+    # Runs every second: the database finds interval services past their deadline (cron
+    # ones, rare, are checked in Python).
+    late = RawSQL(
+        "cron <> '' OR last_ping_at + make_interval(secs => coalesce(interval_seconds, 0) "
+        "+ grace_seconds) < %s",
+        [now],
+        output_field=BooleanField(),
+    )
+    candidates = (
+        Service.objects.filter(enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False)
+        .exclude(status=ServiceStatus.DOWN)
+        .alias(late=late)
+        .filter(late=True)
+        .only("id", "last_ping_at", "grace_seconds", "interval_seconds", "cron", "kind")
     )
     overdue = []
-    for service in candidates.exclude(status=ServiceStatus.DOWN).only(
-        "id", "last_ping_at", "grace_seconds", "interval_seconds", "cron", "kind"
-    ):
+    for service in candidates:
         deadline = service.ping_deadline()
         if deadline is not None and deadline < now:
             overdue.append(
