@@ -45,6 +45,7 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("status/", views.status_page, name="status-page"),
     path("admin/", admin.site.urls),
     path("api/", include(api_urlpatterns)),
     path("api-auth/", include("rest_framework.urls")),
