@@ -161,12 +161,18 @@ HISTORY = """
 """
 
 
+def _f(value) -> float | None:
+    """psycopg sends a list as one typed array: mixed ints and floats must all be floats."""
+    return None if value is None else float(value)
+
+
 def _write_history(evaluations: list[Evaluation], now: datetime) -> None:
     rows = [
         (
-            e.slo.id, now, e.slo.sli_type, e.slo.window, e.value, float(e.slo.target), e.compliant,
-            e.good, e.total, e.budget.total_minutes, e.budget.remaining_minutes,
-            e.budget.used_minutes, e.budget.used_percent, e.burn, e.risk, e.minutes_without_data,
+            e.slo.id, now, e.slo.sli_type, e.slo.window, _f(e.value), _f(e.slo.target),
+            e.compliant, _f(e.good), _f(e.total), _f(e.budget.total_minutes),
+            _f(e.budget.remaining_minutes), _f(e.budget.used_minutes), _f(e.budget.used_percent),
+            _f(e.burn), e.risk, _f(e.minutes_without_data),
         )
         for e in evaluations
     ]  # fmt: skip
@@ -202,9 +208,10 @@ CACHE = """
 def _write_cache(evaluations: list[Evaluation], now: datetime) -> None:
     rows = [
         (
-            e.slo.id, e.value, e.compliant, e.budget.total_minutes, e.budget.remaining_minutes,
-            e.budget.used_minutes, e.budget.remaining_percent, e.burn, e.risk, e.exhausted_at,
-            e.minutes_without_data,
+            e.slo.id, _f(e.value), e.compliant, _f(e.budget.total_minutes),
+            _f(e.budget.remaining_minutes), _f(e.budget.used_minutes),
+            _f(e.budget.remaining_percent), _f(e.burn), e.risk, e.exhausted_at,
+            _f(e.minutes_without_data),
         )
         for e in evaluations
     ]  # fmt: skip

@@ -199,3 +199,13 @@ def test_two_workers_evaluating_at_once_write_each_minute_once(target):
         t.join()
     assert 1 in results and set(results) <= {1, -1}
     assert SLOStatus.objects.filter(slo=slo).count() == 1
+
+
+def test_slos_with_and_without_data_are_evaluated_together(make_service):
+    # Integer sums for one SLO and interpolated float sums for another end up in one array.
+    with_data = make_service()
+    make_slo(with_data, id="lat-data", sli_type="latency", latency_threshold_ms=300, target="90")
+    fill(with_data, NOW - timedelta(minutes=30), 30, rt=lambda i: 120.0 + i)
+    make_slo(make_service(), id="no-data")
+    assert actions.slos_evaluate(now=NOW) == 2
+    assert SLOStatus.objects.count() == 2
