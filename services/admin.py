@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.choices import Role
-from noc.admin import AuditedModelAdmin
+from noc.admin import ActionsModelAdmin, AuditedModelAdmin
 from noc.api.permissions import has_role
 from services import actions, queries
+from services.actions import service_create, service_delete, service_update
 from services.api.serializers import maintenance_window_errors
 from services.choices import CheckKind, ServiceStatus
 from services.execution import check_now
@@ -45,7 +46,7 @@ def status_badge(status: str) -> str:
 
 
 @admin.register(Service)
-class ServiceAdmin(AuditedModelAdmin):
+class ServiceAdmin(ActionsModelAdmin):
     list_display = [
         "id", "name", "colored_status", "kind", "enabled", "critical", "last_checked_at",
         "response_time", "tag_list",
@@ -127,23 +128,10 @@ class ServiceAdmin(AuditedModelAdmin):
 
     # --- writes through the actions (they audit; the base class's audit is not used)
 
-    def save_model(self, request: HttpRequest, obj: Service, form: forms.ModelForm, change: bool):
-        if change:
-            fields = {name: form.cleaned_data[name] for name in form.changed_data}
-            actions.service_update(actor=request.user, service=obj, **fields)
-            return
-        created = actions.service_create(actor=request.user, **form.cleaned_data)
-        for field in Service._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
-
-    def delete_model(self, request: HttpRequest, obj: Service) -> None:
-        actions.service_delete(actor=request.user, service=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
-        with transaction.atomic():
-            for service in queryset:
-                actions.service_delete(actor=request.user, service=service)
+    create_action = staticmethod(service_create)
+    update_action = staticmethod(service_update)
+    delete_action = staticmethod(service_delete)
+    instance_kwarg = "service"
 
     # --- bulk actions
 

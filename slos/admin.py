@@ -8,15 +8,13 @@ has a composite primary key, which the admin cannot address: its rows show on th
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
-from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
-from noc.admin import AuditedModelAdmin
-from slos import actions, queries
+from noc.admin import ActionsModelAdmin, AuditedModelAdmin
+from slos import queries
+from slos.actions import slo_create, slo_delete, slo_update
 from slos.choices import AlertState, ViolationRisk
 from slos.models import SLO, SLOAlert
 
@@ -63,7 +61,7 @@ def budget_bar(percent: float | None) -> str:
 
 
 @admin.register(SLO)
-class SLOAdmin(AuditedModelAdmin):
+class SLOAdmin(ActionsModelAdmin):
     list_display = [
         "id", "name", "service", "sli_type", "target", "window", "enabled", "value",
         "compliant", "budget", "risk", "burn",
@@ -135,23 +133,10 @@ class SLOAdmin(AuditedModelAdmin):
 
     # --- writes through the actions (they audit; the base class's audit is not used)
 
-    def save_model(self, request: HttpRequest, obj: SLO, form: forms.ModelForm, change: bool):
-        if change:
-            fields = {name: form.cleaned_data[name] for name in form.changed_data}
-            actions.slo_update(actor=request.user, slo=obj, **fields)
-            return
-        created = actions.slo_create(actor=request.user, **form.cleaned_data)
-        for field in SLO._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding = False
-
-    def delete_model(self, request: HttpRequest, obj: SLO) -> None:
-        actions.slo_delete(actor=request.user, slo=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[SLO]) -> None:
-        with transaction.atomic():
-            for slo in queryset:
-                actions.slo_delete(actor=request.user, slo=slo)
+    create_action = staticmethod(slo_create)
+    update_action = staticmethod(slo_update)
+    delete_action = staticmethod(slo_delete)
+    instance_kwarg = "slo"
 
 
 @admin.register(SLOAlert)
