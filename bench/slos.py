@@ -419,16 +419,19 @@ def evaluate_fixed(now: datetime) -> int:
 
 
 def timed_rounds(
-    functions: dict[str, Callable[[datetime], object]], moments: list[datetime]
+    functions: dict[str, tuple[Callable[[datetime], object], list[datetime]]],
 ) -> dict[str, list[float]]:
-    """Each function once per moment, alternately, so load on the machine hits all alike."""
+    """Each function at each of its moments, round by round (one call of each per round), so
+    load on the machine hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in functions}
-    for now in moments:
-        for name, function in functions.items():
-            began = time.perf_counter()
-            function(now)
-            samples[name].append(time.perf_counter() - began)
-            log(f"  {now:%H:%M} {name}: {samples[name][-1]:.3f} s")
+    rounds = max(len(moments) for _, moments in functions.values())
+    for k in range(rounds):
+        for name, (function, moments) in functions.items():
+            if k < len(moments):
+                began = time.perf_counter()
+                function(moments[k])
+                samples[name].append(time.perf_counter() - began)
+                log(f"  {moments[k]:%H:%M} {name}: {samples[name][-1]:.3f} s")
     return samples
 
 
@@ -636,22 +639,29 @@ def run(options: Options) -> Figures:
 
 
 def measure(options: Options, loaded: Loaded) -> Figures:
-    # Every run at another minute inside the history, so each writes its history rows; the
-    # warm-up first, then the runs as committed, then those with the proposed bound.
+    # Every evaluation at another minute inside the history, so each writes its history rows:
+    # a warm-up and `runs` minutes as committed, a warm-up and `runs` with the proposed bound.
     runs = options.runs
-    moments = [loaded.end - timedelta(minutes=2 * runs + 2 - k) for k in range(2 * runs + 1)]
-    warmup, plain, fixed = moments[0], moments[1 : runs + 1], moments[runs + 1 :]
+    moments = [loaded.end - timedelta(minutes=2 * runs + 3 - k) for k in range(2 * runs + 2)]
+    plain, fixed = moments[: runs + 1], moments[runs + 1 :]
     for moment in moments:
         targets_at(moment)
     log("waiting for a quiet machine (up to 10 minutes) …")
     busy = wait_for_quiet_machine(max_busy=0.25, timeout=600)
     load_average = os.getloadavg()
     log("warm-up …")
-    evaluated = evaluate(warmup)
-    read(warmup), read_fixed(warmup), ceiling(warmup)
-    measured = {"evaluate": evaluate, "read": read, "read, proposed bound": read_fixed}
-    samples = timed_rounds({**measured, "ceiling": ceiling}, plain)
-    samples |= timed_rounds({"evaluate, proposed bound": evaluate_fixed}, fixed)
+    evaluated = evaluate(plain[0])
+    read(plain[0]), read_fixed(plain[0]), ceiling(plain[0])
+    evaluate_fixed(fixed[0])
+    samples = timed_rounds(
+        {
+            "evaluate": (evaluate, plain[1:]),
+            "evaluate, proposed bound": (evaluate_fixed, fixed[1:]),
+            "read": (read, plain[1:]),
+            "read, proposed bound": (read_fixed, plain[1:]),
+            "ceiling": (ceiling, plain[1:]),
+        }
+    )
     last = fixed[-1]
     log("EXPLAIN …")
     plans = plans_at(last)
