@@ -144,8 +144,11 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)
+    firing: dict[str, dict[str, SLOAlert]] = {}
+    for alert in SLOAlert.objects.filter(state=AlertState.FIRING, slo__enabled=True):
+        firing.setdefault(alert.slo_id, {})[alert.rule] = alert
     for evaluation in evaluations:
-        alerts_update(evaluation=evaluation, now=now)
+        alerts_update(evaluation=evaluation, now=now, firing=firing.get(evaluation.slo.id, {}))
     return len(evaluations)
 
 
@@ -223,10 +226,15 @@ def _write_cache(evaluations: list[Evaluation], now: datetime) -> None:
 # --- alerts -----------------------------------------------------------------------------------
 
 
-def alerts_update(*, evaluation: Evaluation, now: datetime) -> None:
+def alerts_update(
+    *, evaluation: Evaluation, now: datetime, firing: dict[str, SLOAlert] | None = None
+) -> None:
+    """Fire or clear the SLO's rules. `firing` (rule → alert) saves a query per SLO when the
+    caller loaded every firing alert at once."""
     slo = evaluation.slo
     length = budget.window_length(slo.window, now, ZoneInfo(slo.time_zone))
-    firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
+    if firing is None:
+        firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
     for rule in budget.rules_for(length):
         long_burn, short_burn = evaluation.burns.get(rule.long), evaluation.burns.get(rule.short)
         alert = firing.get(rule.name)
