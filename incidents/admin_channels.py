@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from accounts.choices import Role
 from incidents import delivery
-from incidents.choices import NOTIFIABLE_EVENTS, DeliveryStatus
+from incidents.choices import CHANNEL_EVENTS, DeliveryStatus
 from incidents.models import (
     DeliveryAttempt,
     NotificationChannel,
@@ -38,9 +38,9 @@ DELIVERY_COLORS = {
 
 class NotificationChannelForm(forms.ModelForm):
     events = forms.MultipleChoiceField(
-        choices=[(e.value, e.label) for e in NOTIFIABLE_EVENTS],
+        choices=[(e.value, e.label) for e in CHANNEL_EVENTS],
         widget=forms.CheckboxSelectMultiple,
-        initial=[e.value for e in NOTIFIABLE_EVENTS],
+        initial=[e.value for e in CHANNEL_EVENTS],
     )
     # A URL typed without a scheme is assumed https (Django 6's default, chosen now).
     url = forms.URLField(
@@ -178,7 +178,7 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = [
         "channel", "incident", "event", "status", "attempts", "next_attempt_at", "sent_at",
-        "last_error", "is_test", "created_at",
+        "last_error", "is_test", "notice", "created_at",
     ]  # fmt: skip
     readonly_fields = fields
     inlines = [DeliveryAttemptInline]
@@ -200,7 +200,7 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="event", ordering="event__kind")
     def event_kind(self, row: NotificationDelivery) -> str:
-        return row.event.kind if row.event_id else "test"
+        return row.kind
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, row: NotificationDelivery) -> str:

@@ -80,10 +80,18 @@ class DeliveryStatus(models.TextChoices):
     SUPPRESSED = "suppressed", "Suppressed (rate limit)"
 
 
-# Timeline events that can notify, and the channel setting that selects them.
+class NoticeKind(models.TextChoices):
+    """What channels hear about that is not an incident's timeline event."""
+
+    SLO_TICKET = "slo_ticket", "SLO ticket alert"
+
+
+# Timeline events that can notify.
 NOTIFIABLE_EVENTS = (
     EventKind.OPENED,
     EventKind.ACKNOWLEDGED,
     EventKind.RESOLVED,
     EventKind.REOPENED,
 )
+# What a channel can subscribe to (its `events`): those events and the notices.
+CHANNEL_EVENTS = (*NOTIFIABLE_EVENTS, NoticeKind.SLO_TICKET)

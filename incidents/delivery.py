@@ -303,29 +303,3 @@ def channel_delete(*, actor, channel: NotificationChannel) -> None:
     """Delete a channel with its delivery history (disabling it keeps the history)."""
     audit_delete(actor=actor, instance=channel)
     channel.delete()
-
-
-# --- notices without an incident (SLO ticket alerts) -------------------------------------------
-
-
-def broadcast(*, event: str, text: str, service) -> None:
-    """Tell the channels routed to `service` (default ones included) about something that is not
-    an incident, e.g. an SLO ticket alert. Sent by a task after commit; best effort, logged."""
-    from incidents.tasks import broadcast_notice
-
-    service_id = service.pk
-    transaction.on_commit(lambda: broadcast_notice.delay(service_id, event, text))
-
-
-def broadcast_send(*, service_id: str, event: str, text: str) -> list[SendResult]:
-    channels = NotificationChannel.objects.filter(enabled=True).filter(
-        Q(is_default=True) | Q(services=service_id)
-    )
-    results = []
-    for channel in channels.distinct():
-        notice = senders.Notice(event, 0, channel, None, text, timezone.now())
-        result = senders.SENDERS[channel.kind](notice)
-        if not result.ok:
-            logger.warning("notice to %s failed: %s", channel.name, result.error)
-        results.append(result)
-    return results

@@ -12,13 +12,14 @@ from django.db.models.functions import Now
 
 from incidents.choices import (
     ACTIVE_STATUSES,
-    NOTIFIABLE_EVENTS,
+    CHANNEL_EVENTS,
     TRANSITIONS,
     ChannelKind,
     DeliveryStatus,
     EventKind,
     IncidentSource,
     IncidentStatus,
+    NoticeKind,
     Severity,
 )
 from services.models import Service
@@ -138,7 +139,7 @@ class IncidentEvent(models.Model):
 
 
 def default_events() -> list[str]:
-    return list(NOTIFIABLE_EVENTS)
+    return list(CHANNEL_EVENTS)
 
 
 def new_secret() -> str:
@@ -155,7 +156,8 @@ class NotificationChannel(models.Model):
     is_default = models.BooleanField(default=False)
     services = models.ManyToManyField(Service, blank=True, related_name="notification_channels")
     events = ArrayField(
-        models.CharField(max_length=24, choices=EventKind.choices), default=default_events
+        models.CharField(max_length=24, choices=EventKind.choices + NoticeKind.choices),
+        default=default_events,
     )
     min_severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.LOW)
     # email
@@ -201,6 +203,9 @@ class NotificationDelivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     is_test = models.BooleanField(default=False)
+    # A delivery without an incident that is not a test carries what it says here: the
+    # NoticeKind, a title, the message, the time, and the facts a webhook receiver gets.
+    notice = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
@@ -223,6 +228,13 @@ class NotificationDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} ← event {self.event_id} ({self.status})"
+
+    @property
+    def kind(self) -> str:
+        """What it is about: the timeline event's kind, the notice's kind, or `test`."""
+        if self.event_id:
+            return self.event.kind
+        return self.notice.get("kind", "notice") if self.notice else "test"
 
 
 class DeliveryAttempt(models.Model):

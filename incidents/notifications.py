@@ -6,11 +6,15 @@ Deliveries are rows created in the transaction that wrote the event and sent by 
 Rate limit: per incident, one event kind notifies at most once per
 INCIDENT_NOTIFY_INTERVAL_SECONDS; repeats inside it (a flapping service resolving and reopening
 every minute) are recorded as suppressed deliveries rather than sent.
+
+Notices that are not about an incident (an SLO ticket alert) go the same way: one delivery
+per subscribed channel, sent after commit, retried with backoff, listed with the others.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -28,6 +32,51 @@ def channels_for(event: IncidentEvent) -> list[NotificationChannel]:
     ).filter(Q(is_default=True) | Q(services=incident.service_id))
     rank = SEVERITY_RANK[incident.severity]
     return [c for c in candidates.distinct() if SEVERITY_RANK[c.min_severity] <= rank]
+
+
+def notice_plan(
+    *,
+    kind: str,
+    service,
+    severity: str,
+    title: str,
+    message: str,
+    facts: dict[str, Any] | None = None,
+    time: datetime | None = None,
+) -> list[NotificationDelivery]:
+    """Plan a notice of `kind` (a NoticeKind) about `service` for the enabled channels that
+    subscribe to it, are routed to the service (default channels included) and whose minimum
+    severity `severity` reaches. Call it inside the transaction that records what happened."""
+    candidates = (
+        NotificationChannel.objects.filter(enabled=True, events__contains=[kind])
+        .filter(Q(is_default=True) | Q(services=service.pk))
+        .distinct()
+    )
+    rank = SEVERITY_RANK[severity]
+    channels = [c for c in candidates if SEVERITY_RANK[c.min_severity] <= rank]
+    if not channels:
+        return []
+    notice = {
+        "kind": kind,
+        "title": title,
+        "message": message,
+        "time": (time or timezone.now()).isoformat(),
+        "facts": {"service": {"id": service.pk, "name": service.name}, **(facts or {})},
+    }
+    deliveries = NotificationDelivery.objects.bulk_create(
+        [
+            NotificationDelivery(
+                channel=channel,
+                notice=notice,
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=timezone.now(),
+            )
+            for channel in channels
+        ]
+    )
+    ids = [d.pk for d in deliveries]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return deliveries
 
 
 def recently_notified(event: IncidentEvent) -> bool:

@@ -13,7 +13,7 @@ import json
 import smtplib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -66,31 +66,50 @@ class SendResult:
 class Notice:
     """What one delivery says, whatever carries it."""
 
-    event: str  # an EventKind value, or TEST_EVENT
+    event: str  # an EventKind value, a NoticeKind value, or TEST_EVENT
     delivery_id: int
     channel: NotificationChannel
     incident: Incident | None
     message: str
     time: datetime
+    title: str = ""  # of a notice without an incident
+    facts: dict[str, Any] = field(default_factory=dict)  # of such a notice, for webhooks
 
     @classmethod
     def of(cls, delivery: NotificationDelivery) -> Notice:
-        event = delivery.event if delivery.event_id else None
-        if event is None:
-            message = f"Test notification from the NOC for channel {delivery.channel.name!r}."
-            return cls(TEST_EVENT, delivery.pk, delivery.channel, None, message, timezone.now())
-        return cls(
-            event.kind, delivery.pk, delivery.channel, delivery.incident, event.message, event.time
-        )
+        if delivery.event_id:
+            event = delivery.event
+            return cls(
+                event.kind,
+                delivery.pk,
+                delivery.channel,
+                delivery.incident,
+                event.message,
+                event.time,
+            )
+        if delivery.notice:
+            notice = delivery.notice
+            return cls(
+                notice["kind"],
+                delivery.pk,
+                delivery.channel,
+                None,
+                notice["message"],
+                datetime.fromisoformat(notice["time"]),
+                title=notice["title"],
+                facts=notice.get("facts", {}),
+            )
+        message = f"Test notification from the NOC for channel {delivery.channel.name!r}."
+        return cls(TEST_EVENT, delivery.pk, delivery.channel, None, message, timezone.now())
 
     @property
     def headline(self) -> str:
-        if self.incident is None and self.event != TEST_EVENT:
-            return self.message.split("\n", 1)[0][:150]
-        if self.incident is None:
+        if self.incident is not None:
+            incident = self.incident
+            return f"{incident.severity.upper()}: {incident.title} ({self.event})"
+        if self.event == TEST_EVENT:
             return f"Test notification ({self.channel.name})"
-        incident = self.incident
-        return f"{incident.severity.upper()}: {incident.title} ({self.event})"
+        return self.title or self.message.split("\n", 1)[0][:150]
 
 
 def send(delivery: NotificationDelivery) -> SendResult:
@@ -144,6 +163,7 @@ def webhook_payload(notice: Notice) -> dict[str, Any]:
         "incident": incident_document(notice.incident) if notice.incident else None,
         "message": notice.message,
         "time": _iso(notice.time),
+        **({"title": notice.title, **notice.facts} if notice.title else {}),
     }
 
 

@@ -20,11 +20,4 @@ def retry_deliveries() -> int:
     return delivery.deliveries_requeue_due()
 
 
-@shared_task(name="incidents.broadcast_notice", soft_time_limit=60, time_limit=90)
-def broadcast_notice(service_id: str, event: str, text: str) -> int:
-    """Send a notice that is not about an incident (an SLO ticket alert) to the service's
-    channels. Returns how many channels took it."""
-    return sum(r.ok for r in delivery.broadcast_send(service_id=service_id, event=event, text=text))
-
-
 register(BeatEntry("incidents: retry notification deliveries", "incidents.retry_deliveries", 15))

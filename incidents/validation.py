@@ -11,7 +11,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from incidents.choices import NOTIFIABLE_EVENTS, ChannelKind
+from incidents.choices import CHANNEL_EVENTS, ChannelKind
 from incidents.models import NotificationChannel
 from services.checks.guard import validate_url_target
 
@@ -62,12 +62,12 @@ def _url_errors(channel: NotificationChannel) -> list[str]:
 
 def _event_errors(events: list[str] | None) -> list[str]:
     if not events:
-        return [f"Choose at least one event: {', '.join(NOTIFIABLE_EVENTS)}."]
-    unknown = [e for e in events if e not in NOTIFIABLE_EVENTS]
+        return [f"Choose at least one event: {', '.join(CHANNEL_EVENTS)}."]
+    unknown = [e for e in events if e not in CHANNEL_EVENTS]
     if unknown:
         return [
             f"Not a notifiable event: {', '.join(map(str, unknown))}; "
-            f"use {', '.join(NOTIFIABLE_EVENTS)}."
+            f"use {', '.join(CHANNEL_EVENTS)}."
         ]
     return []
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from accounts.actions import audit_create, audit_delete, audit_update
 from accounts.audit import snapshot
 from incidents import actions as incident_actions
-from incidents.choices import EventKind, IncidentSource
+from incidents.choices import EventKind, IncidentSource, NoticeKind, Severity
+from incidents.notifications import notice_plan
 from noc.timeseries import partitions
 from slos import budget, sli
 from slos.choices import AlertSeverity, AlertState, BudgetingMethod
@@ -272,7 +273,7 @@ def alert_fire(
         alert.incident = _page(slo, message, alert)
         alert.save(update_fields=["incident"])
     else:
-        _ticket(slo, message)
+        _ticket(slo, message, alert)
     return alert
 
 
@@ -301,11 +302,28 @@ def _page(slo: SLO, message: str, alert: SLOAlert):
         return active.existing
 
 
-def _ticket(slo: SLO, message: str) -> None:
-    from incidents.delivery import broadcast
-
+def _ticket(slo: SLO, message: str, alert: SLOAlert) -> None:
+    # A ticket is worth a look within the day, not a page: channels whose minimum severity is
+    # high or critical (pagers) do not hear of it.
     logger.warning("SLO ticket alert: %s", message)
-    broadcast(event="slo_ticket", text=f"Ticket: {message}", service=slo.service)
+    notice_plan(
+        kind=NoticeKind.SLO_TICKET,
+        service=slo.service,
+        severity=Severity.MEDIUM,
+        title=f"SLO ticket: {slo.name}",
+        message=message,
+        time=alert.fired_at,
+        facts={
+            "slo": {"id": slo.id, "name": slo.name, "target": str(slo.target)},
+            "alert": {
+                "id": alert.pk,
+                "rule": alert.rule,
+                "threshold": alert.threshold,
+                "long_burn": alert.long_burn,
+                "short_burn": alert.short_burn,
+            },
+        },
+    )
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.choices import Role
 from incidents import delivery
-from incidents.choices import NOTIFIABLE_EVENTS, ChannelKind, DeliveryStatus
+from incidents.choices import CHANNEL_EVENTS, ChannelKind, DeliveryStatus
 from incidents.models import DeliveryAttempt, NotificationChannel, NotificationDelivery
 from incidents.validation import channel_errors
 from services.api.serializers import ServiceIdsField
@@ -44,7 +44,7 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
         required=False, help_text="Ids of the services routed here (default channels get all)."
     )
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=[(e.value, e.label) for e in NOTIFIABLE_EVENTS]),
+        child=serializers.ChoiceField(choices=[(e.value, e.label) for e in CHANNEL_EVENTS]),
         required=False,
         help_text="Timeline events that notify; all notifiable ones when omitted.",
     )
@@ -100,7 +100,9 @@ class DeliveryAttemptSerializer(serializers.ModelSerializer):
 class NotificationDeliverySerializer(serializers.ModelSerializer):
     channel_name = serializers.CharField(source="channel.name", read_only=True)
     channel_kind = serializers.CharField(source="channel.kind", read_only=True)
-    event_kind = serializers.CharField(source="event.kind", read_only=True, allow_null=True)
+    event_kind = serializers.SerializerMethodField(
+        help_text="The timeline event's kind, the notice's kind (slo_ticket), or test."
+    )
     attempt_log = DeliveryAttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -108,9 +110,12 @@ class NotificationDeliverySerializer(serializers.ModelSerializer):
         fields = [
             "id", "channel", "channel_name", "channel_kind", "incident", "event", "event_kind",
             "status", "attempts", "next_attempt_at", "sent_at", "last_error", "is_test",
-            "created_at", "attempt_log",
+            "notice", "created_at", "attempt_log",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_event_kind(self, row: NotificationDelivery) -> str:
+        return row.kind
 
 
 class TestResultSerializer(serializers.Serializer):

@@ -16,19 +16,11 @@ from accounts.models import AuditEvent
 from incidents import actions, delivery
 from incidents.choices import IncidentSource
 from incidents.models import NotificationChannel, NotificationDelivery
-from incidents.tests.test_notifications import Receiver
 
 pytestmark = pytest.mark.django_db
 
 CHANNELS = "/api/notification-channels/"
 DELIVERIES = "/api/notification-deliveries/"
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +143,7 @@ def test_an_email_channel_is_created_and_routed(admin_api, make_service):
     assert response.status_code == 201, response.content
     channel = NotificationChannel.objects.get(name="on-call")
     assert list(channel.services.all()) == [service]
-    assert channel.events == ["opened", "acknowledged", "resolved", "reopened"]
+    assert channel.events == ["opened", "acknowledged", "resolved", "reopened", "slo_ticket"]
 
 
 def test_patching_routes_and_is_audited_in_the_same_request(admin_api, receiver, make_service):

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.server
-import json
 import threading
-from dataclasses import dataclass
 from datetime import timedelta
-from email.message import Message
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from incidents import actions, delivery
-from incidents.choices import IncidentSource
+from incidents import actions, delivery, notifications
+from incidents.choices import IncidentSource, NoticeKind
 from incidents.models import (
     Incident,
     IncidentEvent,
@@ -29,73 +25,6 @@ from incidents.models import (
 from incidents.tasks import deliver
 
 pytestmark = pytest.mark.django_db
-
-
-# --- a real receiver ----------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: Message
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A local HTTP server that records every POST and can be told to fail the next N."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.failures = 0
-        self.failure_status = 500
-        self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ReceiverHandler)
-        self._server.daemon_threads = True
-        self._server.receiver = self  # type: ignore[attr-defined]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def fail(self, times: int, status: int = 500) -> None:
-        self.failures, self.failure_status = times, status
-
-    def record(self, request: Received) -> int:
-        with self._lock:
-            self.requests.append(request)
-            if self.failures > 0:
-                self.failures -= 1
-                return self.failure_status
-            return 200
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class _ReceiverHandler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        status = self.server.receiver.record(Received(self.path, self.headers, body))
-        reply = b"ok" if status < 400 else b"receiver exploded"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -444,6 +373,102 @@ def test_channels_hear_what_they_are_routed_severity_and_events(make_service, re
     }  # fmt: skip
     assert heard(critical_on_db) == {(everything.name, "opened"), (critical_only.name, "opened")}
     assert not NotificationDelivery.objects.filter(channel=disabled).exists()
+
+
+# --- notices without an incident (SLO ticket alerts) --------------------------------------------
+
+
+def plan_notice(service, **fields) -> list[NotificationDelivery]:
+    fields = {
+        "kind": NoticeKind.SLO_TICKET, "service": service, "severity": "medium",
+        "title": "SLO ticket: API availability", "message": "burn rate 4.2 over 1d and 3.9 over 2h",
+        "facts": {"slo": {"id": "api-availability"}}, **fields,
+    }  # fmt: skip
+    return notifications.notice_plan(**fields)
+
+
+def test_a_notice_goes_to_the_subscribed_channels_that_reach_its_severity(make_service, receiver):
+    api, db = make_service(name="API"), make_service(name="DB")
+    everything = make_channel(kind="webhook", url=receiver.url)
+    api_only = make_channel(kind="webhook", url=receiver.url, services=[api])
+    make_channel(kind="webhook", url=receiver.url, services=[db])
+    make_channel(kind="webhook", url=receiver.url, min_severity="high")  # a pager
+    make_channel(kind="webhook", url=receiver.url, events=["opened", "resolved"])
+    make_channel(kind="webhook", url=receiver.url, enabled=False)
+
+    rows = plan_notice(api)
+
+    assert {row.channel.name for row in rows} == {everything.name, api_only.name}
+    assert {row.kind for row in rows} == {"slo_ticket"}
+    assert all(row.incident_id is None and row.status == "pending" for row in rows)
+
+
+def test_a_new_channel_subscribes_to_notices_by_default():
+    assert NoticeKind.SLO_TICKET in make_channel(kind="webhook", url="https://example.test/").events
+
+
+def test_a_notice_webhook_carries_title_message_and_facts_signed(make_service, receiver):
+    channel = make_channel(kind="webhook", url=receiver.url)
+    fired = timezone.now() - timedelta(seconds=5)
+    [row] = plan_notice(make_service(id="api", name="API"), time=fired)
+
+    assert delivery.delivery_attempt(delivery_id=row.pk) == "sent"
+
+    [request] = receiver.requests
+    assert request.json() == {
+        "event": "slo_ticket",
+        "incident": None,
+        "title": "SLO ticket: API availability",
+        "message": "burn rate 4.2 over 1d and 3.9 over 2h",
+        "time": fired.isoformat().replace("+00:00", "Z"),
+        "service": {"id": "api", "name": "API"},
+        "slo": {"id": "api-availability"},
+    }
+    assert request.headers["X-NOC-Event"] == "slo_ticket"
+    expected = hmac.new(channel.secret.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers["X-NOC-Signature"] == f"sha256={expected}"
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == ("sent", 1)
+
+
+def test_a_notice_reads_well_in_slack_and_email(make_service, receiver):
+    slack = make_channel(kind="slack", url=receiver.url)
+    email = make_channel(kind="email", email_to=["oncall@example.test"])
+    rows = {row.channel_id: row for row in plan_notice(make_service())}
+
+    delivery.delivery_attempt(delivery_id=rows[slack.pk].pk)
+    delivery.delivery_attempt(delivery_id=rows[email.pk].pk)
+
+    [request] = receiver.requests
+    assert request.json() == {
+        "text": "[NOC] SLO ticket: API availability: burn rate 4.2 over 1d and 3.9 over 2h"
+    }
+    [message] = mail.outbox
+    assert message.subject == "[NOC] SLO ticket: API availability"
+    assert "burn rate 4.2 over 1d and 3.9 over 2h" in message.body
+
+
+def test_a_failing_notice_is_retried_like_an_incident_notification(make_service, receiver):
+    receiver.fail(1)
+    make_channel(kind="webhook", url=receiver.url)
+    [row] = plan_notice(make_service())
+
+    assert delivery.delivery_attempt(delivery_id=row.pk) == "retrying"
+    make_due(row)
+    assert delivery.delivery_attempt(delivery_id=row.pk) == "sent"
+
+    row.refresh_from_db()
+    assert [a.response_code for a in row.attempt_log.all()] == [500, 200]
+    assert not IncidentEvent.objects.exists()  # no timeline to write to
+
+
+def test_a_notice_planned_in_a_rolled_back_transaction_is_not_sent(make_service, receiver):
+    make_channel(kind="webhook", url=receiver.url)
+    service = make_service()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        plan_notice(service)
+        raise RuntimeError("the alert was not recorded")
+    assert not NotificationDelivery.objects.exists()
 
 
 # --- the sweeper --------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from incidents.models import Incident
+from incidents import delivery
+from incidents.models import Incident, NotificationChannel, NotificationDelivery
 from noc.models import RollupWatermark
 from services.models import CheckResult
 from services.tests.fixtures import ensure_partitions, refresh_rollups
@@ -131,8 +132,21 @@ def test_only_one_hot_window_does_not_page(make_service):
     assert not SLOAlert.objects.filter(slo=slo, rule="page-1h-5m").exists()
 
 
-def test_a_ticket_alert_records_an_alert_without_an_incident(make_service):
+def test_a_ticket_alert_records_an_alert_without_an_incident_and_notifies(
+    make_service, receiver, settings
+):
+    settings.NOTIFICATION_ALLOW_PRIVATE = True
     service = make_service()
+    channel = delivery.channel_save(
+        actor=None,
+        channel=NotificationChannel(name="team", kind="webhook", url=receiver.url, is_default=True),
+    )
+    delivery.channel_save(  # a pager does not hear of tickets
+        actor=None,
+        channel=NotificationChannel(
+            name="pager", kind="webhook", url=receiver.url, is_default=True, min_severity="high"
+        ),
+    )
     slo = make_slo(service, window="30d")
     thirty = timedelta(days=30)
     rule = next(r for r in budget.RULES if r.name == "ticket-1d-2h")
@@ -146,6 +160,19 @@ def test_a_ticket_alert_records_an_alert_without_an_incident(make_service):
     alert = SLOAlert.objects.get(slo=slo)
     assert (alert.rule, alert.severity, alert.incident) == ("ticket-1d-2h", "ticket", None)
     assert not Incident.objects.exists()
+
+    [row] = NotificationDelivery.objects.all()
+    assert (row.channel, row.kind, row.incident) == (channel, "slo_ticket", None)
+    assert delivery.delivery_attempt(delivery_id=row.pk) == "sent"
+    [request] = receiver.requests
+    body = request.json()
+    assert body["title"] == f"SLO ticket: {slo.name}"
+    assert body["message"].startswith(f"SLO {slo.name}: burn rate {hot:.1f} over 1d")
+    assert body["slo"]["id"] == slo.id and body["service"]["id"] == service.id
+    assert body["alert"] == {
+        "id": alert.pk, "rule": "ticket-1d-2h", "threshold": rule.threshold(thirty),
+        "long_burn": hot, "short_burn": hot,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
