@@ -26,6 +26,10 @@ from services.timeseries import CHECK_RESULTS
 SCHEDULE_FIELDS = {"interval_seconds", "cron", "enabled", "kind"}
 MAX_CLAIM_ATTEMPTS = 2
 CLAIM_GRACE = timedelta(seconds=60)
+# A due time further back than this was missed by every dispatcher (none ran for a while, or
+# the service came from fixtures with an old due time): the check runs now and is recorded at
+# now, not months back where no rollup, chart or SLO window would look.
+MAX_SLOT_AGE = timedelta(minutes=5)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -137,16 +141,18 @@ def checks_claim_due(
         )
         if not due:
             return []
-        slots = [Slot(s.id, s.next_check_at) for s in due]
+        slots = [Slot(s.id, _slot_of(s.next_check_at, now)) for s in due]
         claims = [
-            CheckClaim(
-                service_id=s.id, slot=s.next_check_at, lease_until=lease_for(s, s.next_check_at)
-            )
-            for s in due
+            CheckClaim(service_id=s.id, slot=slot.due, lease_until=lease_for(s, slot.due))
+            for s, slot in zip(due, slots, strict=True)
         ]
         _advance_schedules(due, now)
         CheckClaim.objects.bulk_create(claims, ignore_conflicts=True)
     return slots
+
+
+def _slot_of(due: datetime, now: datetime) -> datetime:
+    return now if due < now - MAX_SLOT_AGE else due
 
 
 def _advance_schedules(due: list[Service], now: datetime) -> None:

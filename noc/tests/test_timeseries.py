@@ -12,7 +12,7 @@ from django.db import connection
 
 from noc.models import RollupWatermark
 from noc.timeseries import backend, partitions
-from noc.timeseries.registry import TimeSeriesTable
+from noc.timeseries.registry import TABLES, TimeSeriesTable
 from noc.timeseries.rollups import ROLLUPS, refresh
 from services import actions
 from services.actions import Observation
@@ -144,6 +144,36 @@ def test_a_result_written_late_marks_the_rollup_dirty_and_is_counted(make_servic
     refresh(ROLLUPS["services_checkrollup"])
     assert CheckRollup.objects.get(service_id=service.id, bucket=old_minute).n_down == 1
     assert RollupWatermark.objects.get(name="services_checkrollup").dirty_since is None
+
+
+@native_only
+def test_a_late_write_older_than_the_rollup_partitions_gets_them_within_retention(make_service):
+    service = make_service()
+    rollup, now = ROLLUPS["services_checkrollup"], datetime.now(UTC)
+    refresh(rollup, now=now)
+    ten_days_ago = now.replace(second=0, microsecond=0) - timedelta(days=10)
+    record(service, ten_days_ago, [("down", None)])
+    ancient = datetime(2020, 1, 1, tzinfo=UTC)  # far beyond the rollup's retention
+    record(service, ancient, [("down", None)])
+
+    refresh(rollup, now=now)  # used to fail: no rollup partition for those buckets
+
+    assert CheckRollup.objects.get(service_id=service.id, bucket=ten_days_ago).n_down == 1
+    assert not CheckRollup.objects.filter(bucket__lt=now - timedelta(days=400)).exists()
+    names = {p.name for p in partitions.existing(TABLES["services_checkrollup"])}
+    assert partitions.partition_name(TABLES["services_checkrollup"], ten_days_ago) in names
+    assert not any(name.endswith("_p20200101") for name in names)
+    # Only the day that has a late write, not every day between it and today.
+    assert (
+        not {
+            partitions.partition_name(
+                TABLES["services_checkrollup"], ten_days_ago + timedelta(days=d)
+            )
+            for d in (-1, 1, 2)
+        }
+        & names
+    )
+    assert RollupWatermark.objects.get(name=rollup.name).dirty_since is None
 
 
 @native_only

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from noc.timeseries import backend, partitions
 from noc.timeseries.operations import interval_sql
-from noc.timeseries.registry import TimeSeriesTable
+from noc.timeseries.registry import TABLES, TimeSeriesTable
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         start = mark.upto - rollup.overlap
         if mark.dirty_since is not None:
             start = min(start, mark.dirty_since)
-        start = _floor(start, rollup.bucket)
+        start = _floor(_within_retention(rollup, start, now), rollup.bucket)
+        _ensure_partitions(rollup, start, now)
         written = _upsert(rollup, start, now)
         # Rollups built on this one must recompute what changed here.
         downstream = tuple(r.name for r in ROLLUPS.values() if r.source == rollup.name)
@@ -144,6 +145,32 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         mark.last_duration_ms = (time.perf_counter() - started) * 1000
         mark.save()
     return written
+
+
+def _within_retention(rollup: Rollup, start: datetime, now: datetime) -> datetime:
+    """Buckets older than the target's retention would only be dropped again: a late write
+    from long ago (a service whose first due time was months back) does not rebuild them."""
+    spec = TABLES.get(rollup.name)
+    if spec is None or spec.retention is None:
+        return start
+    return max(start, now - spec.retention)
+
+
+def _ensure_partitions(rollup: Rollup, start: datetime, now: datetime) -> None:
+    """Maintenance keeps partitions from a day back to a week ahead; a late write or a first
+    refresh over old history needs older ones. Only where the source has partitions, i.e.
+    where rows can be: one late write months back adds one partition, not one per day since."""
+    target, source = TABLES.get(rollup.name), TABLES.get(rollup.source)
+    if target is None:
+        return
+    end = now + rollup.bucket
+    if source is None:
+        partitions.ensure(target, start, end)
+        return
+    for partition in partitions.existing(source):
+        lower, upper = max(partition.start, start), min(partition.end, end)
+        if lower < upper:
+            partitions.ensure(target, lower, upper)
 
 
 def _oldest_source_time(rollup: Rollup) -> datetime | None:

@@ -58,6 +58,21 @@ def test_after_downtime_the_schedule_resumes_instead_of_replaying(make_service):
     assert now < service.next_check_at <= now + timedelta(seconds=60)
 
 
+def test_a_slot_missed_long_ago_is_checked_and_recorded_now(make_service):
+    stale, late = make_service(interval_seconds=60), make_service(interval_seconds=60)
+    make_due(stale, at=datetime(2026, 1, 1, tzinfo=UTC))  # e.g. loaded from fixtures
+    late_due = make_due(late, at=timezone.now() - timedelta(minutes=3))
+    now = timezone.now()
+
+    slots = {s.service_id: s.due for s in actions.checks_claim_due(now=now)}
+
+    # Three minutes late is still that slot (its lag shows); months late is now.
+    assert slots == {stale.id: now, late.id: late_due}
+    assert CheckClaim.objects.get(service=stale).slot == now
+    stale.refresh_from_db()
+    assert now < stale.next_check_at <= now + timedelta(seconds=60)
+
+
 def test_a_fleet_on_one_interval_is_spread_over_that_interval(make_service):
     nexts = [make_service(interval_seconds=60).next_check_at for _ in range(40)]
     spread = (max(nexts) - min(nexts)).total_seconds()
