@@ -164,6 +164,23 @@ def test_load_demo_runs_twice_with_the_services_fixture(db):
     assert Service.objects.filter(tags__contains=["demo"]).count() == len(fixture_objects())
 
 
+def test_load_demo_points_the_demo_services_at_the_configured_ports(db, settings):
+    settings.NOC_PORT, settings.NOC_DEMO_PORT = 9123, 9124
+    settings.NOC_PUBLIC_URL = "http://noc.example.test:9123"
+
+    call_command("load_demo", verbosity=0, stdout=io.StringIO())
+
+    services = {s.id: s for s in Service.objects.all()}
+    assert services["noc-web"].url == "http://127.0.0.1:9123/health/live"
+    assert (services["noc-web-tcp"].host, services["noc-web-tcp"].port) == ("127.0.0.1", 9123)
+    assert services["demo-healthy"].url == "http://127.0.0.1:9124/healthy"
+    backup = services["demo-nightly-backup"]
+    assert "curl -fsS http://noc.example.test:9123/ping/" in backup.description
+    # Everything else is as the fixture has it.
+    fixture = {o["pk"]: o["fields"] for o in fixture_objects()}
+    assert services["demo-healthy"].name == fixture["demo-healthy"]["name"]
+
+
 def test_scheduled_fixture_services_are_due_at_once(db):
     load_fixture()
     now = datetime.now(UTC)
