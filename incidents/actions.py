@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from accounts.actions import audit_create, audit_record, audit_update
 from accounts.audit import snapshot
@@ -69,6 +70,14 @@ def _audit(actor, incident: Incident, verb: str, changes: dict | None = None) ->
 
 # --- opening ----------------------------------------------------------------------------------
 
+TITLE_MAX_CHARS = Incident._meta.get_field("title").max_length
+
+
+def default_title(service: Service) -> str:
+    """'<name> is down', the name shortened so the title fits its column."""
+    suffix = " is down"
+    return Truncator(service.name).chars(TITLE_MAX_CHARS - len(suffix)) + suffix
+
 
 def incident_open(
     *,
@@ -87,7 +96,7 @@ def incident_open(
     incident = Incident(
         service=service,
         source=source,
-        title=title or f"{service.name} is down",
+        title=title or default_title(service),
         summary=summary,
         severity=severity or service.severity,
         dedup_key=dedup_key,
@@ -148,6 +157,8 @@ def incident_assign(*, incident: Incident, assignee, actor) -> Incident:
     if assignee is not None and not assignee.is_active:
         raise ValidationError({"assignee": [f"User {assignee.username!r} is inactive."]})
     incident = _locked(incident)
+    if incident.status == IncidentStatus.CLOSED:
+        raise TransitionNotAllowed(incident, "assigned", "A closed incident cannot be assigned.")
     before = incident.assignee.username if incident.assignee_id else None
     incident.assignee = assignee
     incident.save(update_fields=["assignee", "updated_at"])
@@ -195,7 +206,7 @@ def incident_change_status(*, incident: Incident, status: str, actor, note: str 
     incident = _locked(incident)
     if incident.status == IncidentStatus.RESOLVED:
         return _reopen(incident, actor=actor, status=status, message=note or "Reopened")
-    _transition(incident, status)
+    previous = _transition(incident, status)
     incident.save(update_fields=["status", "updated_at"])
     event_record(
         incident=incident,
@@ -204,7 +215,7 @@ def incident_change_status(*, incident: Incident, status: str, actor, note: str 
         message=note,
         data={"to": status},
     )
-    _audit(actor, incident, "change_status", {"status": [incident.status, status]})
+    _audit(actor, incident, "change_status", {"status": [previous, status]})
     return incident
 
 
@@ -261,7 +272,7 @@ def _reopen(
 ):
     """resolved → investigating: the resolution is undone, the count of reopenings kept. The
     partial unique constraint refuses it when the service opened another incident meanwhile."""
-    _transition(incident, status)
+    previous = _transition(incident, status)
     incident.resolved_at = None
     incident.resolved_by = None
     incident.reopen_count = F("reopen_count") + 1
@@ -274,6 +285,8 @@ def _reopen(
         existing = Incident.objects.filter(
             service_id=incident.service_id, status__in=ACTIVE_STATUSES
         ).first()
+        if existing is None:  # another constraint failed: not a race to report
+            raise
         raise AlreadyActive(existing) from None
     incident.refresh_from_db(fields=["reopen_count"])
     event_record(
@@ -283,7 +296,7 @@ def _reopen(
         message=message,
         data=evidence or {},
     )
-    _audit(actor, incident, "reopen")
+    _audit(actor, incident, "reopen", {"status": [previous, status]})
     return incident
 
 

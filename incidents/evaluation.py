@@ -1,18 +1,26 @@
 """Automatic open and resolve, evaluated as each check result is recorded (inside the same
 transaction, with the service row locked by the recorder), so time to detect is the check
-interval and not a later sweep."""
+interval and not a later sweep.
+
+Evaluation never costs a result: each service's evaluation runs in a savepoint, and an error
+in it (a bug, an operator's change racing the worker) is logged and rolled back to that
+savepoint while the batch's results are committed. The next result evaluates again."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from incidents import actions
 from incidents.choices import ACTIVE_STATUSES, IncidentSource, IncidentStatus
 from incidents.models import Incident
 from services.choices import ResultStatus
+
+logger = logging.getLogger(__name__)
 
 FIRST_FAILURE_OF_STREAK = """
     SELECT min(time) FROM services_checkresult
@@ -26,22 +34,49 @@ FIRST_FAILURE_OF_STREAK = """
 
 def on_check_results(sender, recorded, **kwargs) -> None:
     """One query finds the active incidents of the whole batch; only results that can change
-    something (a failure past the threshold, a recovery of a service with an incident) do more."""
-    relevant = [
-        r
-        for r in recorded
-        if not r.result.in_maintenance and r.result.status != ResultStatus.MISSED
-    ]
-    if not relevant:
+    something (a failure past the threshold, a recovery of a service with an incident) do more.
+
+    A service with several results in one batch (a re-dispatched slot beside a fresh one) is
+    evaluated once, on its newest: the service's counters are those after the whole batch."""
+    latest = {}
+    for item in recorded:
+        if item.result.in_maintenance or item.result.status == ResultStatus.MISSED:
+            continue
+        kept = latest.get(item.service.id)
+        if kept is None or item.result.time >= kept.result.time:
+            latest[item.service.id] = item
+    if not latest:
         return
     active = {
         incident.service_id: incident
         for incident in Incident.objects.filter(
-            service_id__in={r.service.id for r in relevant}, status__in=ACTIVE_STATUSES
+            service_id__in=latest.keys(), status__in=ACTIVE_STATUSES
         )
     }
-    for item in relevant:
-        evaluate(item.service, item.result, active.get(item.service.id))
+    for item in latest.values():
+        incident = active.get(item.service.id)
+        if not may_act(item.service, item.result, incident):
+            continue
+        try:
+            with transaction.atomic():
+                evaluate(item.service, item.result, incident)
+        except Exception:
+            logger.exception(
+                "incident evaluation of %s at %s failed; the result is recorded",
+                item.service.id,
+                item.result.time.isoformat(),
+            )
+
+
+def may_act(service, result, active: Incident | None) -> bool:
+    """Whether evaluating `result` can write anything (most results cannot: no savepoint)."""
+    if result.status == ResultStatus.DOWN:
+        return active is not None or service.consecutive_failures >= service.failure_threshold
+    return (
+        active is not None
+        and active.source == IncidentSource.CHECK
+        and service.consecutive_successes >= service.success_threshold
+    )
 
 
 def evaluate(service, result, active: Incident | None) -> None:
@@ -78,8 +113,14 @@ def on_failure(service, result, active: Incident | None) -> None:
     )
     window = timedelta(minutes=settings.INCIDENT_REOPEN_MINUTES)
     if recent is not None and recent.resolved_within(window, result.time):
-        actions.incident_reopen_for_failure(incident=recent, evidence=evidence_of(result))
-        return
+        try:
+            actions.incident_reopen_for_failure(incident=recent, evidence=evidence_of(result))
+            return
+        except actions.TransitionNotAllowed:
+            pass  # an operator closed it meanwhile: this failure opens a new incident
+        except actions.AlreadyActive as race:
+            actions.incident_count_failure(incident=race.existing)
+            return
     try:
         actions.incident_open(
             service=service,
@@ -102,6 +143,8 @@ def impact_start(service_id: str, until: datetime) -> datetime:
 
 def on_success(service, result, active: Incident) -> None:
     if service.consecutive_successes >= service.success_threshold:
-        actions.incident_resolve(
-            incident=active, evidence=evidence_of(result) | {"automatic": True}
-        )
+        # An operator may have resolved or closed it since the batch read it: nothing to do.
+        with contextlib.suppress(actions.TransitionNotAllowed):
+            actions.incident_resolve(
+                incident=active, evidence=evidence_of(result) | {"automatic": True}
+            )

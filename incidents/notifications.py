@@ -75,7 +75,7 @@ def notice_plan(
         ]
     )
     ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: _enqueue(ids))
+    transaction.on_commit(lambda: _enqueue(ids), robust=True)
     return deliveries
 
 
@@ -113,11 +113,14 @@ def deliveries_plan(*, event: IncidentEvent) -> list[NotificationDelivery]:
     )
     if not suppressed:
         ids = [d.pk for d in deliveries]
-        transaction.on_commit(lambda: _enqueue(ids))
+        transaction.on_commit(lambda: _enqueue(ids), robust=True)
     return deliveries
 
 
 def _enqueue(ids: list[int]) -> None:
+    # Runs after commit with robust=True: a broker outage is logged, not raised into the
+    # request or the check batch that already committed; the retry sweeper enqueues these
+    # deliveries again once QUEUED_LEASE has passed.
     from incidents.tasks import deliver
 
     for delivery_id in ids:

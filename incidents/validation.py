@@ -85,8 +85,8 @@ def _header_error(name: object, value: object) -> str | None:
         return f"{name!r} is not a valid header name."
     if not isinstance(value, str):
         return f"The value of {name} must be a string."
-    if "\r" in value or "\n" in value:
-        return f"The value of {name} must be one line."
+    if "\r" in value or "\n" in value or "\x00" in value:
+        return f"The value of {name} must be one line of text."
     if name.lower() in RESERVED_HEADERS or name.lower().startswith("x-noc-"):
         return f"{name} is set by the notifier and cannot be overridden."
     return None

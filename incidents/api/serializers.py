@@ -131,7 +131,12 @@ class StatsQuerySerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         end = attrs.get("to") or timezone.now()
-        start = attrs.get("from") or end - timedelta(days=STATS_DEFAULT_DAYS)
+        try:
+            start = attrs.get("from") or end - timedelta(days=STATS_DEFAULT_DAYS)
+        except OverflowError:
+            raise serializers.ValidationError(
+                {"to": [f"Too early: the range starts {STATS_DEFAULT_DAYS} days before `to`."]}
+            ) from None
         if start >= end:
             raise serializers.ValidationError({"from": ["`from` must be before `to`."]})
         if end - start > timedelta(days=STATS_MAX_DAYS):

@@ -154,7 +154,8 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=None, responses=IncidentDetailSerializer)
     @action(detail=True, methods=["post"], filter_backends=[])
     def close(self, request: Request, pk: str | None = None) -> Response:
-        """Close a resolved incident: no more changes."""
+        """Close a resolved incident: its status is final (comments and the post-incident notes
+        can still be added); assigning it is refused."""
         incident = actions.incident_close(incident=self.get_object(), actor=request.user)
         return self._detail(incident)
 

@@ -489,3 +489,105 @@ def test_bad_stats_parameters_are_400_naming_them(viewer_api, params, field):
 
 def test_the_api_root_links_incidents(viewer_api):
     assert viewer_api.get("/api/").json()["incident"].endswith("/api/incidents/")
+
+
+# --- review fixes: audit values, closed incidents, a broker outage, input PostgreSQL refuses ----
+
+
+def test_status_changes_are_audited_with_the_status_they_left(operator_api, incident):
+    operator_api.post(url(incident, "status"), {"status": "investigating"})
+    operator_api.post(url(incident, "resolve"), {})
+    operator_api.post(url(incident, "status"), {"status": "investigating"})  # reopens
+
+    changes = [a.changes.get("status") for a in audits(incident.pk).exclude(action="create")]
+    assert changes == [["new", "investigating"], ["investigating", "resolved"],
+                       ["resolved", "investigating"]]  # fmt: skip
+
+
+def test_a_closed_incident_cannot_be_assigned_but_takes_comments(operator_api, incident):
+    actions.incident_resolve(incident=incident)
+    actions.incident_close(incident=incident, actor=None)
+    before = written()
+
+    response = operator_api.post(url(incident, "assign"), {"assignee": None})
+
+    assert response.status_code == 409, response.content
+    assert response.json()["message"] == "A closed incident cannot be assigned."
+    assert written() == before
+    assert operator_api.post(url(incident, "comment"), {"message": "postmortem"}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_outage_after_commit_does_not_fail_the_acknowledgement(
+    client_as, make_service, monkeypatch, caplog
+):
+    from kombu.exceptions import OperationalError
+
+    from incidents import delivery
+    from incidents.models import NotificationChannel, NotificationDelivery
+    from incidents.tasks import deliver
+
+    delivery.channel_save(
+        actor=None,
+        channel=NotificationChannel(
+            name="hook", kind="webhook", url="https://hooks.example.test/", is_default=True
+        ),
+    )
+    incident = actions.incident_create_manual(
+        actor=None, service=make_service(), title="down", severity="high"
+    )
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis. Connection refused.")
+
+    monkeypatch.setattr(deliver, "apply_async", broker_down)
+
+    response = client_as("operator").post(url(incident, "acknowledge"))
+
+    assert response.status_code == 200, response.content
+    assert Incident.objects.get(pk=incident.pk).acknowledged_at is not None
+    # The delivery waits as pending for the sweeper; the outage is in the log.
+    assert NotificationDelivery.objects.filter(event__kind="acknowledged").get().status == "pending"
+    assert "Connection refused" in caplog.text
+
+
+def test_stats_with_a_range_before_year_one_is_a_400(viewer_api):
+    response = viewer_api.get("/api/incidents/stats/", {"to": "0001-01-05T00:00:00Z"})
+    assert response.status_code == 400
+    assert "to" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/incidents/stats/?service=%00",
+        "/api/incidents/active/?service=a%00b",
+        "/api/incidents/?search=%00",
+    ],
+)
+def test_a_nul_in_the_query_string_is_a_400(viewer_api, path):
+    response = viewer_api.get(path)
+    assert response.status_code == 400
+    assert response.json()["message"] == "NUL characters (%00) are not accepted in the URL."
+
+
+def test_a_nul_in_a_json_body_is_a_400_naming_the_field(client_as, make_service):
+    admin = client_as("admin")
+    before = written()
+    response = admin.post(
+        "/api/incidents/", {"service": "\x00", "title": "t", "severity": "high"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "service" in response.json()["errors"]
+    assert written() == before
+
+
+def test_a_nul_in_a_channel_header_is_refused(client_as):
+    response = client_as("admin").post(
+        "/api/notification-channels/",
+        {"name": "h", "kind": "webhook", "url": "https://hooks.example.test/",
+         "headers": {"X-A": "a\x00b"}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "headers" in response.json()["errors"]

@@ -13,7 +13,7 @@ from incidents import actions
 from incidents.models import Incident
 from services import actions as service_actions
 from services.actions import Observation
-from services.models import MaintenanceWindow
+from services.models import CheckResult, MaintenanceWindow
 
 
 def feed(service, statuses, *, start=None, step=timedelta(minutes=1)):
@@ -164,3 +164,159 @@ def test_active_incidents_are_exposed_to_prometheus_by_severity(make_service, cl
     body = client.get("/metrics").content.decode()
     assert 'noc_active_incidents{severity="critical"} 1' in body
     assert 'noc_active_incidents{severity="low"} 0' in body
+
+
+# --- evaluation never costs a result ------------------------------------------------------------
+
+
+def observation(service, at, status):
+    down = status == "down"
+    return Observation(
+        service_id=service.id, due=at, started_at=at, status=status,
+        error="HTTP 503" if down else "", status_code=503 if down else 200,
+    )  # fmt: skip
+
+
+def recorded_count(*services) -> int:
+    return CheckResult.objects.filter(service_id__in=[s.id for s in services]).count()
+
+
+def test_a_name_too_long_for_a_title_is_shortened_and_the_batch_recorded(make_service):
+    long = make_service(name="x" * 195, failure_threshold=1)
+    other = make_service(failure_threshold=1)
+    now = timezone.now()
+
+    service_actions.check_results_record(
+        results=[observation(long, now, "down"), observation(other, now, "down")]
+    )
+
+    assert recorded_count(long, other) == 2
+    title = Incident.objects.get(service=long).title
+    assert len(title) == 200 and title.endswith("… is down")
+    assert Incident.objects.filter(service=other).exists()
+
+
+def test_two_recoveries_of_one_service_in_one_batch_resolve_once(make_service):
+    service = make_service(failure_threshold=1, success_threshold=1)
+    start = timezone.now() - timedelta(minutes=5)
+    service_actions.check_results_record(results=[observation(service, start, "down")])
+
+    # A re-dispatched slot beside a fresh one: both recoveries arrive in one batch.
+    service_actions.check_results_record(
+        results=[
+            observation(service, start + timedelta(minutes=1), "up"),
+            observation(service, start + timedelta(minutes=2), "up"),
+        ]
+    )
+
+    assert recorded_count(service) == 3
+    incident = Incident.objects.get(service=service)
+    assert incident.status == "resolved"
+    assert incident.events.filter(kind="resolved").count() == 1
+
+
+def test_an_error_in_evaluation_is_logged_and_the_results_are_kept(
+    make_service, monkeypatch, caplog
+):
+    broken, fine = make_service(failure_threshold=1), make_service(failure_threshold=1)
+    real_open = actions.incident_open
+
+    def open_or_fail(*, service, **kwargs):
+        if service.id == broken.id:
+            raise RuntimeError("a bug in opening")
+        return real_open(service=service, **kwargs)
+
+    monkeypatch.setattr(actions, "incident_open", open_or_fail)
+    now = timezone.now()
+
+    service_actions.check_results_record(
+        results=[observation(broken, now, "down"), observation(fine, now, "down")]
+    )
+
+    assert recorded_count(broken, fine) == 2
+    assert list(Incident.objects.values_list("service_id", flat=True)) == [fine.id]
+    assert f"incident evaluation of {broken.id}" in caplog.text
+    broken.refresh_from_db()
+    assert broken.status == "down"  # the service's state was written with its result
+
+
+def _operator_acts_first(monkeypatch, name, act):
+    """Make the worker's call of actions.<name> wait for `act`, run on another connection:
+    an operator's change landing between the batch's read and the worker's lock. Only the
+    first call is interleaved."""
+    real = getattr(actions, name)
+
+    def interleaved(**kwargs):
+        monkeypatch.setattr(actions, name, real)
+
+        def operator():
+            try:
+                act()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=operator)
+        thread.start()
+        thread.join()
+        return real(**kwargs)
+
+    monkeypatch.setattr(actions, name, interleaved)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_resolving_first_does_not_cost_the_recovery(target, make_user, monkeypatch):
+    service = service_actions.service_create(
+        actor=None, id="race-resolve", name="race", url=f"{target}/ok",
+        failure_threshold=1, success_threshold=1,
+    )  # fmt: skip
+    start = timezone.now() - timedelta(minutes=2)
+    service_actions.check_results_record(results=[observation(service, start, "down")])
+    incident = Incident.objects.get(service=service)
+    operator = make_user("operator")
+    resolve = actions.incident_resolve  # the operator's call, not the interleaved one
+
+    def resolve_and_close():
+        actions.incident_close(incident=resolve(incident=incident, actor=operator), actor=operator)
+
+    _operator_acts_first(monkeypatch, "incident_resolve", resolve_and_close)
+
+    service_actions.check_results_record(
+        results=[observation(service, start + timedelta(minutes=1), "up")]
+    )
+
+    assert recorded_count(service) == 2
+    service.refresh_from_db()
+    assert (service.status, service.consecutive_successes) == ("up", 1)
+    assert Incident.objects.get(pk=incident.pk).status == "closed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_after_an_operator_closed_the_recent_incident_opens_a_new_one(
+    target, make_user, monkeypatch, settings
+):
+    settings.INCIDENT_REOPEN_MINUTES = 10
+    service = service_actions.service_create(
+        actor=None, id="race-reopen", name="race", url=f"{target}/ok",
+        failure_threshold=1, success_threshold=1,
+    )  # fmt: skip
+    start = timezone.now() - timedelta(minutes=3)
+    service_actions.check_results_record(results=[observation(service, start, "down")])
+    service_actions.check_results_record(
+        results=[observation(service, start + timedelta(minutes=1), "up")]
+    )
+    first = Incident.objects.get(service=service)
+    operator = make_user("operator")
+    _operator_acts_first(
+        monkeypatch,
+        "incident_reopen_for_failure",
+        lambda: actions.incident_close(incident=first, actor=operator),
+    )
+
+    service_actions.check_results_record(
+        results=[observation(service, start + timedelta(minutes=2), "down")]
+    )
+
+    assert recorded_count(service) == 3
+    statuses = dict(Incident.objects.filter(service=service).values_list("pk", "status"))
+    assert statuses.pop(first.pk) == "closed"
+    assert list(statuses.values()) == ["new"]
