@@ -11,7 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts.audit import diff, snapshot, target_of
+from accounts.audit import changed_secrets, diff, snapshot, target_of
 from accounts.choices import AuditAction, Role
 from accounts.models import ApiKey, AuditEvent, User
 from noc.request_context import current
@@ -55,9 +55,17 @@ def audit_create(*, actor: User | None, instance: models.Model) -> AuditEvent:
 
 
 def audit_update(
-    *, actor: User | None, instance: models.Model, before: dict[str, Any]
+    *,
+    actor: User | None,
+    instance: models.Model,
+    before: dict[str, Any],
+    previous: models.Model | None = None,
 ) -> AuditEvent | None:
+    """Audit what changed since the snapshot `before`. Secrets are masked in snapshots, so pass
+    `previous` (the row as it was) for a changed secret to be recorded as [MASK, MASK]."""
     changes = diff(before, snapshot(instance))
+    if previous is not None:
+        changes.update(changed_secrets(previous, instance))
     if not changes:
         return None
     return audit_record(actor=actor, action=AuditAction.UPDATE, instance=instance, changes=changes)
@@ -118,7 +126,8 @@ def user_create(
 def user_update(
     *, actor: User | None, user: User, password: str | None = None, **fields: Any
 ) -> User:
-    before = snapshot(User.objects.get(pk=user.pk))
+    previous = User.objects.get(pk=user.pk)
+    before = snapshot(previous)
     for name, value in fields.items():
         setattr(user, name, value)
     if password:
@@ -127,8 +136,14 @@ def user_update(
     user.full_clean(exclude=["password"])
     user.save()
     user_sync_role(user=user)
-    audit_update(actor=actor, instance=user, before=before)
+    audit_update(actor=actor, instance=user, before=before, previous=previous)
     return user
+
+
+def user_audit_password_change(*, actor: User | None, user: User, previous: User) -> None:
+    """Audit a password set outside user_update (the admin's password form): {"password":
+    [MASK, MASK]} when the stored hash changed. Call it in the transaction that saved it."""
+    audit_update(actor=actor, instance=user, before=snapshot(previous), previous=previous)
 
 
 # --- API keys ---------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ class ApiKeyAuthentication(BaseAuthentication):
             parts = header.decode("ascii").split()
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Authorization header must be ASCII.") from exc
+        if not parts:
+            raise exceptions.AuthenticationFailed(
+                "Malformed Authorization header; expected 'Bearer <api key>'."
+            )
         if parts[0].lower() != self.keyword.lower():
             if parts[0].lower() in {"basic", "token"}:
                 raise exceptions.AuthenticationFailed(

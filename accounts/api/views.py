@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 
@@ -62,7 +63,11 @@ class ApiKeyViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Everyone manages their own keys; admins see and revoke everyone's. DELETE revokes."""
+    """Everyone manages their own keys; admins see and revoke everyone's. DELETE revokes.
+
+    Keys are created by a signed-in person (or `manage.py create_api_key`), never by a key: a key
+    minted by a key would outlive the expiry or revocation of the one that made it.
+    """
 
     queryset = ApiKey.objects.select_related("user")
     serializer_class = ApiKeySerializer
@@ -77,6 +82,10 @@ class ApiKeyViewSet(
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request, *args, **kwargs) -> Response:
+        if isinstance(request.auth, ApiKey):
+            raise PermissionDenied(
+                "API keys are created by a signed-in person, not by another API key."
+            )
         data = ApiKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         api_key, key = actions.api_key_create(

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.actions import api_key_create
+from accounts.audit import MASK
 from accounts.models import ApiKey, AuditEvent, User
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,18 @@ def test_changing_a_role_moves_the_group_and_audits_before_and_after(
     assert event.changes == {"role": ["viewer", "operator"]}
 
 
+def test_changing_a_password_through_the_api_is_audited_masked(api_client, admin_user, viewer_user):
+    api_client.force_authenticate(admin_user)
+    new = "a much better passphrase 123"
+    response = api_client.patch(f"/api/users/{viewer_user.pk}/", {"password": new})
+    assert response.status_code == 200, response.content
+    viewer_user.refresh_from_db()
+    assert viewer_user.check_password(new)
+    event = AuditEvent.objects.get(action="update", target_id=str(viewer_user.pk))
+    assert event.changes == {"password": [MASK, MASK]}
+    assert event.actor == admin_user
+
+
 def test_users_cannot_be_deleted_through_the_api(api_client, admin_user, viewer_user):
     api_client.force_authenticate(admin_user)
     assert api_client.delete(f"/api/users/{viewer_user.pk}/").status_code == 405
@@ -149,6 +162,8 @@ def test_a_key_of_a_deactivated_user_is_refused(api_client, viewer_user):
         ("Bearer not-a-key", "not a NOC API key"),
         ("Bearer noc_deadbeef_nope", "Unknown API key"),
         ("Nonsense", "Malformed Authorization header"),
+        ("   ", "Malformed Authorization header"),
+        ("\t", "Malformed Authorization header"),
     ],
 )
 def test_a_malformed_authorization_header_gets_401_naming_the_problem(api_client, header, message):
@@ -164,6 +179,20 @@ def test_viewers_see_only_their_own_keys_and_admins_see_all(api_client, viewer_u
     assert [k["name"] for k in api_client.get("/api/api-keys/").json()["results"]] == ["mine"]
     api_client.force_authenticate(admin_user)
     assert len(api_client.get("/api/api-keys/").json()["results"]) == 2
+
+
+def test_an_api_key_cannot_create_another_api_key(api_client, admin_user):
+    # A key minted by a key would outlive the expiry or revocation of the key that made it.
+    _, key = api_key_create(actor=None, user=admin_user, name="short", expires_in_days=1)
+    response = api_client.post(
+        "/api/api-keys/", {"name": "forever"}, HTTP_AUTHORIZATION=f"Bearer {key}"
+    )
+    assert response.status_code == 403, response.content
+    assert "signed-in person" in response.json()["message"]
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["short"]
+    assert AuditEvent.objects.filter(target_type="accounts.apikey").count() == 1
+    # The key still authenticates for everything else.
+    assert api_client.get("/api/api-keys/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
 
 
 def test_create_api_key_command_prints_a_working_key(api_client, operator_user):
