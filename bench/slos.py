@@ -20,11 +20,7 @@ embedded one unless DATABASE_URL is set), migrates it, and then:
   (hourly rows of the last 30 days + minute rows of the last 6 hours), alternately, so load
   on the machine hits all alike;
 - prints EXPLAIN (ANALYZE, BUFFERS) summaries of both SLI queries (plan shape, index used,
-  rows read) and the query count and phase times of one evaluation;
-- measures the same with one change to the minute query, in this process only (no project file
-  is edited): its join bound `least(window_start, now − 6 h)` becomes `now − 6 h`, since
-  windows over 6 h are summed from the hourly rollup and never use the minute rows before
-  that; it checks that every SLO's readings stay identical.
+  rows read) and the query count and phase times of one evaluation.
 
 It prints the figures and drops the database. The goal: all 1,000 SLOs in under 5 s.
 """
@@ -329,23 +325,11 @@ def table_rows() -> dict[str, int]:
 @functools.lru_cache(maxsize=64)
 def targets_at(now: datetime) -> list:
     """What slos_evaluate reads for every enabled SLO (the same construction); cached, so the
-    timed reads are the two queries and nothing else."""
-    from slos import sli
+    timed reads are the SLI queries and nothing else."""
+    from slos.actions import sli_targets
     from slos.models import SLO
 
-    slos = SLO.objects.filter(enabled=True)
-    return [sli.Target(s.id, s.service_id, s.window_bounds(now)[0]) for s in slos]
-
-
-def sli_params(targets: list, now: datetime) -> dict:
-    """The parameters slos.sli.read passes to its two queries."""
-    return {
-        "slos": [t.slo_id for t in targets],
-        "services": [t.service_id for t in targets],
-        "starts": [t.window_start for t in targets],
-        "now": now,
-        "hour": now.replace(minute=0, second=0, microsecond=0),
-    }
+    return sli_targets(list(SLO.objects.filter(enabled=True)), now)
 
 
 CEILING_SQL = (
@@ -369,33 +353,6 @@ def ceiling(now: datetime) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-# The minute query's join bound: the SLO window's start when it is older than 6 h. Long windows
-# are summed from the hourly rollup, so the proposed bound is the 6 h the lookbacks need.
-MINUTE_BOUND = "r.bucket >= least(t.window_start, %(now)s - interval '6 hours')"
-MINUTE_BOUND_PROPOSED = "r.bucket >= %(now)s - interval '6 hours'"
-
-
-def proposed_minute_query() -> str:
-    from slos import sli
-
-    sql = sli._minute_query()
-    if MINUTE_BOUND not in sql:
-        raise RuntimeError("slos.sli._minute_query changed: update MINUTE_BOUND in the bench")
-    return sql.replace(MINUTE_BOUND, MINUTE_BOUND_PROPOSED)
-
-
-@contextlib.contextmanager
-def proposed_fix() -> Iterator[None]:
-    """slos.sli with the proposed minute bound, in this process only (no project file edited)."""
-    from unittest import mock
-
-    from slos import sli
-
-    sql = proposed_minute_query()
-    with mock.patch.object(sli, "_minute_query", lambda: sql):
-        yield
-
-
 def evaluate(now: datetime) -> int:
     from slos.actions import slos_evaluate
 
@@ -406,16 +363,6 @@ def read(now: datetime) -> None:
     from slos import sli
 
     sli.read(targets_at(now), now)
-
-
-def read_fixed(now: datetime) -> None:
-    with proposed_fix():
-        read(now)
-
-
-def evaluate_fixed(now: datetime) -> int:
-    with proposed_fix():
-        return evaluate(now)
 
 
 def timed_rounds(
@@ -522,23 +469,11 @@ def plan_lines(label: str, plan: Plan) -> list[str]:
 def plans_at(now: datetime) -> dict[str, Plan]:
     from slos import sli
 
-    params = sli_params(targets_at(now), now)
+    params = sli.query_params(targets_at(now), now)
     return {
         "minute query (slos.sli)": explain(sli._minute_query(), params),
-        "minute query, proposed bound": explain(proposed_minute_query(), params),
         "hour query (slos.sli)": explain(sli._hour_query(), params),
     }
-
-
-def readings_identical(now: datetime) -> bool:
-    """The proposed bound gives the same window and lookback sums for every SLO."""
-    from slos import sli
-
-    targets = targets_at(now)
-    before = sli.read(targets, now)
-    with proposed_fix():
-        after = sli.read(targets, now)
-    return before == after
 
 
 # --- one evaluation, taken apart -----------------------------------------------------------------
@@ -561,19 +496,16 @@ def counting_queries() -> Iterator[list[int]]:
 
 def phases_at(now: datetime) -> dict[str, float]:
     """Query count of slos_evaluate, and its steps timed one by one (read, Python evaluation,
-    the alerts loop: alerts_update per SLO), at a minute already evaluated (alerts steady),
-    with the proposed minute bound (the read's share is measured apart)."""
+    the alerts loop: alerts_update per SLO), at a minute already evaluated (alerts steady)."""
     from slos import actions, sli
     from slos.models import SLO
 
-    with proposed_fix(), counting_queries() as queries:
+    with counting_queries() as queries:
         actions.slos_evaluate(now=now)
     figures: dict[str, float] = {"queries": queries[0]}
     began = time.perf_counter()
     slos = list(SLO.objects.filter(enabled=True).select_related("service"))
-    targets = [sli.Target(s.id, s.service_id, s.window_bounds(now)[0]) for s in slos]
-    with proposed_fix():
-        readings = sli.read(targets, now)
+    readings = sli.read(actions.sli_targets(slos, now), now)
     figures["read"] = time.perf_counter() - began
     began = time.perf_counter()
     evaluations = [actions.evaluate(s, readings[s.id], now) for s in slos]
@@ -608,7 +540,6 @@ class Figures:
     samples: dict[str, list[float]]
     ceiling_rows: tuple[int, int]
     plans: dict[str, Plan]
-    identical: bool
     phases: dict[str, float]
     outcome: dict[str, int]
     load: tuple[float, float, float]
@@ -640,35 +571,31 @@ def run(options: Options) -> Figures:
 
 def measure(options: Options, loaded: Loaded) -> Figures:
     # Every evaluation at another minute inside the history, so each writes its history rows:
-    # a warm-up and `runs` minutes as committed, a warm-up and `runs` with the proposed bound.
+    # a warm-up and `runs` minutes.
     runs = options.runs
-    moments = [loaded.end - timedelta(minutes=2 * runs + 3 - k) for k in range(2 * runs + 2)]
-    plain, fixed = moments[: runs + 1], moments[runs + 1 :]
+    moments = [loaded.end - timedelta(minutes=runs + 2 - k) for k in range(runs + 1)]
     for moment in moments:
         targets_at(moment)
     log("waiting for a quiet machine (up to 10 minutes) …")
     busy = wait_for_quiet_machine(max_busy=0.25, timeout=600)
     load_average = os.getloadavg()
     log("warm-up …")
-    evaluated = evaluate(plain[0])
-    read(plain[0]), read_fixed(plain[0]), ceiling(plain[0])
-    evaluate_fixed(fixed[0])
+    evaluated = evaluate(moments[0])
+    read(moments[0]), ceiling(moments[0])
     samples = timed_rounds(
         {
-            "evaluate": (evaluate, plain[1:]),
-            "evaluate, proposed bound": (evaluate_fixed, fixed[1:]),
-            "read": (read, plain[1:]),
-            "read, proposed bound": (read_fixed, plain[1:]),
-            "ceiling": (ceiling, plain[1:]),
+            "evaluate": (evaluate, moments[1:]),
+            "read": (read, moments[1:]),
+            "ceiling": (ceiling, moments[1:]),
         }
     )
-    last = fixed[-1]
+    last = moments[-1]
     log("EXPLAIN …")
     plans = plans_at(last)
     log("phases …")
     return Figures(
         options=options, loaded=loaded, evaluated=evaluated, samples=samples,
-        ceiling_rows=ceiling(last), plans=plans, identical=readings_identical(last),
+        ceiling_rows=ceiling(last), plans=plans,
         phases=phases_at(last), outcome=outcome_summary(), load=load_average, busy=busy,
     )  # fmt: skip
 
@@ -691,7 +618,7 @@ def report(figures: Figures, postgres: str) -> None:
         f"SLOs evaluated: {figures.evaluated:,} ({outcome['compliant']} compliant, "
         f"{outcome['not compliant']} not, {outcome['alerts firing']} alerts firing)",
         f"slos_evaluate:            {_spread(s['evaluate'])}",
-        f"  SLI read (2 queries):   {_spread(s['read'])}",
+        f"  SLI read:               {_spread(s['read'])}",
         f"ceiling (plain scan):     {_spread(s['ceiling'])}; {hourly_read:,} hourly rows "
         f"(30 d) + {minute_read:,} minute rows (6 h)",
         f"ratio evaluate/ceiling:   {ratio(_p50(s['evaluate']), _p50(s['ceiling'])):,.1f}"
@@ -704,13 +631,7 @@ def report(figures: Figures, postgres: str) -> None:
         lines += plan_lines(label, plan)
     ph = figures.phases
     lines += [
-        f"with the minute query's bound at now − 6 h (proposed; readings identical for all "
-        f"SLOs: {figures.identical}):",
-        f"  slos_evaluate:          {_spread(s['evaluate, proposed bound'])}",
-        f"  SLI read (2 queries):   {_spread(s['read, proposed bound'])}",
-        f"  ratio evaluate/ceiling: "
-        f"{ratio(_p50(s['evaluate, proposed bound']), _p50(s['ceiling'])):,.1f}",
-        f"one evaluation (proposed bound) taken apart: {ph['queries']:,.0f} queries; "
+        f"one evaluation taken apart: {ph['queries']:,.0f} queries; "
         f"read {ph['read']:.3f} s, "
         f"evaluate (Python) {ph['evaluate (Python)']:.3f} s, alerts loop {ph['alerts loop']:.3f} s "
         f"({ph['alerts loop queries']:,.0f} queries)",

@@ -88,7 +88,7 @@ def evaluate(slo: SLO, readings: sli.Readings, now: datetime) -> Evaluation:
         good, total = w.good(slo.sli_type, slo.latency_threshold_ms), w.total
     spent = budget.budget_spent(
         objective=objective, window_minutes=window_minutes, good=good, total=total,
-        observed_minutes=w.minutes, timeslices=timeslices,
+        elapsed_minutes=elapsed_minutes, timeslices=timeslices,
     )  # fmt: skip
     burns = {
         lb: budget.burn_rate(
@@ -129,6 +129,16 @@ def _timeslices(slo: SLO, window: sli.Sums) -> tuple[float, float]:
     return window.good_minutes, window.minutes
 
 
+def sli_targets(slos: list[SLO], now: datetime) -> list[sli.Target]:
+    """What the SLI reads need of each SLO: its service and where its window starts now."""
+    return [
+        sli.Target(
+            s.id, s.service_id, s.window_bounds(now)[0], exact_start=s.window not in budget.ROLLING
+        )
+        for s in slos
+    ]
+
+
 def slos_evaluate(*, now: datetime | None = None) -> int:
     """Evaluate every enabled SLO: two queries read all SLIs, one insert writes the history,
     one update the cache; then alerts fire or clear. Returns the number evaluated, or -1 when
@@ -140,16 +150,20 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
             if not cursor.fetchone()[0]:
                 return -1
         slos = list(SLO.objects.filter(enabled=True).select_related("service"))
-        targets = [sli.Target(s.id, s.service_id, s.window_bounds(now)[0]) for s in slos]
-        readings = sli.read(targets, now)
+        readings = sli.read(sli_targets(slos, now), now)
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)
     firing: dict[str, dict[str, SLOAlert]] = {}
-    for alert in SLOAlert.objects.filter(state=AlertState.FIRING, slo__enabled=True):
+    for alert in SLOAlert.objects.filter(state=AlertState.FIRING).select_related("slo"):
         firing.setdefault(alert.slo_id, {})[alert.rule] = alert
     for evaluation in evaluations:
-        alerts_update(evaluation=evaluation, now=now, firing=firing.get(evaluation.slo.id, {}))
+        alerts_update(evaluation=evaluation, now=now, firing=firing.pop(evaluation.slo.id, {}))
+    # What is left belongs to SLOs that are not evaluated (disabled): nothing would clear it.
+    for alerts in firing.values():
+        for alert in alerts.values():
+            if not alert.slo.enabled:
+                alert_clear(alert=alert, now=now, reason="the SLO is disabled")
     return len(evaluations)
 
 
@@ -236,7 +250,14 @@ def alerts_update(
     length = budget.window_length(slo.window, now, ZoneInfo(slo.time_zone))
     if firing is None:
         firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
-    for rule in budget.rules_for(length):
+    rules = budget.rules_for(length)
+    applicable = {rule.name for rule in rules}
+    for name, alert in firing.items():
+        # The window changed (or the rule is gone): the rule is no longer evaluated for this
+        # SLO, so its alert would fire for ever.
+        if name not in applicable:
+            alert_clear(alert=alert, now=now, reason="the rule no longer applies to the window")
+    for rule in rules:
         long_burn, short_burn = evaluation.burns.get(rule.long), evaluation.burns.get(rule.short)
         alert = firing.get(rule.name)
         if alert is None and budget.rule_fires(rule, length, long_burn, short_burn):
@@ -327,15 +348,19 @@ def _ticket(slo: SLO, message: str, alert: SLOAlert) -> None:
 
 
 @transaction.atomic
-def alert_clear(*, alert: SLOAlert, now: datetime) -> None:
+def alert_clear(*, alert: SLOAlert, now: datetime, reason: str = "") -> None:
+    """Resolve a firing alert; a page says so on its incident's timeline. `reason`: why, when
+    it is not the burn rates falling (the SLO disabled, the rule no longer applying)."""
     updated = SLOAlert.objects.filter(pk=alert.pk, state=AlertState.FIRING).update(
         state=AlertState.RESOLVED, resolved_at=now
     )
+    if updated:
+        alert.state, alert.resolved_at = AlertState.RESOLVED, now
     if updated and alert.incident_id and alert.severity == AlertSeverity.PAGE:
         incident_actions.event_record(
             incident=alert.incident,
             kind=EventKind.COMMENT,
-            message=f"SLO burn-rate alert {alert.rule} cleared",
+            message=f"SLO burn-rate alert {alert.rule} cleared" + (f": {reason}" if reason else ""),
         )
 
 

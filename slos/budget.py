@@ -3,6 +3,9 @@
 Definitions (the README repeats them):
 
 - budget = (1 − target) × window length: 30 days at 99.9 % is 43.2 minutes.
+- budget used: occurrences, error ratio × elapsed minutes of the window (the whole window when
+  rolling; since the start of the period for calendar windows), so a rolling budget is spent
+  exactly when the SLI falls to the target whatever the check interval; timeslices, bad minutes.
 - burn rate over a lookback = observed error ratio / (1 − target): 1 spends the budget exactly
   over the window, 14.4 spends 2 % of a 30-day budget in one hour.
 - Alert rules (Google SRE workbook, Sloth's defaults) for a 30-day window: page when the 1 h and
@@ -114,15 +117,17 @@ class Budget:
 
 
 def budget_spent(
-    *, objective: float, window_minutes: float, good: float, total: float, observed_minutes: float,
+    *, objective: float, window_minutes: float, good: float, total: float, elapsed_minutes: float,
     timeslices: bool,
 ) -> Budget:  # fmt: skip
-    """Occurrences: the bad ratio over the minutes observed; timeslices: bad minutes."""
+    """Occurrences: the bad ratio × the elapsed minutes of the window (the whole window when
+    rolling, so the budget runs out exactly when the SLI crosses the target, however often the
+    service is checked); timeslices: bad minutes."""
     total_budget = budget_minutes(objective, window_minutes)
     bad = max(total - good, 0.0)
     if timeslices:
         return Budget(total_minutes=total_budget, used_minutes=bad)
-    used = (bad / total) * observed_minutes if total else 0.0
+    used = (bad / total) * max(elapsed_minutes, 0.0) if total else 0.0
     return Budget(total_minutes=total_budget, used_minutes=used)
 
 

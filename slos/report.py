@@ -8,7 +8,8 @@ Definitions:
 - incidents = incidents detected in the period for the service.
 - per SLO, good / total as the SLO's evaluation counts them (occurrences or timeslices, any SLI
   type) and the budget used as slos.budget computes it, over the whole period: (1 − target) ×
-  the period's length is the budget, so an ongoing period shows what is spent so far.
+  the period's length is the budget, so an ongoing period shows what is spent so far
+  (occurrences: error ratio × the elapsed minutes of the period; timeslices: bad minutes).
 
 Service figures use the period in UTC; an SLO's use the period in its own time zone. Whole hours
 are read from the hourly rollup, the minutes before the first and after the last whole hour from
@@ -39,6 +40,10 @@ from slos.sli import LE, Sums
 PERIODS = ("month", "quarter")
 HOUR = timedelta(hours=1)
 PERCENT_DECIMALS = 4
+# Days a report can be asked for: the period's bounds in any time zone must stay within
+# datetime's years 1..9999 (year 1 in Asia/Tokyo begins in year 0 in UTC).
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 MINUTE_DECIMALS = 2
 
 
@@ -231,16 +236,18 @@ def sla_report(
     start, end = p.bounds()
     # One range per service (UTC) and one per SLO (its own zone), summed in one statement.
     ranges = [Range(s.pk, *_clamped((start, end), now)) for s in services]
-    ranges += [Range(o.service_id, *_clamped(p.bounds(ZoneInfo(o.time_zone)), now)) for o in slos]
-    totals = read_totals(ranges)
+    slo_ranges = [
+        Range(o.service_id, *_clamped(p.bounds(ZoneInfo(o.time_zone)), now)) for o in slos
+    ]
+    totals = read_totals(ranges + slo_ranges)
     service_totals, slo_totals = totals[: len(services)], totals[len(services) :]
     incidents = _incident_counts(start, end, services)
     lines = {
         s.pk: _service_line(s, t, incidents.get(s.pk, 0))
         for s, t in zip(services, service_totals, strict=True)
     }
-    for slo, t in zip(slos, slo_totals, strict=True):
-        lines[slo.service_id].slos.append(_slo_line(slo, t.sums, p))
+    for slo, t, r in zip(slos, slo_totals, slo_ranges, strict=True):
+        lines[slo.service_id].slos.append(_slo_line(slo, t.sums, p, elapsed_until=r.end))
     return Report(
         period=period,
         label=p.label,
@@ -295,7 +302,9 @@ def _good_total(slo: SLO, s: Sums) -> tuple[float, float]:
     return s.good_minutes, s.minutes
 
 
-def _slo_line(slo: SLO, s: Sums, period: Period) -> SloLine:
+def _slo_line(slo: SLO, s: Sums, period: Period, *, elapsed_until: datetime) -> SloLine:
+    """`elapsed_until`: the end of the period, or now while it runs (the elapsed part is what
+    an occurrences budget is charged for, as the live evaluation of a calendar window does)."""
     start, end = period.bounds(ZoneInfo(slo.time_zone))
     good, total = _good_total(slo, s)
     spent = budget.budget_spent(
@@ -303,7 +312,7 @@ def _slo_line(slo: SLO, s: Sums, period: Period) -> SloLine:
         window_minutes=_minutes_between(start, end),
         good=good,
         total=total,
-        observed_minutes=s.minutes,
+        elapsed_minutes=_minutes_between(start, elapsed_until),
         timeslices=slo.budgeting_method == BudgetingMethod.TIMESLICES,
     )
     ratio = good / total if total else None

@@ -1,11 +1,16 @@
-"""Reading SLIs for every enabled SLO at once from the check rollups, in two set-based queries.
+"""Reading SLIs for every enabled SLO at once from the check rollups, in two set-based queries
+(three when a calendar window starts inside an hour).
 
 Short ranges (≤ 6 h, the burn-rate lookbacks up to the 6 h rule) are summed exactly from the
 per-minute rollup. Longer ranges (1 d and 3 d lookbacks, and SLO windows over 6 h) are summed
 from the hourly rollup from the hour containing their start, plus the minutes of the current
-hour: a long window is therefore aligned down to the hour (at most 59 minutes longer than
-nominal, under 0.14 % of a 30-day window). Timeslice SLOs with windows over 6 h read
-availability timeslices from the hourly rollup's good-minute counts.
+hour: a long rolling window is therefore aligned down to the hour (at most 59 minutes longer
+than nominal, under 0.14 % of a 30-day window). A calendar window starts exactly: in a zone
+whose offset is not whole hours (Asia/Kolkata, +05:30) its period begins inside a UTC hour, so
+its whole hours come from the hourly rollup and the minutes before the first one from the
+per-minute rollup (one more query for all such SLOs), as the SLA report reads them; otherwise
+the end of the previous period would count in this one. Timeslice SLOs with windows over 6 h
+read availability timeslices from the hourly rollup's good-minute counts.
 
 SLIs, from check results (maintenance checks are excluded by the rollup itself):
 - availability: good = up + degraded, total = up + degraded + down;
@@ -18,7 +23,7 @@ Minutes without any check are counted and reported, never guessed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
@@ -26,6 +31,7 @@ from services.choices import LATENCY_BUCKETS_MS
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
+HOUR = timedelta(hours=1)
 LE = tuple(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 COUNTS = ("n_up", "n_degraded", "n_down", *LE)
 
@@ -72,11 +78,13 @@ def latency_good(le: dict[int, float], threshold: float) -> float:
 
 @dataclass(frozen=True)
 class Target:
-    """What to read for one SLO."""
+    """What to read for one SLO. `exact_start` (calendar windows): the window begins at
+    `window_start` to the minute, not at the start of its hour."""
 
     slo_id: str
     service_id: str
     window_start: datetime
+    exact_start: bool = False
 
 
 def _sum_columns(prefix: str, condition: str, *, minutes: str, good_minutes: str) -> list[str]:
@@ -100,7 +108,8 @@ def _sums_from(row: dict, prefix: str) -> Sums:
 def _targets_cte() -> str:
     return (
         "WITH t AS (SELECT * FROM unnest(%(slos)s::varchar[], %(services)s::varchar[], "
-        "%(starts)s::timestamptz[]) AS t(slo_id, service_id, window_start))"
+        "%(starts)s::timestamptz[], %(hour_starts)s::timestamptz[]) "
+        "AS t(slo_id, service_id, window_start, hour_start))"
     )
 
 
@@ -141,7 +150,8 @@ def _hour_query() -> str:
         for lb in LOOKBACKS
         if lb > SHORT
     }
-    ranges["win"] = "r.bucket >= date_trunc('hour', t.window_start)"
+    # The hour the window starts in (rolling), or the first whole hour in it (exact start).
+    ranges["win"] = "r.bucket >= t.hour_start"
     columns = [
         col
         for prefix, condition in ranges.items()
@@ -158,6 +168,22 @@ def _hour_query() -> str:
     )
 
 
+def _head_query() -> str:
+    """The minutes of exact-start windows before their first whole hour, from the per-minute
+    rollup: one segment per SLO, at most 59 minutes each."""
+    with_data = "(r.n_up + r.n_degraded + r.n_down > 0)::int"
+    good_minute = "(r.n_up + r.n_degraded + r.n_down > 0 AND r.n_down = 0)::int"
+    columns = _sum_columns("head", "true", minutes=with_data, good_minutes=good_minute)
+    return (
+        "WITH h AS (SELECT * FROM unnest(%(head_slos)s::varchar[], %(head_services)s::varchar[], "
+        "%(head_from)s::timestamptz[], %(head_to)s::timestamptz[]) "
+        "AS h(slo_id, service_id, t_from, t_to)) "
+        f"SELECT h.slo_id, {', '.join(columns)} FROM h "
+        "JOIN services_checkrollup r ON r.service_id = h.service_id "
+        "AND r.bucket >= h.t_from AND r.bucket < h.t_to GROUP BY h.slo_id"
+    )
+
+
 def _fetch(sql: str, params: dict) -> dict[str, dict]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -171,27 +197,66 @@ class Readings:
     lookbacks: dict[timedelta, Sums]
 
 
-def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
-    """Window and lookback sums for every target, in two queries whatever their number."""
-    if not targets:
-        return {}
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    params = {
+def _hour_start(target: Target) -> datetime:
+    """Where the window's hourly sum begins: the hour containing its start, or, for an exact
+    start, the first whole hour at or after it."""
+    floor = target.window_start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if target.exact_start and floor < target.window_start:
+        return floor + HOUR
+    return floor
+
+
+def _head(target: Target, now: datetime) -> tuple[datetime, datetime] | None:
+    """[start, first whole hour) of an exact-start window summed hourly, when not empty."""
+    hour_start = _hour_start(target)
+    if now - target.window_start > SHORT and target.window_start < hour_start:
+        return target.window_start, hour_start
+    return None
+
+
+def query_params(targets: list[Target], now: datetime) -> dict:
+    """The parameters of the minute and hour queries (bench/slos.py EXPLAINs them too)."""
+    return {
         "slos": [t.slo_id for t in targets],
         "services": [t.service_id for t in targets],
         "starts": [t.window_start for t in targets],
+        "hour_starts": [_hour_start(t) for t in targets],
         "now": now,
-        "hour": hour,
+        "hour": now.replace(minute=0, second=0, microsecond=0),
     }
+
+
+def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
+    """Window and lookback sums for every target, in two queries whatever their number (and a
+    third when some exact-start window begins inside an hour)."""
+    if not targets:
+        return {}
+    params = query_params(targets, now)
     minutes = _fetch(_minute_query(), params)
     hours = _fetch(_hour_query(), params)
+    heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
+    head_rows = {}
+    if heads:
+        segments = [
+            (t.slo_id, t.service_id, *heads[t.slo_id]) for t in targets if t.slo_id in heads
+        ]
+        names = ("head_slos", "head_services", "head_from", "head_to")
+        columns = zip(*segments, strict=True)
+        head_rows = _fetch(_head_query(), dict(zip(names, map(list, columns), strict=True)))
     return {
-        t.slo_id: _readings(t, minutes.get(t.slo_id), hours.get(t.slo_id), now) for t in targets
+        t.slo_id: _readings(
+            t, minutes.get(t.slo_id), hours.get(t.slo_id), head_rows.get(t.slo_id), now
+        )
+        for t in targets
     }
 
 
 def _readings(
-    target: Target, minute_row: dict | None, hour_row: dict | None, now: datetime
+    target: Target,
+    minute_row: dict | None,
+    hour_row: dict | None,
+    head_row: dict | None,
+    now: datetime,
 ) -> Readings:
     empty = Sums()
     m = (lambda p: _sums_from(minute_row, p)) if minute_row else (lambda p: empty)
@@ -202,4 +267,6 @@ def _readings(
         lookbacks[lb] = m(key) if lb <= SHORT else h(key).add(m("tail"))
     long_window = now - target.window_start > SHORT
     window = h("win").add(m("tail")) if long_window else m("win")
+    if long_window and head_row:
+        window = window.add(_sums_from(head_row, "head"))
     return Readings(window=window, lookbacks=lookbacks)

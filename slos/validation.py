@@ -10,6 +10,9 @@ from django.core.exceptions import ValidationError
 from services.choices import CheckKind
 from slos.choices import BudgetingMethod, SliType, SloWindow
 
+# Paths under /api/slos/ that are not SLOs: an SLO with such an id could not be reached.
+RESERVED_IDS = frozenset({"summary", "report"})
+
 
 def validate_slo(slo) -> None:
     errors: dict[str, list[str]] = {}
@@ -17,6 +20,9 @@ def validate_slo(slo) -> None:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
+    # The id is fixed once created (read-only in the admin and the API): checked on creation.
+    if slo._state.adding and slo.pk in RESERVED_IDS:
+        add("id", f"{slo.pk!r} is reserved (it is a path under /api/slos/); choose another id.")
     if slo.sli_type not in SliType.values:
         add(
             "sli_type",
@@ -33,12 +39,22 @@ def validate_slo(slo) -> None:
         service = getattr(slo, "service", None) if slo.service_id else None
         if service is not None and service.kind == CheckKind.PUSH:
             add("sli_type", "A push service has no response time: a latency SLO cannot use it.")
-    try:
-        ZoneInfo(slo.time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        add("time_zone", f"Unknown time zone {slo.time_zone!r}.")
+    if not _known_zone(slo.time_zone):
+        add("time_zone", f"Unknown time zone {slo.time_zone!r}; use an IANA name (Europe/Madrid).")
     if errors:
         raise ValidationError(errors)
+
+
+def _known_zone(name) -> bool:
+    if not isinstance(name, str) or not name:
+        return False
+    try:
+        ZoneInfo(name)
+    # A directory of the zone database ("America", "Etc") raises IsADirectoryError, a file that
+    # is not a zone ValueError, a name with a NUL byte ValueError.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _target(value, add) -> None:

@@ -13,7 +13,7 @@ from rest_framework import serializers
 from services.models import Service
 from slos.models import SLO, SLOAlert
 from slos.queries import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
-from slos.report import PERIODS
+from slos.report import FIRST_DAY, LAST_DAY, PERIODS
 
 CONFIG_FIELDS = [
     "id", "name", "description", "owner", "service", "sli_type", "target", "window",
@@ -24,8 +24,6 @@ STATUS_FIELDS = [
     "budget_used_minutes", "budget_remaining_percent", "burn_rate", "violation_risk",
     "budget_exhausted_at", "minutes_without_data", "calculated_at",
 ]  # fmt: skip
-# Paths under /api/slos/ that are not SLOs: an SLO with such an id could not be reached.
-RESERVED_IDS = {"summary", "report"}
 
 
 class SLOSerializer(serializers.ModelSerializer):
@@ -53,11 +51,6 @@ class SLOSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(
                 f"The target must be strictly between 0 and 100 (got {value})."
             )
-        return value
-
-    def validate_id(self, value: str) -> str:
-        if value in RESERVED_IDS:
-            raise serializers.ValidationError(f"{value!r} is reserved; choose another id.")
         return value
 
 
@@ -175,6 +168,13 @@ class ReportQuerySerializer(serializers.Serializer):
         day: date = attrs.get("date") or timezone.now().date()
         service_id = service.pk if service else None
         return {"period": attrs["period"], "day": day, "service_id": service_id}
+
+    def validate_date(self, value: date) -> date:
+        if not FIRST_DAY <= value <= LAST_DAY:
+            raise serializers.ValidationError(
+                f"The date must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}."
+            )
+        return value
 
 
 class SLALineSerializer(serializers.Serializer):

@@ -126,6 +126,9 @@ def test_adding_an_slo_goes_through_the_action_and_audits_once(admin_client_, ma
         ({"target": "100"}, "target"),
         ({"sli_type": "latency"}, "latency_threshold_ms"),
         ({"time_zone": "Nowhere/Land"}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),  # a directory of the zone database
+        ({"id": "summary"}, "id"),  # /api/slos/summary/ is not an SLO
+        ({"id": "report"}, "id"),
     ],
 )
 def test_an_invalid_slo_is_refused_on_the_form(admin_client_, make_service, overrides, field):

@@ -228,9 +228,14 @@ def test_the_list_costs_the_same_queries_for_many_slos(
         ({"budgeting_method": "vibes"}, "budgeting_method"),
         ({"sli_type": "latency"}, "latency_threshold_ms"),
         ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+        ({"time_zone": "America"}, "time_zone"),  # directories of the zone database
+        ({"time_zone": "Etc"}, "time_zone"),
+        ({"time_zone": ""}, "time_zone"),
+        ({"time_zone": "zone.tab"}, "time_zone"),  # a file that is not a zone
         ({"service": "nowhere"}, "service"),
         ({"id": "not a slug"}, "id"),
         ({"id": "summary"}, "id"),
+        ({"id": "report"}, "id"),
         ({"name": None}, "name"),
     ],
 )
@@ -264,6 +269,15 @@ def test_a_refused_update_changes_nothing(admin_api, make_slo):
     slo = SLO.objects.get(pk="web-availability")
     assert (slo.sli_type, slo.target) == ("availability", Decimal("99.9"))
     assert [e.action for e in audit_of("web-availability")] == ["create"]
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "Europe"])
+def test_an_update_to_a_directory_of_the_zone_database_is_a_400(admin_api, make_slo, zone):
+    make_slo(id="web-availability", window="month")
+    response = admin_api.patch(f"{URL}web-availability/", {"time_zone": zone}, format="json")
+    assert response.status_code == 400, response.content
+    assert "time_zone" in response.json()["errors"]
+    assert SLO.objects.get(pk="web-availability").time_zone == "UTC"
 
 
 def test_a_duplicate_id_is_refused(admin_api, make_slo):
@@ -352,11 +366,13 @@ def test_the_evaluated_status_matches_the_hand_computed_budget(viewer_api, web_s
     _, now = web_slo
     observed = 30 * 24 * 60 + now.minute  # the window is read from the hour it starts in
     detail = viewer_api.get(f"{URL}web-availability/").json()
-    # (1 − 0.999) × 30 days = 43.2 minutes; 12 failed checks of one a minute spend 12.
+    # (1 − 0.999) × 30 days = 43.2 minutes; 12 failed of `observed` checks is the error ratio
+    # over the 30-day window: 12 × 43,200 / observed (12 minutes but for the hour's alignment).
+    used = 12 * 43_200 / observed
     assert detail["budget_total_minutes"] == pytest.approx(43.2)
-    assert detail["budget_used_minutes"] == pytest.approx(12.0)
-    assert detail["budget_remaining_minutes"] == pytest.approx(31.2)
-    assert detail["budget_remaining_percent"] == pytest.approx(100 * 31.2 / 43.2)
+    assert detail["budget_used_minutes"] == pytest.approx(used)
+    assert detail["budget_remaining_minutes"] == pytest.approx(43.2 - used)
+    assert detail["budget_remaining_percent"] == pytest.approx(100 * (43.2 - used) / 43.2)
     assert detail["current_value"] == pytest.approx(100 * (observed - 12) / observed)
     assert detail["compliant"] is True
     assert detail["burn_rate"] == 0.0
@@ -373,9 +389,10 @@ def test_status_is_the_latest_evaluation(viewer_api, web_slo):
     assert response.status_code == 200
     status = response.json()
     assert status["time"].startswith(now.strftime("%Y-%m-%dT%H:%M"))
+    used = 12 * 43_200 / (30 * 24 * 60 + now.minute)  # see the test above
     assert status["budget_total_minutes"] == pytest.approx(43.2)
-    assert status["budget_used_minutes"] == pytest.approx(12.0)
-    assert status["budget_remaining_percent"] == pytest.approx(100 * 31.2 / 43.2)
+    assert status["budget_used_minutes"] == pytest.approx(used)
+    assert status["budget_remaining_percent"] == pytest.approx(100 * (43.2 - used) / 43.2)
     assert status["target"] == 99.9 and status["violation_risk"] == "low"
 
 

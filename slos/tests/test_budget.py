@@ -68,20 +68,52 @@ def test_violation_risk_at_each_boundary(remaining, burn, risk):
     assert budget.violation_risk(remaining, burn) == risk
 
 
-def test_occurrence_budget_spent_is_the_bad_ratio_over_the_observed_minutes():
+def test_occurrence_budget_spent_is_the_bad_ratio_over_the_elapsed_window():
     spent = budget.budget_spent(
         objective=0.999, window_minutes=43_200, good=43_178.4, total=43_200,
-        observed_minutes=43_200, timeslices=False,
+        elapsed_minutes=43_200, timeslices=False,
     )  # fmt: skip
     assert spent.total_minutes == pytest.approx(43.2)
     assert spent.used_minutes == pytest.approx(21.6)
     assert spent.remaining_percent == pytest.approx(50)
 
 
+def test_a_sparsely_checked_service_spends_its_budget_by_the_error_ratio_not_the_checks():
+    # One check every 5 minutes over 24 h at 99.5 %: 3 failures in 288 checks is 98.96 %, under
+    # the target, so the budget (7.2 minutes) is overspent: 3/288 × 1,440 = 15 minutes, not the
+    # 3 minutes the 288 minutes that had a check would give.
+    spent = budget.budget_spent(
+        objective=0.995, window_minutes=1440, good=285, total=288, elapsed_minutes=1440,
+        timeslices=False,
+    )  # fmt: skip
+    assert spent.total_minutes == pytest.approx(7.2)
+    assert spent.used_minutes == pytest.approx(15.0)
+    assert budget.violation_risk(spent.remaining_percent, 0.0) == "critical"
+
+
+@pytest.mark.parametrize("checks", [1440, 288, 24])
+def test_a_rolling_budget_runs_out_exactly_when_the_sli_reaches_the_target(checks):
+    bad = checks * 0.005
+    spent = budget.budget_spent(
+        objective=0.995, window_minutes=1440, good=checks - bad, total=checks,
+        elapsed_minutes=1440, timeslices=False,
+    )  # fmt: skip
+    assert spent.remaining_minutes == pytest.approx(0, abs=1e-9)
+
+
+def test_a_calendar_budget_is_charged_for_the_elapsed_part_of_the_period():
+    # Ten days into a 30-day month, 0.2 % errors at 99.9 %: 0.002 × 14,400 = 28.8 of 43.2.
+    spent = budget.budget_spent(
+        objective=0.999, window_minutes=43_200, good=998, total=1000, elapsed_minutes=14_400,
+        timeslices=False,
+    )  # fmt: skip
+    assert spent.used_minutes == pytest.approx(28.8)
+
+
 def test_timeslice_budget_spent_counts_bad_minutes():
     spent = budget.budget_spent(
         objective=0.999, window_minutes=43_200, good=43_150, total=43_200,
-        observed_minutes=43_200, timeslices=True,
+        elapsed_minutes=43_200, timeslices=True,
     )  # fmt: skip
     assert spent.used_minutes == 50
     assert spent.remaining_minutes == pytest.approx(-6.8)

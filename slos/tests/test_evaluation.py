@@ -42,6 +42,28 @@ def fill(service, start: datetime, minutes: int, *, down=lambda i: False, rt=lam
     refresh_rollups(now=NOW)
 
 
+def fill_every(service, start: datetime, checks: int, *, step: timedelta, down=lambda i: False):
+    """`checks` results `step` apart (a service checked less often than once a minute)."""
+    ensure_partitions(CHECK_RESULTS, start, start + step * checks + timedelta(minutes=1))
+    CheckResult.objects.bulk_create(
+        [
+            CheckResult(
+                service_id=service.id,
+                time=start + step * i,
+                status="down" if down(i) else "up",
+                response_time_ms=None if down(i) else 80.0,
+            )
+            for i in range(checks)
+        ]
+    )
+    for name, upto in [
+        ("services_checkrollup", start),
+        ("services_checkrollup_hourly", start - timedelta(hours=1)),
+    ]:
+        RollupWatermark.objects.update_or_create(name=name, defaults={"upto": upto})
+    refresh_rollups(now=NOW)
+
+
 def make_slo(service, **fields):
     fields.setdefault("id", f"slo-{service.id}")
     fields.setdefault("name", f"{service.name} availability")
@@ -68,6 +90,40 @@ def test_an_availability_slo_reports_its_sli_budget_and_history(make_service):
     history = SLOStatus.objects.get(slo=slo)
     assert history.time == NOW
     assert (history.good, history.total) == (1439, 1440)
+
+
+def test_a_service_checked_every_5_minutes_spends_its_budget_by_the_error_ratio(make_service):
+    service = make_service(interval_seconds=300)
+    slo = make_slo(service, window="24h", target="99.5")
+    start = NOW - timedelta(hours=24)
+    # 288 checks, one every 5 minutes; 3 failed, none in the last hour: 98.96 % < 99.5 %.
+    fill_every(service, start, 288, step=timedelta(minutes=5), down=lambda i: i in (0, 100, 200))
+    actions.slos_evaluate(now=NOW)
+    slo.refresh_from_db()
+    assert slo.compliant is False
+    assert slo.current_value == pytest.approx(100 * 285 / 288)
+    assert slo.budget_total_minutes == pytest.approx(7.2)
+    # 3/288 of the 1,440-minute window, not of the 288 minutes that had a check (3.0).
+    assert slo.budget_used_minutes == pytest.approx(15.0)
+    assert slo.budget_remaining_percent < 0
+    assert slo.violation_risk == "critical"  # the budget is spent, though nothing burns now
+    assert SLOStatus.objects.get(slo=slo).budget_used_minutes == pytest.approx(15.0)
+
+
+def test_a_calendar_window_is_charged_for_the_time_elapsed_since_it_began(make_service):
+    service = make_service()
+    slo = make_slo(service, window="month", target="99")
+    start, end = slo.window_bounds(NOW)
+    elapsed = (NOW - start) / timedelta(minutes=1)
+    if elapsed < 120:
+        pytest.skip("too close to the start of the month")
+    # The last hour: one check every other minute, 3 of 30 failed (10 %).
+    fill_every(service, NOW - timedelta(hours=1), 30, step=timedelta(minutes=2),
+               down=lambda i: i < 3)  # fmt: skip
+    actions.slos_evaluate(now=NOW)
+    slo.refresh_from_db()
+    assert slo.budget_total_minutes == pytest.approx(0.01 * (end - start) / timedelta(minutes=1))
+    assert slo.budget_used_minutes == pytest.approx(0.1 * elapsed)
 
 
 def test_the_30_day_budget_of_the_seed(make_service):
@@ -185,6 +241,8 @@ def test_a_ticket_alert_records_an_alert_without_an_incident_and_notifies(
         ({"sli_type": "happiness"}, "sli_type"),
         ({"sli_type": "latency"}, "latency_threshold_ms"),
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"time_zone": "Europe"}, "time_zone"),  # a directory: IsADirectoryError, not a 500
+        ({"id": "summary"}, "id"),  # reserved for every writer, not only the API
     ],
 )
 def test_bad_slo_configuration_names_the_field_and_saves_nothing(make_service, fields, field):
@@ -236,3 +294,40 @@ def test_slos_with_and_without_data_are_evaluated_together(make_service):
     make_slo(make_service(), id="no-data")
     assert actions.slos_evaluate(now=NOW) == 2
     assert SLOStatus.objects.count() == 2
+
+
+def test_alerts_of_a_disabled_slo_clear_and_say_so_on_the_incident(make_service):
+    service = make_service()
+    slo = make_slo(service, window="24h")
+    fill(service, NOW - timedelta(minutes=60), 60, down=lambda i: i >= 50)
+    actions.slos_evaluate(now=NOW)
+    page = SLOAlert.objects.get(slo=slo, rule="page-1h-5m")
+    assert SLOAlert.objects.filter(slo=slo, state="firing").count() == 3
+    actions.slo_update(actor=None, slo=slo, enabled=False)
+    actions.slos_evaluate(now=NOW + timedelta(minutes=1))  # still burning, but not evaluated
+    assert not SLOAlert.objects.filter(slo=slo, state="firing").exists()
+    page.refresh_from_db()
+    assert page.resolved_at == NOW + timedelta(minutes=1)
+    assert page.incident.events.filter(
+        message="SLO burn-rate alert page-1h-5m cleared: the SLO is disabled"
+    ).exists()
+
+
+def test_alerts_of_rules_the_new_window_skips_clear(make_service):
+    service = make_service()
+    slo = make_slo(service, window="24h")
+    fill(service, NOW - timedelta(minutes=60), 60, down=lambda i: i >= 50)
+    actions.slos_evaluate(now=NOW)
+    rules = {"page-1h-5m", "page-6h-30m", "ticket-1d-2h"}
+    assert set(SLOAlert.objects.filter(slo=slo, state="firing").values_list("rule", flat=True)) == (
+        rules
+    )
+    # A 1-hour window has only the 1 h / 5 min rule: the others are never evaluated again.
+    actions.slo_update(actor=None, slo=slo, window="1h")
+    actions.slos_evaluate(now=NOW + timedelta(minutes=1))
+    states = dict(SLOAlert.objects.filter(slo=slo).values_list("rule", "state"))
+    assert states == {"page-1h-5m": "firing", "page-6h-30m": "resolved", "ticket-1d-2h": "resolved"}
+    six_hours = SLOAlert.objects.get(slo=slo, rule="page-6h-30m")
+    assert six_hours.incident.events.filter(
+        message="SLO burn-rate alert page-6h-30m cleared: the rule no longer applies to the window"
+    ).exists()

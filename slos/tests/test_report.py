@@ -10,10 +10,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from incidents.actions import incident_create_manual, incident_resolve
 from incidents.models import Incident
 from slos import actions
+from slos.models import SLO, SLOStatus
 from slos.report import Period, Range, UnknownPeriod, sla_report
 from slos.tests.test_api import insert_minutes, refresh_hourly
 
@@ -116,10 +119,11 @@ def test_the_report_sums_uptime_downtime_incidents_and_budget(october):
     kolkata, slices = web.slos
     assert (kolkata.start, kolkata.end) == (at("2026-09-30 18:30"), at("2026-10-31 18:30"))
     assert (kolkata.good, kolkata.total) == (118, 122)
-    # 1 % of 31 days is 446.4 minutes; 4 bad of 122 checks over 122 observed minutes spend 4.
+    # 1 % of 31 days is 446.4 minutes; 4 bad of 122 checks is the error ratio over the whole
+    # (elapsed) month, not over the 122 minutes that had a check: 4/122 × 44,640 minutes.
     assert kolkata.budget_total_minutes == pytest.approx(446.4)
-    assert kolkata.budget_used_minutes == pytest.approx(4.0)
-    assert kolkata.budget_used_percent == pytest.approx(100 * 4 / 446.4, abs=1e-4)
+    assert kolkata.budget_used_minutes == pytest.approx(4 / 122 * 44_640, abs=0.01)
+    assert kolkata.budget_used_percent == pytest.approx(100 * (4 / 122 * 44_640) / 446.4, abs=1e-3)
     assert kolkata.sli_percent == pytest.approx(100 * 118 / 122, abs=1e-4)
     assert kolkata.compliant is False
     # Timeslices in UTC: 122 minutes with data, 4 of them with a failure.
@@ -127,6 +131,17 @@ def test_the_report_sums_uptime_downtime_incidents_and_budget(october):
     assert slices.budget_total_minutes == pytest.approx(0.005 * 31 * 1440)
     assert slices.budget_used_minutes == pytest.approx(4.0)
     assert slices.budget_used_percent == pytest.approx(100 * 4 / 223.2, abs=1e-4)
+
+
+def test_a_running_period_charges_the_error_ratio_for_the_time_elapsed(october):
+    # On 11 October 00:00 UTC the Kolkata month has run 10 days 5 h 30 min (14,730 minutes) and
+    # holds 61 checks (09-30 18:40 and 10-05 10:00-10:59), 4 of them bad.
+    report = sla_report(period="month", day=date(2026, 10, 15), now=at("2026-10-11 00:00"))
+    assert not report.complete
+    kolkata = report.services[1].slos[0]
+    assert (kolkata.good, kolkata.total) == (57, 61)
+    assert kolkata.budget_total_minutes == pytest.approx(446.4)
+    assert kolkata.budget_used_minutes == pytest.approx(4 / 61 * 14_730, abs=0.01)
 
 
 def test_the_report_reads_the_rollups_in_a_bounded_number_of_queries(
@@ -177,7 +192,7 @@ def test_the_report_as_csv(client_as, october):
     assert db["uptime_percent"] == "" and db["checks"] == "0"
     assert kolkata["uptime_percent"] == "96.7213"
     assert kolkata["downtime_minutes"] == "4" and kolkata["incidents"] == "1"
-    assert kolkata["budget_used_minutes"] == "4.0"
+    assert kolkata["budget_used_minutes"] == "1463.61"  # 4/122 × 44,640
     assert kolkata["compliant"] == "false"
     assert slices["budget_used_percent"] == str(round(100 * 4 / 223.2, 4))
     assert kolkata["period_start"] == "2026-10-01T00:00:00Z"
@@ -199,6 +214,12 @@ def test_the_csv_filename_names_the_month(client_as, make_service):
         ({"service": "nowhere"}, "service"),
         ({"format": "xml"}, "format"),
         ({"period": "year", "format": "csv"}, "period"),
+        # Out of datetime's range once the period's bounds are computed (an OverflowError or
+        # ValueError, a 500, before the bounds were checked).
+        ({"date": "9999-12-31"}, "date"),
+        ({"period": "quarter", "date": "9999-10-01"}, "date"),
+        ({"date": "0001-01-15"}, "date"),
+        ({"date": "9999-12-31", "format": "csv"}, "date"),
     ],
 )
 def test_bad_report_parameters_are_a_400_naming_them(client_as, params, field):
@@ -206,6 +227,32 @@ def test_bad_report_parameters_are_a_400_naming_them(client_as, params, field):
     assert response.status_code == 400, response.content
     assert response["Content-Type"].startswith("application/json")
     assert field in response.json()["errors"]
+
+
+def test_the_first_month_in_a_zone_east_of_utc_is_a_400_not_a_500(client_as, make_service):
+    # Year 1 in Asia/Tokyo begins on 31 December of year 0 in UTC, which datetime cannot hold.
+    actions.slo_create(
+        actor=None, id="tokyo", name="Tokyo", service=make_service(id="web"),
+        sli_type="availability", target=Decimal("99"), window="month", time_zone="Asia/Tokyo",
+    )  # fmt: skip
+    response = client_as("viewer").get(URL, {"date": "0001-01-15"})
+    assert response.status_code == 400, response.content
+    assert "date" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("day", ["1970-01-01", "9998-12-31"])
+def test_the_first_and_last_days_a_report_covers(client_as, make_service, day):
+    # The bounds in the zones furthest east and west of UTC stay inside datetime's range.
+    web = make_service(id="web")
+    for zone in ("Pacific/Kiritimati", "Etc/GMT+12"):
+        actions.slo_create(
+            actor=None, id=zone.replace("/", "-").replace("+", "p").lower(), name=zone,
+            service=web, sli_type="availability", target=Decimal("99"), window="month",
+            time_zone=zone,
+        )  # fmt: skip
+    for period in ("month", "quarter"):
+        response = client_as("viewer").get(URL, {"date": day, "period": period})
+        assert response.status_code == 200, response.content
 
 
 def test_a_future_period_has_no_data_yet(client_as, october):
@@ -218,6 +265,59 @@ def test_a_future_period_has_no_data_yet(client_as, october):
 
 def test_the_report_is_read_only_for_anonymous_callers(api_client):
     assert api_client.get(URL).status_code in (401, 403)
+
+
+def test_a_calendar_slo_in_a_half_hour_zone_reads_its_month_as_the_report_does(make_service):
+    # October in Asia/Kolkata begins at 09-30 18:30 UTC, inside an hour: the live evaluation
+    # must not count 18:00-18:30 (September there) from the hourly rollup.
+    web = make_service(id="web")
+    insert_minutes("web", at("2026-09-30 18:00"), 30, up=0, down=1)  # September in Kolkata
+    insert_minutes("web", at("2026-09-30 18:30"), 120)  # October: two hours of checks
+    insert_minutes("web", at("2026-09-30 18:45"), up=0, down=1)  # one failed, before 19:00
+    refresh_hourly(at("2026-09-30 00:00"))
+    for budgeting in ("occurrences", "timeslices"):
+        actions.slo_create(
+            actor=None, id=f"kolkata-{budgeting}", name=budgeting, service=web,
+            sli_type="availability", target=Decimal("99"), window="month",
+            time_zone="Asia/Kolkata", budgeting_method=budgeting,
+        )  # fmt: skip
+    now = at("2026-10-01 06:00")  # 690 minutes into the month: read from the hourly rollup
+    actions.slos_evaluate(now=now)
+    report = sla_report(period="month", day=date(2026, 10, 15), now=now)
+    for line in report.services[0].slos:
+        status = SLOStatus.objects.get(slo_id=line.slo)
+        assert (status.good, status.total) == (line.good, line.total) == (119, 120), line.slo
+        assert status.budget_used_minutes == pytest.approx(line.budget_used_minutes, abs=0.01)
+        assert status.minutes_without_data == 690 - 120
+    occurrences = SLOStatus.objects.get(slo_id="kolkata-occurrences")
+    assert occurrences.budget_used_minutes == pytest.approx(690 / 120)  # 1/120 of 690 minutes
+    assert SLOStatus.objects.get(slo_id="kolkata-timeslices").budget_used_minutes == 1
+
+
+def test_the_evaluation_reads_every_calendar_slo_in_the_same_queries(
+    make_service, django_assert_num_queries
+):
+    # The minutes before the first whole hour are one more set-based read, not one per SLO.
+    web = make_service(id="web")
+    insert_minutes("web", at("2026-09-30 18:00"), 180)
+    refresh_hourly(at("2026-09-30 00:00"))
+    now = at("2026-10-01 06:00")
+
+    def add(n: int) -> None:
+        for i in range(n):
+            zone = ("Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide", "UTC")[i % 4]
+            actions.slo_create(
+                actor=None, id=f"cal-{SLO.objects.count()}", name="cal", service=web,
+                sli_type="availability", target=Decimal("99"), window="month", time_zone=zone,
+            )  # fmt: skip
+
+    add(2)
+    actions.slos_evaluate(now=now - timedelta(minutes=1))  # creates the history partition
+    with CaptureQueriesContext(connection) as few:
+        actions.slos_evaluate(now=now)
+    add(6)
+    with django_assert_num_queries(len(few.captured_queries)):
+        actions.slos_evaluate(now=now + timedelta(minutes=1))
 
 
 def test_october_has_31_days_of_budget():
