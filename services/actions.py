@@ -16,14 +16,21 @@ from django.utils import timezone
 from accounts.actions import audit_create, audit_delete, audit_record, audit_update
 from accounts.audit import snapshot
 from accounts.choices import AuditAction
-from noc.timeseries import partitions
+from noc.models import RollupWatermark
+from noc.timeseries import backend, partitions
 from noc.timeseries.rollups import mark_dirty
 from services import signals
 from services.choices import CheckKind, ResultStatus, ServiceStatus
 from services.models import CheckClaim, CheckResult, MaintenanceWindow, Service
-from services.timeseries import CHECK_RESULTS
+from services.timeseries import CHECK_RESULTS, CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
 
-SCHEDULE_FIELDS = {"interval_seconds", "cron", "enabled", "kind"}
+SCHEDULE_FIELDS = ("interval_seconds", "cron", "enabled", "kind")
+# Written by dispatch, recording and pings, never by a configuration change.
+RUNTIME_STATE = (
+    "status", "last_checked_at", "last_slot", "last_response_time_ms", "last_status_code",
+    "last_error", "consecutive_failures", "consecutive_successes", "next_check_at",
+    "last_ping_at", "last_start_at",
+)  # fmt: skip
 MAX_CLAIM_ATTEMPTS = 2
 CLAIM_GRACE = timedelta(seconds=60)
 # A due time further back than this was missed by every dispatcher (none ran for a while, or
@@ -57,19 +64,34 @@ def service_create(*, actor, **fields: Any) -> Service:
 
 @transaction.atomic
 def service_update(*, actor, service: Service, **fields: Any) -> Service:
-    before = snapshot(Service.objects.select_for_update().get(pk=service.pk))
+    stored = Service.objects.select_for_update().get(pk=service.pk)
+    before = snapshot(stored)
+    # The caller's copy was read before the lock: keep the state checks and pings wrote since.
+    for name in RUNTIME_STATE:
+        setattr(service, name, getattr(stored, name))
     for name, value in fields.items():
         setattr(service, name, value)
     service.full_clean()
-    if SCHEDULE_FIELDS & fields.keys():
-        service.next_check_at = initial_next_check(service, timezone.now())
+    # Only a schedule that really changed is redrawn: a PUT or an /enable/ repeating the stored
+    # values must not move the next check (nor re-randomize its phase).
+    if any(getattr(service, name) != getattr(stored, name) for name in SCHEDULE_FIELDS):
+        now = timezone.now()
+        service.next_check_at = initial_next_check(service, now)
         if not service.enabled:
             service.status = ServiceStatus.PAUSED
         elif service.status == ServiceStatus.PAUSED:
             service.status = ServiceStatus.UNKNOWN
+        if _watched_push(service) and not _watched_push(stored) and service.last_ping_at:
+            # A push service enabled again starts a new period + grace from now: the job was
+            # not expected to ping while paused, so its old last ping is no deadline.
+            service.last_ping_at = now
     service.save()
     audit_update(actor=actor, instance=service, before=before)
     return service
+
+
+def _watched_push(service: Service) -> bool:
+    return service.kind == CheckKind.PUSH and service.enabled
 
 
 def service_set_enabled(*, actor, service: Service, enabled: bool) -> Service:
@@ -78,11 +100,38 @@ def service_set_enabled(*, actor, service: Service, enabled: bool) -> Service:
 
 @transaction.atomic
 def service_delete(*, actor, service: Service) -> None:
+    # The service's lock first, then the rollups' watermarks: the order recording takes them.
+    list(Service.objects.select_for_update().filter(pk=service.pk).values_list("pk"))
     audit_delete(actor=actor, instance=service)
     with connection.cursor() as cursor:
         # Results have no FK (a partitioned time series); remove them with the service.
         cursor.execute("DELETE FROM services_checkresult WHERE service_id = %s", [service.pk])
+    _delete_rollups(service.pk)
     service.delete()
+
+
+def _delete_rollups(service_id: str) -> None:
+    """Native rollups are plain tables: delete the service's rows, or a new service with the
+    same id would inherit its uptime. Holding the watermarks (a refresh holds its own while it
+    writes) keeps a concurrent refresh from writing them back.
+
+    On TimescaleDB they are continuous aggregates, whose materialization cannot be deleted
+    from, and refresh_continuous_aggregate() is neither per service nor allowed inside a
+    transaction: they are left alone. The raw rows are gone, so real-time reads of recent
+    buckets and any later refresh over a range no longer count them; only buckets already
+    materialized and outside the refresh policy's window keep the old counts until retention
+    drops them."""
+    native = [
+        r.name
+        for r in (CHECK_ROLLUP, CHECK_ROLLUP_HOURLY)
+        if backend.table_backend_of(connection, r.name) != backend.TIMESCALE
+    ]
+    if not native:
+        return
+    list(RollupWatermark.objects.select_for_update().filter(name__in=native).order_by("name"))
+    with connection.cursor() as cursor:
+        for table in native:
+            cursor.execute(f"DELETE FROM {table} WHERE service_id = %s", [service_id])
 
 
 @transaction.atomic
@@ -174,7 +223,9 @@ def _advance_schedules(due: list[Service], now: datetime) -> None:
 
 def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) -> list[Slot]:
     """Claims whose lease ran out belong to a batch no worker finished: hand the slot out again,
-    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently."""
+    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently. A slot older
+    than MAX_SLOT_AGE (no dispatcher ran for a while) is missed too: run now, its result would
+    be recorded at a time it does not describe, and the regular schedule already covers now."""
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(
@@ -183,26 +234,38 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
             .select_related("service")
             .order_by("lease_until")[:limit]
         )
-        retry = [c for c in expired if c.attempts < MAX_CLAIM_ATTEMPTS]
-        give_up = [c for c in expired if c.attempts >= MAX_CLAIM_ATTEMPTS]
+        stale, retry, give_up = [], [], []
+        for claim in expired:
+            if claim.slot < now - MAX_SLOT_AGE:
+                stale.append(claim)
+            elif claim.attempts < MAX_CLAIM_ATTEMPTS:
+                retry.append(claim)
+            else:
+                give_up.append(claim)
         for claim in retry:
             CheckClaim.objects.filter(service_id=claim.service_id, slot=claim.slot).update(
                 attempts=claim.attempts + 1, lease_until=lease_for(claim.service, now)
             )
-        if give_up:
-            check_results_record(
-                results=[
-                    Observation(
-                        service_id=c.service_id,
-                        due=c.slot,
-                        started_at=None,
-                        status=ResultStatus.MISSED,
-                        error=f"missed: no worker finished this check after {c.attempts} attempts",
-                    )
-                    for c in give_up
-                ]
-            )
+        missed = [
+            _missed(c, f"missed: no worker finished this check after {c.attempts} attempts")
+            for c in give_up
+        ] + [
+            _missed(c, f"missed: no worker finished this check within {MAX_SLOT_AGE} of its slot")
+            for c in stale
+        ]
+        if missed:
+            check_results_record(results=missed)
     return [Slot(c.service_id, c.slot) for c in retry]
+
+
+def _missed(claim: CheckClaim, error: str) -> Observation:
+    return Observation(
+        service_id=claim.service_id,
+        due=claim.slot,
+        started_at=None,
+        status=ResultStatus.MISSED,
+        error=error,
+    )
 
 
 # --- recording --------------------------------------------------------------------------------
@@ -424,6 +487,7 @@ def push_ping_record(*, token, outcome: str, now: datetime | None = None, body: 
     """A monitored job pinged us: `outcome` is success, fail or start (Healthchecks.io's API).
     Returns the service id. Kept to a handful of statements: this is the hot push path."""
     now = now or timezone.now()
+    body = body.replace("\x00", "")  # PostgreSQL text and jsonb cannot hold NUL
     if outcome == "success":
         fast = _push_success_fast(token=token, now=now, body=body)
         if fast is not None:
@@ -516,41 +580,85 @@ def _push_success_fast(*, token, now: datetime, body: str) -> str | None:
     return None if row is None else row[0]
 
 
+# The next deadline a silent interval push service misses and that is not yet recorded: the
+# first one after its last ping, then one per interval while no ping comes (last_slot is the
+# last deadline recorded). Cron services, rare, are left to Python (see _missed_deadlines).
+NEXT_DEADLINE = """
+    CASE WHEN last_slot IS NULL OR last_slot < {first} THEN {first}
+    ELSE {first} + make_interval(secs => ({period} * (floor(extract(epoch FROM last_slot - {first})
+                                                      / {period}) + 1))::float8)
+    END
+""".format(
+    first="(last_ping_at + make_interval(secs => coalesce(interval_seconds, 60) + grace_seconds))",
+    period="coalesce(interval_seconds, 60)",
+)
+
+
 def push_overdue_record(*, now: datetime | None = None) -> int:
-    """Push services whose ping did not arrive within period + grace go down, once per missed
-    deadline (the deadline is the slot, so a second detector run records nothing new)."""
+    """Push services whose ping did not arrive by the deadline go down, and stay down with one
+    more failure per period the job stays silent (as Healthchecks.io keeps a check down and
+    counting), so a silent job reaches its failure threshold. Each deadline is its slot, so a
+    second detector run records nothing new. Returns the number of results recorded."""
     now = now or timezone.now()
-    # Runs every second: the database finds interval services past their deadline (cron
-    # ones, rare, are checked in Python).
-    late = RawSQL(
-        "cron <> '' OR last_ping_at + make_interval(secs => coalesce(interval_seconds, 0) "
-        "+ grace_seconds) < %s",
-        [now],
-        output_field=BooleanField(),
-    )
-    candidates = (
-        Service.objects.filter(enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False)
-        .exclude(status=ServiceStatus.DOWN)
-        .alias(late=late)
-        .filter(late=True)
-        .only("id", "last_ping_at", "grace_seconds", "interval_seconds", "cron", "kind")
-    )
-    overdue = []
-    for service in candidates:
-        deadline = service.ping_deadline()
-        if deadline is not None and deadline < now:
-            overdue.append(
-                Observation(
-                    service_id=service.id,
-                    due=deadline,
-                    started_at=now,
-                    status=ResultStatus.DOWN,
-                    error=f"no ping since {service.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
-                    "(period + grace elapsed)",
-                )
+    # Runs every second: the database finds interval services with a deadline passed and not
+    # yet recorded (cron ones, rare, are checked in Python). SKIP LOCKED, and the lock held
+    # while recording, keep two overlapping runs from recording the same silence twice.
+    late = RawSQL(f"cron <> '' OR {NEXT_DEADLINE} <= %s", [now], output_field=BooleanField())
+    fields = ("id", "last_ping_at", "last_slot", "grace_seconds", "interval_seconds", "cron")
+    with transaction.atomic():
+        candidates = (
+            Service.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False)
+            .alias(late=late)
+            .filter(late=True)
+            .only("kind", *fields)
+        )
+        overdue = [
+            Observation(
+                service_id=service.id,
+                due=deadline,
+                started_at=now,
+                status=ResultStatus.DOWN,
+                error=f"no ping since {service.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
+                "(period + grace elapsed)",
             )
-    check_results_record(results=overdue)
+            for service in candidates
+            for deadline in _missed_deadlines(service, now)
+        ]
+        check_results_record(results=overdue)
     return len(overdue)
+
+
+def _missed_deadlines(service: Service, now: datetime) -> list[datetime]:
+    """The deadlines up to now that the job missed and that are not yet recorded, oldest first.
+    One further back than MAX_SLOT_AGE (the detector did not run for a while) is recorded at
+    now, as the dispatcher does with a stale slot, not weeks back, where no chart, rollup or SLO
+    window would look; the series resumes from there."""
+    first = service.ping_deadline()
+    if first is None:
+        return []
+    deadline = first
+    if service.last_slot is not None and service.last_slot >= first:
+        deadline = _deadline_after(service, first, service.last_slot)
+    if deadline > now:
+        return []
+    if deadline < now - MAX_SLOT_AGE:
+        return [now]
+    missed = []
+    while deadline <= now:
+        missed.append(deadline)
+        deadline = _deadline_after(service, first, deadline)
+    return missed
+
+
+def _deadline_after(service: Service, first: datetime, moment: datetime) -> datetime:
+    """The first missed-ping deadline after `moment` (at or after `first`): one period later
+    per expected ping, or for a cron job its next firing + grace (as in NEXT_DEADLINE)."""
+    if service.cron:
+        grace = timedelta(seconds=service.grace_seconds)
+        return service.next_slot_after(moment - grace) + grace
+    period = timedelta(seconds=service.interval_seconds or 60)
+    return first + ((moment - first) // period + 1) * period
 
 
 def audit_check_now(*, actor, service: Service) -> None:

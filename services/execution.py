@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -19,6 +20,12 @@ from services.validation import effective_allow_private
 
 
 def spec_for(service: Service) -> CheckSpec:
+    """The engine's spec for `service`; raises ValueError for a configuration it cannot run
+    (validation refuses those now, but rows saved before may hold them)."""
+    if not isinstance(service.headers or {}, dict):
+        raise ValueError(
+            f"headers must be an object of names to values, not {type(service.headers).__name__}"
+        )
     port = service.port or (443 if service.kind == CheckKind.TLS else 0)
     return CheckSpec(
         kind=service.kind,
@@ -49,6 +56,15 @@ def spec_for(service: Service) -> CheckSpec:
     )
 
 
+def spec_or_failure(service: Service) -> CheckSpec | Outcome:
+    """The spec to run, or the `down` outcome to record when the service's configuration
+    cannot be turned into one: one broken row must not cost its batch-mates their results."""
+    try:
+        return spec_for(service)
+    except Exception as exc:
+        return Outcome.down(f"the check could not be prepared: {exc}")
+
+
 def observation(
     service_id: str, due: datetime, started_at: datetime, outcome: Outcome
 ) -> Observation:
@@ -59,9 +75,25 @@ def observation(
         status=outcome.status,
         response_time_ms=outcome.response_time_ms,
         status_code=outcome.status_code,
-        error=outcome.error,
-        details=outcome.details,
+        error=storable(outcome.error),
+        details=storable(outcome.details),
     )
+
+
+NUL_REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """`value` with every NUL in its strings (dict keys too) replaced: PostgreSQL's text and
+    jsonb cannot hold U+0000, and one such string (a DNS TXT answer, a server's error text)
+    would fail the insert of the whole batch."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_REPLACEMENT)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 MAX_EARLY_SECONDS = 5.0  # the dispatcher's lookahead is 1 s; never wait long on a bogus slot
@@ -98,11 +130,13 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     dispatch are recorded as nothing: their claims are released by the empty observation set."""
     services = Service.objects.in_bulk([s.service_id for s in slots])
     runnable = [s for s in slots if s.service_id in services and services[s.service_id].enabled]
-    ran = run_on_time([(spec_for(services[s.service_id]), s.due) for s in runnable])
-    observations = [
-        observation(s.service_id, s.due, started, outcome)
-        for s, (started, outcome) in zip(runnable, ran, strict=True)
-    ]
+    prepared_at = timezone.now()
+    pairs = [(s, spec_or_failure(services[s.service_id])) for s in runnable]
+    ran = iter(run_on_time([(spec, s.due) for s, spec in pairs if isinstance(spec, CheckSpec)]))
+    observations = []
+    for slot, spec in pairs:
+        started, outcome = next(ran) if isinstance(spec, CheckSpec) else (prepared_at, spec)
+        observations.append(observation(slot.service_id, slot.due, started, outcome))
     skipped = [s for s in slots if s not in runnable]
     if skipped:
         _release(skipped)
@@ -119,6 +153,7 @@ def _release(slots: Sequence[Slot]) -> None:
 def check_now(service: Service) -> Recorded | None:
     """Run a service's check at once (outside its schedule) and record the result."""
     now = timezone.now()
-    outcome = run_batch_sync([spec_for(service)])[0]
+    spec = spec_or_failure(service)
+    outcome = run_batch_sync([spec])[0] if isinstance(spec, CheckSpec) else spec
     recorded = check_results_record(results=[observation(service.id, now, now, outcome)])
     return recorded[0] if recorded else None

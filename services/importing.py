@@ -124,13 +124,34 @@ class Entry:
 def parse_document(text: str) -> list[Entry]:
     """Entries of a seed file (a list, or {"services": [...]}) or of our own export."""
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=NonFinite)
     except json.JSONDecodeError as exc:
         raise ImportFileError(
             f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
     items, own = _services_of(document)
     return [_parse_entry(i, item, own=own) for i, item in enumerate(items, start=1)]
+
+
+class NonFinite(str):
+    """What `json.loads` makes of NaN, Infinity and -Infinity (which JSON does not have and
+    PostgreSQL's jsonb refuses): kept as a marker so the entry holding one is refused, by name."""
+
+
+def _non_finite(value: Any, path: str) -> tuple[str, str] | None:
+    """The path and spelling of the first NaN or Infinity in `value`, if any."""
+    if isinstance(value, NonFinite):
+        return path, str(value)
+    if isinstance(value, dict):
+        items = ((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return None
+    for here, item in items:
+        if found := _non_finite(item, here):
+            return found
+    return None
 
 
 def _services_of(document: Any) -> tuple[list[Any], bool]:
@@ -147,9 +168,14 @@ def _services_of(document: Any) -> tuple[list[Any], bool]:
 def _parse_entry(index: int, item: Any, *, own: bool) -> Entry:
     if not isinstance(item, dict):
         entry = Entry(index, "")
-        entry.errors.append(f"expected an object, got {type(item).__name__}")
+        kind = item if isinstance(item, NonFinite) else type(item).__name__
+        entry.errors.append(f"expected an object, got {kind}")
         return entry
     entry = Entry(index, str(item.get("id") or ""), seed=not own)
+    if found := _non_finite(item, ""):
+        path, spelling = found
+        entry.add_error(path, f"{spelling} is not a number JSON allows; give a finite number")
+        return entry
     raw = _own_values(entry, item) if own else _seed_values(entry, item)
     entry.values = _coerce(entry, raw)
     return entry

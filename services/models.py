@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -172,14 +172,13 @@ class Service(models.Model):
         return self.enabled and self.next_check_at is not None and self.next_check_at <= now
 
     def ping_deadline(self) -> datetime | None:
-        """Push services are down when no ping arrives within period + grace."""
+        """Push services are down when no ping arrives by the deadline: last ping + interval +
+        grace, or for a cron job its next firing after the last ping + grace (Healthchecks.io's
+        rule; a fixed period would be wrong for an irregular cron such as 9:00 and 17:00)."""
         if self.kind != CheckKind.PUSH or self.last_ping_at is None:
             return None
-        return (
-            self.last_ping_at
-            + (self.period or timedelta(0))
-            + timedelta(seconds=self.grace_seconds)
-        )
+        grace = timedelta(seconds=self.grace_seconds)
+        return self.next_slot_after(self.last_ping_at) + grace
 
 
 class CheckResult(models.Model):
@@ -298,6 +297,12 @@ class MaintenanceWindow(models.Model):
         if not self.cron:
             return self.starts_at is not None
         duration = timedelta(minutes=self.duration_minutes or 0)
-        # The last recurring start at or before `moment`.
-        last_start = croniter(self.cron, moment + timedelta(seconds=1), second_at_beginning=True)
-        return moment < last_start.get_prev(datetime) + duration
+        try:
+            # The last recurring start at or before `moment`.
+            starts = croniter(self.cron, moment + timedelta(seconds=1), second_at_beginning=True)
+            last_start = starts.get_prev(datetime)
+        except CroniterError:
+            # Never started (31 February, a future year) or unreadable: it covers nothing.
+            # Raising here would fail the whole batch of results being recorded.
+            return False
+        return moment < last_start + duration

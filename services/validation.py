@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from services.checks.assertions import validate_json_path
+from services.checks.engine import RETRY_DELAY_SECONDS
 from services.checks.guard import literal_ip, refusal_reason, validate_url_target
 from services.choices import CheckKind
 
@@ -25,11 +30,82 @@ def validate_service(service) -> None:
     def add(field: str, message: str) -> None:
         errors.setdefault(field, []).append(message)
 
+    _storable(service, add)
     _schedule(service, add)
     _target(service, add)
     _assertions(service, add)
     if errors:
         raise ValidationError(errors)
+
+
+def _storable(service, add) -> None:
+    """PostgreSQL's text and jsonb cannot hold U+0000 and jsonb has no NaN or Infinity: refused
+    here, naming the field, rather than failing the write (the admin and imports skip the API's
+    JSON parser, which refuses NUL too)."""
+    for model_field in service._meta.concrete_fields:
+        problem = unstorable(getattr(service, model_field.attname, None), model_field.name)
+        if problem:
+            add(model_field.name, problem)
+
+
+def unstorable(value: Any, path: str) -> str | None:
+    """Why `value` (a string, number, or JSON of them) cannot be stored, or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"NUL characters (\\u0000) are not accepted (at {path})."
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number (at {path})."
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            problem = unstorable(key, here) if isinstance(key, str) else None
+            if problem or (problem := unstorable(item, here)):
+                return problem
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if problem := unstorable(item, f"{path}[{index}]"):
+                return problem
+    return None
+
+
+def cron_problem(cron: str, *, window: bool = False) -> str | None:
+    """Why `cron` cannot schedule checks (or, `window`, a recurring maintenance window), or
+    None. `croniter.is_valid` accepts expressions that never match (31 February, a year gone
+    by): they raise CroniterBadDateError at the first lookup, so look the occurrences up now."""
+    if not croniter.is_valid(cron, second_at_beginning=True):
+        return f"{cron!r} is not a valid cron expression (5 fields, or 6 with seconds first)."
+    now = timezone.now()
+    try:
+        upcoming = croniter(cron, now, second_at_beginning=True)
+        upcoming.get_next(datetime)
+        if not window:
+            upcoming.get_next(datetime)  # a schedule needs a period: two occurrences
+    except CroniterError:
+        return (
+            f"{cron!r} has no upcoming occurrence (an impossible date such as 31 February, "
+            "or a year that has passed)."
+        )
+    if window:
+        try:
+            croniter(cron, now, second_at_beginning=True).get_prev(datetime)
+        except CroniterError:
+            return (
+                f"{cron!r} has no past occurrence; for a window that starts in a future year, "
+                "give starts_at instead."
+            )
+    return None
+
+
+def max_check_seconds() -> float:
+    # Next to the run_checks task's time limit, so the two stay related.
+    from services.tasks import MAX_CHECK_SECONDS
+
+    return MAX_CHECK_SECONDS
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _schedule(service, add) -> None:
@@ -42,22 +118,35 @@ def _schedule(service, add) -> None:
         )
     if service.interval_seconds is not None and service.interval_seconds < 1:
         add("interval_seconds", "The interval must be at least 1 second.")
-    if service.cron and not croniter.is_valid(service.cron, second_at_beginning=True):
-        add(
-            "cron",
-            f"{service.cron!r} is not a valid cron expression (5 fields, or 6 with seconds first).",
-        )
-    if service.timeout_seconds is not None and service.timeout_seconds <= 0:
+    cron_error = cron_problem(service.cron) if service.cron else None
+    if cron_error:
+        add("cron", cron_error)
+    timeout = service.timeout_seconds if _finite_number(service.timeout_seconds) else None
+    if timeout is not None and timeout <= 0:
         add("timeout_seconds", "The timeout must be positive.")
-    valid_cron = not service.cron or croniter.is_valid(service.cron, second_at_beginning=True)
-    period = service.period if valid_cron else None
-    timeout = service.timeout_seconds
+        timeout = None
+    try:
+        period = None if cron_error else service.period
+    except CroniterError:
+        period = None
     if period and service.kind != CheckKind.PUSH and timeout and timeout > period.total_seconds():
         interval = period.total_seconds()
         add(
             "timeout_seconds",
             f"The timeout ({timeout:g}s) must not exceed the interval ({interval:g}s).",
         )
+    retries = service.retries if _finite_number(service.retries) else 0
+    if timeout and service.kind != CheckKind.PUSH:
+        # A batch's checks run concurrently: the batch lasts as long as its slowest check, and
+        # the run_checks task is killed (its slots recorded missed) past its time limit.
+        worst = timeout * (retries + 1) + retries * RETRY_DELAY_SECONDS
+        bound = max_check_seconds()
+        if worst > bound:
+            add(
+                "timeout_seconds",
+                f"A check may take up to {worst:g}s (a {timeout:g}s timeout, {retries + 1} "
+                f"attempt(s)); at most {bound:g}s is allowed. Lower timeout_seconds or retries.",
+            )
 
 
 def _target(service, add) -> None:
@@ -65,6 +154,7 @@ def _target(service, add) -> None:
     if kind not in CheckKind.values:
         add("kind", f"Unknown kind {kind!r}; use one of {', '.join(CheckKind.values)}.")
         return
+    _headers(service, add)
     if kind == CheckKind.HTTP:
         _http_target(service, add)
     if kind in (CheckKind.TCP, CheckKind.TLS):
@@ -97,10 +187,19 @@ def _http_target(service, add) -> None:
     reason = validate_url_target(service.url, allow_private=effective_allow_private(service))
     if reason:
         add("url", reason)
-    if not isinstance(service.headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in service.headers.items()
+
+
+def _headers(service, add) -> None:
+    # Every kind: the checks build their spec from them, whatever the kind.
+    headers = service.headers
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
     ):
         add("headers", "Headers must be an object of string names to string values.")
+        return
+    for name, value in headers.items():
+        if any(c in name or c in value for c in "\r\n"):
+            add("headers", f"Header {name!r} holds a line break (CR or LF).")
 
 
 def _assertions(service, add) -> None:

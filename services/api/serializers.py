@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from croniter import croniter
 from django.urls import reverse
 from rest_framework import serializers
 
 from services.choices import CheckKind
 from services.models import MaintenanceWindow, Service
+from services.validation import cron_problem
 
 STATE_FIELDS = [
     "status", "last_checked_at", "last_response_time_ms", "last_status_code", "last_error",
@@ -111,18 +111,16 @@ def maintenance_window_errors(
     cron: str,
     duration_minutes: int | None,
 ) -> dict[str, list[str]]:
-    """A one-off window needs start < end; a recurring one a valid cron and a duration.
-    Shared by the API serializer and the admin form."""
+    """A one-off window needs start < end; a recurring one a cron that fires (before and after
+    now) and a duration. Shared by the API serializer and the admin form."""
     errors: dict[str, list[str]] = {}
     if not cron:
         if starts_at is None:
             errors["starts_at"] = ["A one-off window needs a start (or give a cron)."]
         if ends_at is None:
             errors["ends_at"] = ["A one-off window needs an end (or give a cron)."]
-    elif not croniter.is_valid(cron, second_at_beginning=True):
-        errors["cron"] = [
-            f"{cron!r} is not a valid cron expression (5 fields, or 6 with seconds first)."
-        ]
+    elif problem := cron_problem(cron, window=True):
+        errors["cron"] = [problem]
     if cron and (duration_minutes is None or duration_minutes < 1):
         errors["duration_minutes"] = ["A recurring window needs a duration of at least 1 minute."]
     if starts_at and ends_at and starts_at >= ends_at:

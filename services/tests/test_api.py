@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from noc.models import RollupWatermark
+from noc.timeseries.backend import TIMESCALE, table_backend
 from services.models import CheckResult, MaintenanceWindow, Service
 from services.tests.fixtures import ensure_partitions
 from services.tests.fixtures import refresh_rollups as refresh_all
@@ -132,6 +133,27 @@ def test_admin_deletes_a_service_with_its_results(admin_api, make_service):
     assert len(audit_events("delete", "old")) == 1
 
 
+def test_a_service_created_again_under_a_deleted_id_starts_without_history(admin_api, make_service):
+    make_service(id="old")
+    now = timezone.now().replace(second=0, microsecond=0)
+    insert_results("old", [{"time": now - timedelta(minutes=5 + i), "status": "down"} for i in
+                           range(5)])  # fmt: skip
+    refresh_rollups()
+    refresh_all("services_checkrollup_hourly")
+    assert admin_api.get("/api/services/old/uptime/").json()["checks"] == 5
+    assert admin_api.delete("/api/services/old/").status_code == 204
+    make_service(id="old")
+    refresh_all()
+    for window in ("24h", "30d"):
+        body = admin_api.get("/api/services/old/uptime/", {"window": window}).json()
+        assert (body["checks"], body["failures"]) == (0, 0), window
+    with connection.cursor() as cursor:
+        for table in ("services_checkrollup", "services_checkrollup_hourly"):
+            if table_backend(cursor, table) != TIMESCALE:
+                cursor.execute(f"SELECT count(*) FROM {table} WHERE service_id = 'old'")
+                assert cursor.fetchone()[0] == 0, table
+
+
 def test_a_duplicate_id_is_refused(admin_api, make_service):
     make_service(id="web")
     response = admin_api.post(
@@ -152,6 +174,11 @@ BAD_INPUT = [
     ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),
     ({"expected_status": [200, 999]}, "expected_status"),
     ({"headers": {"X-Retries": 3}}, "headers"),
+    ({"kind": "tcp", "host": "db.example.com", "port": 5432, "headers": ["x"]}, "headers"),
+    ({"headers": {"X-A": "b\r\nX-Injected: 1"}}, "headers"),
+    ({"cron": "0 0 0 31 2 *"}, "cron"),
+    ({"cron": "0 0 0 1 1 * 2001"}, "cron"),
+    ({"interval_seconds": 3600, "timeout_seconds": 100, "retries": 2}, "timeout_seconds"),
 ]
 
 
@@ -405,6 +432,35 @@ def test_a_push_service_cannot_be_checked_now(admin_api, make_service):
     assert response.json()["code"] == "conflict"
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ("put", "/api/services/web/", "same"),
+        ("patch", "/api/services/web/", {"name": "Web 2", "enabled": True}),
+        ("patch", "/api/services/web/", {"interval_seconds": 3600, "kind": "http"}),
+        ("post", "/api/services/web/enable/", None),
+    ],
+    ids=["put", "patch", "patch-schedule", "enable"],
+)
+def test_a_schedule_written_unchanged_keeps_the_next_check(admin_api, make_service, request_):
+    method, url, payload = request_
+    make_service(id="web", interval_seconds=3600)
+    before = Service.objects.get(id="web").next_check_at
+    if payload == "same":
+        payload = admin_api.get(url).json()
+    response = getattr(admin_api, method)(url, payload, format="json")
+    assert response.status_code == 200, response.content
+    assert Service.objects.get(id="web").next_check_at == before
+
+
+def test_a_changed_schedule_draws_a_new_next_check(admin_api, make_service):
+    make_service(id="web", interval_seconds=3600)
+    Service.objects.filter(id="web").update(next_check_at=timezone.now() + timedelta(hours=1))
+    response = admin_api.patch("/api/services/web/", {"interval_seconds": 60}, format="json")
+    assert response.status_code == 200, response.content
+    assert Service.objects.get(id="web").next_check_at <= timezone.now() + timedelta(seconds=60)
+
+
 def test_disable_then_enable(admin_api, make_service):
     make_service(id="web")
     body = admin_api.post("/api/services/web/disable/").json()
@@ -484,6 +540,8 @@ LATER = "2030-01-01T11:00:00Z"
         ({"starts_at": NOW}, "ends_at"),
         ({}, "starts_at"),
         ({"cron": "at three", "duration_minutes": 30}, "cron"),
+        ({"cron": "0 0 0 31 2 *", "duration_minutes": 30}, "cron"),
+        ({"cron": "0 0 0 1 1 * 2001", "duration_minutes": 30}, "cron"),
         ({"cron": "0 0 3 * * *", "duration_minutes": 0}, "duration_minutes"),
         ({"cron": "0 0 3 * * *"}, "duration_minutes"),
         ({"cron": "0 0 3 * * *", "duration_minutes": 5, "services": ["ghost"]}, "services"),

@@ -137,6 +137,18 @@ def test_a_batch_no_worker_finished_is_dispatched_again_then_recorded_as_missed(
     assert not CheckClaim.objects.exists()
 
 
+def test_a_lost_claim_found_long_after_its_slot_is_missed_not_run_again(make_service):
+    # No dispatcher ran for days: running the check now would record today's outcome days back.
+    service = make_service(timeout_seconds=2)
+    old = timezone.now() - timedelta(days=3)
+    CheckClaim.objects.create(service=service, slot=old, lease_until=old + timedelta(seconds=62))
+    assert actions.checks_reclaim_expired() == []
+    result = CheckResult.objects.get(service_id=service.id)
+    assert (result.time, result.status, result.started_at) == (old, "missed", None)
+    assert "no worker finished" in result.error
+    assert not CheckClaim.objects.exists()
+
+
 def test_a_slow_worker_finishing_after_its_slot_was_reclaimed_does_not_duplicate(make_service):
     service = make_service()
     make_due(service)

@@ -271,6 +271,37 @@ def test_a_wrongly_typed_value_is_an_error_not_a_crash(db, tmp_path):
     assert "entry 1 (web): field port: " in err
 
 
+def test_nan_or_infinity_is_an_error_naming_the_entry_not_a_crash(db, tmp_path):
+    path = tmp_path / "services.json"
+    path.write_text(
+        '[{"id": "ok", "name": "Ok", "url": "https://ok.example.com/", "interval": 60},'
+        ' {"id": "n1", "name": "N", "url": "https://n.example.com/", "interval": 60,'
+        ' "timeout": NaN},'
+        ' {"id": "n2", "name": "N", "url": "https://n.example.com/", "interval": 60,'
+        ' "healthCheck": {"maxResponseTime": -Infinity}}]'
+    )
+    err = io.StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_services", str(path), stdout=io.StringIO(), stderr=err)
+
+    assert "entry 2 (n1): field timeout: NaN is not a number" in err.getvalue()
+    assert "entry 3 (n2): field healthCheck.maxResponseTime: -Infinity" in err.getvalue()
+    assert not Service.objects.exists()
+
+
+def test_an_overflowing_number_is_refused_by_validation(db, tmp_path):
+    # 1e999 is valid JSON that Python reads as inf, past parse_constant.
+    entry = {"id": "web", "name": "Web", "url": "https://web.example.com/", "timeout_seconds": 1.5}
+    path = tmp_path / "services.json"
+    path.write_text(json.dumps({"format": FORMAT, "services": [entry]}).replace("1.5", "1e999"))
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_services", str(path), stdout=io.StringIO(), stderr=err)
+
+    assert "entry 1 (web): field timeout_seconds: inf is not a finite number" in err.getvalue()
+
+
 # --- progress ---------------------------------------------------------------------------------
 
 

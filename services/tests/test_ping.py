@@ -64,6 +64,14 @@ def test_the_first_200_characters_of_a_post_body_are_kept(push):
     assert result.details["body"] == body[:200]
 
 
+def test_nul_characters_in_a_body_are_dropped(client, push):
+    # PostgreSQL text and jsonb cannot store NUL: the ping must still be recorded.
+    response = client.post(f"/ping/{push.ping_token}", b"ok\x00done", content_type="text/plain")
+    assert response.status_code == 200
+    [result] = results(push)
+    assert result.details["body"] == "okdone"
+
+
 def test_an_unknown_token_is_a_404(client, push):
     response = client.get(f"/ping/{uuid.uuid4()}")
     assert response.status_code == 404
