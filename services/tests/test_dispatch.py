@@ -149,6 +149,19 @@ def test_a_lost_claim_found_long_after_its_slot_is_missed_not_run_again(make_ser
     assert not CheckClaim.objects.exists()
 
 
+def test_a_batch_delivered_again_long_after_its_slots_records_them_missed(target, make_service):
+    # E.g. the broker redelivers an unacknowledged batch when a worker restarts hours later.
+    stale, fresh = make_service(url=f"{target}/ok"), make_service(url=f"{target}/ok")
+    old, now = timezone.now() - timedelta(hours=2), timezone.now()
+
+    run_slots([actions.Slot(stale.id, old), actions.Slot(fresh.id, now)])
+
+    late = CheckResult.objects.get(service_id=stale.id)
+    assert (late.time, late.status, late.started_at) == (old, "missed", None)
+    assert "more than 0:05:00 after its slot" in late.error
+    assert CheckResult.objects.get(service_id=fresh.id).status == "up"
+
+
 def test_a_slow_worker_finishing_after_its_slot_was_reclaimed_does_not_duplicate(make_service):
     service = make_service()
     make_due(service)
