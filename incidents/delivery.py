@@ -22,7 +22,7 @@ from accounts.actions import audit_delete, audit_record
 from accounts.audit import MASK, diff, snapshot
 from accounts.choices import AuditAction
 from incidents import senders
-from incidents.choices import DeliveryStatus, EventKind
+from incidents.choices import NOTIFIABLE_EVENTS, DeliveryStatus, EventKind
 from incidents.models import (
     DeliveryAttempt,
     Incident,
@@ -218,13 +218,20 @@ def deliveries_claim_due(*, now: datetime) -> list[int]:
         NotificationDelivery.objects.select_for_update(skip_locked=True)
         .filter(_sweepable(now))
         .order_by("next_attempt_at")
-        .values_list("pk", "status")[:SWEEP_BATCH]
+        .values_list("pk", "status", "incident_id", "event_id")[:SWEEP_BATCH]
     )
-    stale = [pk for pk, status in rows if status == DeliveryStatus.SENDING]
-    due = [pk for pk, status in rows if status != DeliveryStatus.SENDING]
+    stale = [pk for pk, status, *_ in rows if status == DeliveryStatus.SENDING]
+    held = [row for row in rows if row[1] == DeliveryStatus.SUPPRESSED]
+    caught_up, superseded = _catch_up(held)
+    due = [
+        pk
+        for pk, status, *_ in rows
+        if status not in (DeliveryStatus.SENDING, DeliveryStatus.SUPPRESSED)
+    ] + caught_up
     NotificationDelivery.objects.filter(pk__in=due).update(
         status=DeliveryStatus.PENDING, next_attempt_at=now
     )
+    NotificationDelivery.objects.filter(pk__in=superseded).update(next_attempt_at=None)
     for delivery in NotificationDelivery.objects.select_related("channel", "event").filter(
         pk__in=stale
     ):
@@ -233,10 +240,28 @@ def deliveries_claim_due(*, now: datetime) -> list[int]:
     return due
 
 
+def _catch_up(held: list[tuple]) -> tuple[list[int], list[int]]:
+    """Split suppressed deliveries whose rate limit has run out into those to send now (their
+    event is still the incident's latest notifiable one) and those a newer event superseded."""
+    if not held:
+        return [], []
+    latest = dict(
+        IncidentEvent.objects.filter(
+            incident_id__in={incident for _, _, incident, _ in held}, kind__in=NOTIFIABLE_EVENTS
+        )
+        .order_by("incident_id", "-time", "-id")
+        .distinct("incident_id")
+        .values_list("incident_id", "id")
+    )
+    send = [pk for pk, _, incident, event in held if latest.get(incident) == event]
+    return send, [pk for pk, *_ in held if pk not in send]
+
+
 def _sweepable(now: datetime) -> Q:
-    # Served by the partial index delivery_retry_idx (status in pending/retrying/sending).
+    # Served by the partial index delivery_sweep_idx (pending, retrying, sending, suppressed).
     return (
-        Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now)
+        Q(status=DeliveryStatus.SUPPRESSED, next_attempt_at__lte=now)
+        | Q(status=DeliveryStatus.RETRYING, next_attempt_at__lte=now)
         | Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now - QUEUED_LEASE)
         | Q(status=DeliveryStatus.SENDING, next_attempt_at__lte=now)
     )

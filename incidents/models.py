@@ -218,11 +218,12 @@ class NotificationDelivery(models.Model):
             )
         ]
         indexes = [
-            # The retry sweeper: deliveries waiting for their next attempt.
+            # The retry sweeper: deliveries waiting for their next attempt (or, suppressed, for
+            # the end of the rate limit).
             models.Index(
                 fields=["next_attempt_at"],
-                name="delivery_retry_idx",
-                condition=models.Q(status__in=["pending", "retrying", "sending"]),
+                name="delivery_sweep_idx",
+                condition=models.Q(status__in=["pending", "retrying", "sending", "suppressed"]),
             )
         ]
 

@@ -5,7 +5,10 @@ Deliveries are rows created in the transaction that wrote the event and sent by 
 
 Rate limit: per incident, one event kind notifies at most once per
 INCIDENT_NOTIFY_INTERVAL_SECONDS; repeats inside it (a flapping service resolving and reopening
-every minute) are recorded as suppressed deliveries rather than sent.
+every minute) are recorded as suppressed deliveries rather than sent. A suppressed delivery is
+held, not dropped: when the interval has passed, the retry sweeper sends it if its event is
+still the incident's latest notifiable one (so receivers end on the incident's real state, the
+final "resolved" of a flapping service included), and lets it go when a newer event superseded it.
 
 Notices that are not about an incident (an SLO ticket alert) go the same way: one delivery
 per subscribed channel, sent after commit, retried with backoff, listed with the others.
@@ -99,6 +102,9 @@ def deliveries_plan(*, event: IncidentEvent) -> list[NotificationDelivery]:
         return []
     suppressed = recently_notified(event)
     status = DeliveryStatus.SUPPRESSED if suppressed else DeliveryStatus.PENDING
+    now = timezone.now()
+    # A suppressed delivery's next_attempt_at is when the rate limit would let it go.
+    window = timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
     deliveries = NotificationDelivery.objects.bulk_create(
         [
             NotificationDelivery(
@@ -106,7 +112,7 @@ def deliveries_plan(*, event: IncidentEvent) -> list[NotificationDelivery]:
                 incident_id=event.incident_id,
                 event=event,
                 status=status,
-                next_attempt_at=None if suppressed else timezone.now(),
+                next_attempt_at=now + window if suppressed else now,
             )
             for channel in channels
         ]

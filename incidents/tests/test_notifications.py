@@ -344,7 +344,10 @@ def test_a_second_reopening_within_the_interval_is_suppressed(make_service, rece
 
     first, second = NotificationDelivery.objects.filter(channel=channel).order_by("id")
     assert first.status == "pending"
-    assert second.status == "suppressed" and second.next_attempt_at is None
+    assert second.status == "suppressed"
+    # Held until the interval has passed (then the sweeper decides: see below).
+    wait = (second.next_attempt_at - second.created_at).total_seconds()
+    assert 299 <= wait <= 301
     assert delivery.delivery_attempt(delivery_id=second.pk) == "skipped"
     assert delivery.delivery_attempt(delivery_id=first.pk) == "sent"
     assert len(receiver.requests) == 1
@@ -514,6 +517,35 @@ def test_a_pending_delivery_whose_task_was_lost_is_enqueued_again(make_service, 
     later = timezone.now() + delivery.QUEUED_LEASE + timedelta(seconds=1)
     assert delivery.deliveries_requeue_due(now=later) == 1
     assert enqueued == [row.pk]
+
+
+def test_a_flapping_incident_ends_on_its_real_state_once_the_interval_has_passed(
+    make_service, receiver, enqueued
+):
+    channel = make_channel(kind="webhook", url=receiver.url, events=["reopened", "resolved"])
+    incident = open_incident(make_service())
+    reopen(incident)  # resolved, reopened: both sent
+    reopen(incident)  # resolved, reopened again: both suppressed
+    actions.incident_resolve(incident=incident)  # resolved: suppressed, and the real state
+    rows = list(NotificationDelivery.objects.filter(channel=channel).order_by("id"))
+    assert [r.status for r in rows] == ["pending"] * 2 + ["suppressed"] * 3
+    for row in rows[:2]:
+        delivery.delivery_attempt(delivery_id=row.pk)
+
+    # Within the interval nothing more goes out.
+    assert delivery.deliveries_requeue_due() == 0
+    later = timezone.now() + timedelta(seconds=301)
+    assert delivery.deliveries_requeue_due(now=later) == 1
+
+    last = rows[-1]
+    assert enqueued == [last.pk]
+    assert delivery.delivery_attempt(delivery_id=last.pk) == "sent"
+    assert [r.json()["event"] for r in receiver.requests] == ["resolved", "reopened", "resolved"]
+    # The superseded ones stay suppressed and are not looked at again.
+    for row in rows[2:4]:
+        row.refresh_from_db()
+        assert (row.status, row.next_attempt_at) == ("suppressed", None)
+    assert delivery.deliveries_requeue_due(now=later + timedelta(hours=1)) == 0
 
 
 def test_a_delivery_whose_worker_died_mid_send_is_retried(make_service, receiver):
