@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from croniter import CroniterError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
@@ -23,6 +25,8 @@ from services import signals
 from services.choices import CheckKind, ResultStatus, ServiceStatus
 from services.models import CheckClaim, CheckResult, MaintenanceWindow, Service
 from services.timeseries import CHECK_RESULTS, CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
+
+logger = logging.getLogger(__name__)
 
 SCHEDULE_FIELDS = ("interval_seconds", "cron", "enabled", "kind")
 # Written by dispatch, recording and pings, never by a configuration change.
@@ -207,10 +211,17 @@ def _slot_of(due: datetime, now: datetime) -> datetime:
 def _advance_schedules(due: list[Service], now: datetime) -> None:
     ids, nexts = [], []
     for service in due:
-        upcoming = service.next_slot_after(service.next_check_at)
-        if upcoming <= now:
-            # The dispatcher was not running for a while: resume on schedule, do not replay.
-            upcoming = service.next_slot_after(now)
+        try:
+            upcoming = service.next_slot_after(service.next_check_at)
+            if upcoming <= now:
+                # The dispatcher was not running for a while: resume on schedule, do not replay.
+                upcoming = service.next_slot_after(now)
+        except CroniterError as exc:
+            # A cron that never fires again (stored before validation refused such crons, or
+            # a year that has passed): this slot runs, then the service is not due again until
+            # its schedule is fixed. One such row must not stop dispatching for every service.
+            logger.warning("service %s has no next slot (%s); not scheduled again", service.id, exc)
+            upcoming = None
         ids.append(service.id)
         nexts.append(upcoming)
     with connection.cursor() as cursor:

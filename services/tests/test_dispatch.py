@@ -73,6 +73,22 @@ def test_a_slot_missed_long_ago_is_checked_and_recorded_now(make_service):
     assert now < stale.next_check_at <= now + timedelta(seconds=60)
 
 
+def test_a_stored_cron_that_never_fires_again_does_not_stop_dispatch(make_service):
+    broken, fine = make_service(interval_seconds=60), make_service(interval_seconds=60)
+    # Stored before validation refused such crons (or written around it).
+    Service.objects.filter(pk=broken.pk).update(cron="0 0 0 31 2 *", interval_seconds=None)
+    make_due(broken, fine)
+    now = timezone.now()
+
+    claimed = {s.service_id for s in actions.checks_claim_due(now=now)}
+
+    assert claimed == {broken.id, fine.id}
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert broken.next_check_at is None
+    assert now < fine.next_check_at <= now + timedelta(seconds=60)
+
+
 def test_a_fleet_on_one_interval_is_spread_over_that_interval(make_service):
     nexts = [make_service(interval_seconds=60).next_check_at for _ in range(40)]
     spread = (max(nexts) - min(nexts)).total_seconds()
