@@ -345,5 +345,5 @@ def incident_create_manual(
     )
 
 
-def incident_count_failure(*, incident: Incident) -> None:
-    Incident.objects.filter(pk=incident.pk).update(failed_checks=F("failed_checks") + 1)
+def incident_count_failure(*, incident: Incident, count: int = 1) -> None:
+    Incident.objects.filter(pk=incident.pk).update(failed_checks=F("failed_checks") + count)

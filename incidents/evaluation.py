@@ -36,12 +36,16 @@ def on_check_results(sender, recorded, **kwargs) -> None:
     """One query finds the active incidents of the whole batch; only results that can change
     something (a failure past the threshold, a recovery of a service with an incident) do more.
 
-    A service with several results in one batch (a re-dispatched slot beside a fresh one) is
-    evaluated once, on its newest: the service's counters are those after the whole batch."""
+    A service with several results in one batch (a re-dispatched slot beside a fresh one, the
+    periods a silent push job missed) is evaluated once, on its newest: the service's counters
+    are those after the whole batch; an open incident counts every failure of the batch."""
     latest = {}
+    failures: dict[str, int] = {}
     for item in recorded:
         if item.result.in_maintenance or item.result.status == ResultStatus.MISSED:
             continue
+        if item.result.status == ResultStatus.DOWN:
+            failures[item.service.id] = failures.get(item.service.id, 0) + 1
         kept = latest.get(item.service.id)
         if kept is None or item.result.time >= kept.result.time:
             latest[item.service.id] = item
@@ -59,7 +63,7 @@ def on_check_results(sender, recorded, **kwargs) -> None:
             continue
         try:
             with transaction.atomic():
-                evaluate(item.service, item.result, incident)
+                evaluate(item.service, item.result, incident, failures.get(item.service.id, 0))
         except Exception:
             logger.exception(
                 "incident evaluation of %s at %s failed; the result is recorded",
@@ -79,9 +83,9 @@ def may_act(service, result, active: Incident | None) -> bool:
     )
 
 
-def evaluate(service, result, active: Incident | None) -> None:
+def evaluate(service, result, active: Incident | None, failures: int = 1) -> None:
     if result.status == ResultStatus.DOWN:
-        on_failure(service, result, active)
+        on_failure(service, result, active, failures)
     elif active is not None and active.source == IncidentSource.CHECK:
         on_success(service, result, active)
 
@@ -98,9 +102,9 @@ def evidence_of(result) -> dict:
     }
 
 
-def on_failure(service, result, active: Incident | None) -> None:
+def on_failure(service, result, active: Incident | None, failures: int = 1) -> None:
     if active is not None:
-        actions.incident_count_failure(incident=active)
+        actions.incident_count_failure(incident=active, count=failures)
         return
     if service.consecutive_failures < service.failure_threshold:
         return

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Value
 from django.db.models.functions import Now
 
 from incidents.choices import (
@@ -205,7 +206,8 @@ class NotificationDelivery(models.Model):
     is_test = models.BooleanField(default=False)
     # A delivery without an incident that is not a test carries what it says here: the
     # NoticeKind, a title, the message, the time, and the facts a webhook receiver gets.
-    notice = models.JSONField(default=dict, blank=True)
+    # db_default too: processes still running the previous release insert without it.
+    notice = models.JSONField(default=dict, db_default=Value({}, models.JSONField()), blank=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:

@@ -83,12 +83,13 @@ def notice_plan(
 
 
 def recently_notified(event: IncidentEvent) -> bool:
-    window = timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
+    # Planned within the interval, or sent within it (a held one sent when its interval ended).
+    since = timezone.now() - timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
     return (
         NotificationDelivery.objects.filter(
+            Q(created_at__gte=since) | Q(sent_at__gte=since),
             incident_id=event.incident_id,
             event__kind=event.kind,
-            created_at__gte=timezone.now() - window,
             is_test=False,
         )
         .exclude(status=DeliveryStatus.SUPPRESSED)

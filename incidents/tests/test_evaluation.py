@@ -320,3 +320,19 @@ def test_a_failure_after_an_operator_closed_the_recent_incident_opens_a_new_one(
     statuses = dict(Incident.objects.filter(service=service).values_list("pk", "status"))
     assert statuses.pop(first.pk) == "closed"
     assert list(statuses.values()) == ["new"]
+
+
+def test_an_open_incident_counts_every_failure_of_a_batch(make_service):
+    service = make_service(failure_threshold=1)
+    start = timezone.now() - timedelta(minutes=10)
+    service_actions.check_results_record(results=[observation(service, start, "down")])
+    incident = Incident.objects.get(service=service)
+    before = incident.failed_checks
+
+    # E.g. the periods a silent push job missed, recorded by one detector run.
+    service_actions.check_results_record(
+        results=[observation(service, start + timedelta(minutes=m), "down") for m in (1, 2, 3)]
+    )
+
+    incident.refresh_from_db()
+    assert incident.failed_checks == before + 3

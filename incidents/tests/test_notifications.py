@@ -546,6 +546,19 @@ def test_a_flapping_incident_ends_on_its_real_state_once_the_interval_has_passed
         row.refresh_from_db()
         assert (row.status, row.next_attempt_at) == ("suppressed", None)
     assert delivery.deliveries_requeue_due(now=later + timedelta(hours=1)) == 0
+    # An interval passes for everything planned above, but the held "resolved" went out just
+    # now: another "resolved" right away is held in its turn; a "reopened" is not.
+    earlier = timezone.now() - timedelta(seconds=400)
+    NotificationDelivery.objects.update(created_at=earlier)
+    NotificationDelivery.objects.exclude(pk=last.pk).filter(sent_at__isnull=False).update(
+        sent_at=earlier
+    )
+    actions.incident_change_status(incident=incident, status="investigating", actor=None)
+    actions.incident_resolve(incident=incident)
+    newest = NotificationDelivery.objects.filter(channel=channel).order_by("-id")[:2]
+    assert [(d.kind, d.status) for d in newest] == [
+        ("resolved", "suppressed"), ("reopened", "pending"),
+    ]  # fmt: skip
 
 
 def test_a_delivery_whose_worker_died_mid_send_is_retried(make_service, receiver):
