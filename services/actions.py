@@ -41,6 +41,10 @@ CLAIM_GRACE = timedelta(seconds=60)
 # the service came from fixtures with an old due time): the check runs now and is recorded at
 # now, not months back where no rollup, chart or SLO window would look.
 MAX_SLOT_AGE = timedelta(minutes=5)
+# A dispatched batch reaching a worker later than this after its slot was delivered again by
+# the broker (a worker restarted): its slots are recorded missed, not run and back-dated. Above
+# the longest lease (a 240 s check + CLAIM_GRACE) plus a retry's queueing.
+MAX_RUN_DELAY = timedelta(minutes=15)
 
 
 # --- configuration ----------------------------------------------------------------------------
@@ -234,9 +238,11 @@ def _advance_schedules(due: list[Service], now: datetime) -> None:
 
 def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) -> list[Slot]:
     """Claims whose lease ran out belong to a batch no worker finished: hand the slot out again,
-    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently. A slot older
-    than MAX_SLOT_AGE (no dispatcher ran for a while) is missed too: run now, its result would
-    be recorded at a time it does not describe, and the regular schedule already covers now."""
+    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently. A claim whose
+    lease ran out more than MAX_SLOT_AGE ago (no reclaimer ran for a while) is missed too: run
+    now, its result would be recorded at a time it does not describe, and the regular schedule
+    already covers now. (Judged from the lease, not the slot: the slowest check allowed holds
+    its lease for 5 minutes and still gets its retry.)"""
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(
@@ -247,7 +253,7 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
         )
         stale, retry, give_up = [], [], []
         for claim in expired:
-            if claim.slot < now - MAX_SLOT_AGE:
+            if claim.lease_until < now - MAX_SLOT_AGE:
                 stale.append(claim)
             elif claim.attempts < MAX_CLAIM_ATTEMPTS:
                 retry.append(claim)
@@ -261,7 +267,7 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
             _missed(c, f"missed: no worker finished this check after {c.attempts} attempts")
             for c in give_up
         ] + [
-            _missed(c, f"missed: no worker finished this check within {MAX_SLOT_AGE} of its slot")
+            _missed(c, f"missed: its lease ran out over {MAX_SLOT_AGE} before it was reclaimed")
             for c in stale
         ]
         if missed:
@@ -612,18 +618,18 @@ def push_overdue_record(*, now: datetime | None = None) -> int:
     second detector run records nothing new. Returns the number of results recorded."""
     now = now or timezone.now()
     # Runs every second: the database finds interval services with a deadline passed and not
-    # yet recorded (cron ones, rare, are checked in Python). SKIP LOCKED, and the lock held
-    # while recording, keep two overlapping runs from recording the same silence twice.
+    # yet recorded (cron ones, rare, are checked in Python), without locking anything; only
+    # the services found overdue are then locked (SKIP LOCKED) and looked at again, so two
+    # overlapping runs never record one silence twice and pings are not held up by the scan.
     late = RawSQL(f"cron <> '' OR {NEXT_DEADLINE} <= %s", [now], output_field=BooleanField())
     fields = ("id", "last_ping_at", "last_slot", "grace_seconds", "interval_seconds", "cron")
+    watched = Service.objects.filter(
+        enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False
+    ).only("kind", *fields)
+    found = [s.id for s in watched.alias(late=late).filter(late=True) if _overdue_deadlines(s, now)]
+    if not found:
+        return 0
     with transaction.atomic():
-        candidates = (
-            Service.objects.select_for_update(skip_locked=True)
-            .filter(enabled=True, kind=CheckKind.PUSH, last_ping_at__isnull=False)
-            .alias(late=late)
-            .filter(late=True)
-            .only("kind", *fields)
-        )
         overdue = [
             Observation(
                 service_id=service.id,
@@ -633,11 +639,21 @@ def push_overdue_record(*, now: datetime | None = None) -> int:
                 error=f"no ping since {service.last_ping_at:%Y-%m-%d %H:%M:%S} UTC "
                 "(period + grace elapsed)",
             )
-            for service in candidates
-            for deadline in _missed_deadlines(service, now)
+            for service in watched.select_for_update(skip_locked=True).filter(pk__in=found)
+            for deadline in _overdue_deadlines(service, now)
         ]
         check_results_record(results=overdue)
     return len(overdue)
+
+
+def _overdue_deadlines(service: Service, now: datetime) -> list[datetime]:
+    try:
+        return _missed_deadlines(service, now)
+    except CroniterError as exc:
+        # A cron that no longer fires (its years ran out): nothing is expected any more, and
+        # one such service must not stop the detector for every other.
+        logger.warning("push service %s has no next deadline (%s)", service.id, exc)
+        return []
 
 
 def _missed_deadlines(service: Service, now: datetime) -> list[datetime]:

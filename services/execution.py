@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from services.actions import MAX_SLOT_AGE, Observation, Recorded, Slot, check_results_record
+from services.actions import MAX_RUN_DELAY, Observation, Recorded, Slot, check_results_record
 from services.checks.context import CheckContext
 from services.checks.engine import run_batch_sync, run_one
 from services.checks.spec import Assertions, CheckSpec, Outcome
@@ -128,12 +128,12 @@ def run_on_time(
 def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     """Run one dispatched batch and record it. Slots of services deleted or disabled since
     dispatch are recorded as nothing: their claims are released by the empty observation set.
-    A slot older than MAX_SLOT_AGE (a batch the broker delivered again long after, e.g. when a
+    A slot older than MAX_RUN_DELAY (a batch the broker delivered again long after, e.g. when a
     worker restarts) is recorded as missed at its time, not run now and dated then."""
     services = Service.objects.in_bulk([s.service_id for s in slots])
     runnable = [s for s in slots if s.service_id in services and services[s.service_id].enabled]
     prepared_at = timezone.now()
-    stale = [s for s in runnable if s.due < prepared_at - MAX_SLOT_AGE]
+    stale = [s for s in runnable if s.due < prepared_at - MAX_RUN_DELAY]
     runnable = [s for s in runnable if s not in stale]
     pairs = [(s, spec_or_failure(services[s.service_id])) for s in runnable]
     ran = iter(run_on_time([(spec, s.due) for s, spec in pairs if isinstance(spec, CheckSpec)]))
@@ -144,7 +144,7 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     observations += [
         Observation(
             service_id=s.service_id, due=s.due, started_at=None, status=ResultStatus.MISSED,
-            error=f"missed: the batch reached a worker more than {MAX_SLOT_AGE} after its slot",
+            error=f"missed: the batch reached a worker more than {MAX_RUN_DELAY} after its slot",
         )
         for s in stale
     ]  # fmt: skip

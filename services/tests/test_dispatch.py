@@ -161,8 +161,19 @@ def test_a_lost_claim_found_long_after_its_slot_is_missed_not_run_again(make_ser
     assert actions.checks_reclaim_expired() == []
     result = CheckResult.objects.get(service_id=service.id)
     assert (result.time, result.status, result.started_at) == (old, "missed", None)
-    assert "no worker finished" in result.error
+    assert "lease ran out over 0:05:00 before it was reclaimed" in result.error
     assert not CheckClaim.objects.exists()
+
+
+def test_the_slowest_check_allowed_still_gets_its_retry(make_service):
+    # timeout 240 s: the lease ends 5 minutes after the slot; reclaimed at once, it is retried.
+    service = make_service(interval_seconds=600, timeout_seconds=240)
+    due = make_due(service)
+    [slot] = actions.checks_claim_due()
+    lease = CheckClaim.objects.get(service=service).lease_until
+    assert lease - due == timedelta(minutes=5)
+    assert actions.checks_reclaim_expired(now=lease + timedelta(seconds=5)) == [slot]
+    assert not CheckResult.objects.filter(service_id=service.id).exists()
 
 
 def test_a_batch_delivered_again_long_after_its_slots_records_them_missed(target, make_service):
@@ -174,7 +185,7 @@ def test_a_batch_delivered_again_long_after_its_slots_records_them_missed(target
 
     late = CheckResult.objects.get(service_id=stale.id)
     assert (late.time, late.status, late.started_at) == (old, "missed", None)
-    assert "more than 0:05:00 after its slot" in late.error
+    assert "more than 0:15:00 after its slot" in late.error
     assert CheckResult.objects.get(service_id=fresh.id).status == "up"
 
 

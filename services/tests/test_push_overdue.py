@@ -119,3 +119,16 @@ def test_enable_on_an_enabled_push_service_keeps_its_clock(make_service):
     push.refresh_from_db()
     assert push.last_ping_at == pinged
     assert actions.push_overdue_record() == 2
+
+
+def test_a_cron_whose_years_ran_out_does_not_stop_the_detector(make_service):
+    silent = make_service(kind="push", url="", interval_seconds=60, grace_seconds=30)
+    expired = make_service(kind="push", url="", interval_seconds=None, cron="0 0 9 * * * 2026")
+    pinged = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)
+    ping(silent, pinged)
+    ping(expired, pinged)  # its last firing: no deadline after it exists
+
+    assert actions.push_overdue_record(now=pinged + timedelta(seconds=100)) == 1
+
+    assert downs(silent) == [pinged + timedelta(seconds=90)]
+    assert downs(expired) == []
