@@ -32,7 +32,11 @@ def sync_schedule() -> int:
         micro = entry.every_seconds < 1
         every = int(entry.every_seconds * 1_000_000) if micro else int(entry.every_seconds)
         period = IntervalSchedule.MICROSECONDS if micro else IntervalSchedule.SECONDS
-        interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+        # Not get_or_create: (every, period) is not unique in django-celery-beat, and the admin
+        # lets anyone add a second "every 15 seconds".
+        interval = IntervalSchedule.objects.filter(every=every, period=period).order_by(
+            "id"
+        ).first() or IntervalSchedule.objects.create(every=every, period=period)
         PeriodicTask.objects.update_or_create(
             name=entry.name,
             defaults={

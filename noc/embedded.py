@@ -165,8 +165,10 @@ class EmbeddedRedis:
         return self.url
 
     def _wait_for_socket(self, timeout: float = 10.0) -> None:
+        # redis-server creates its socket before its pid file: wait for both, or another
+        # process attaching in between would take it for a dead server and start a second one.
         deadline = time.monotonic() + timeout
-        while not self.socket.exists():
+        while not (self.socket.exists() and self.running_pid() is not None):
             if time.monotonic() > deadline:
                 log = (self.dir / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"embedded Redis did not start; its log ends with:\n{log}")
@@ -197,6 +199,7 @@ class EmbeddedServices:
             if os.getpid() not in users:
                 users.append(os.getpid())
         atexit.register(self.detach)
+        _exit_cleanly_on_signals()
         return EmbeddedUrls(database_url=database_url, redis_url=redis_url)
 
     def detach(self) -> bool:
@@ -220,6 +223,24 @@ class EmbeddedServices:
         self.redis.stop()
         self.postgres.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _exit_cleanly_on_signals() -> None:
+    """atexit (and so detach) does not run when a signal's default action kills the process:
+    a closed terminal (SIGHUP) or a plain `kill` (SIGTERM) of a `manage.py` command would leave
+    the embedded servers running for nobody. Where those signals still have their default
+    action, exit through SystemExit instead. Servers that handle them (gunicorn, Celery, the
+    runner) install their own handlers afterwards, which replace these."""
+
+    def leave(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, leave)
+        except ValueError:  # not the main thread: signals are the main thread's to handle
+            return
 
 
 def ensure_environment() -> None:

@@ -222,13 +222,16 @@ def run(*, host: str, port: int, out: TextIO = sys.stdout) -> int:
     def on_signal(signum, frame):
         runner.stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    runner.prepare()
+    # Ctrl-C, `kill` and a closed terminal all stop everything, the embedded servers included.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    code = 0
     try:
-        runner.start()
-        runner.banner()
-        code = runner.wait()
+        runner.prepare()  # a stop asked meanwhile lets the step running finish, then no start
+        if not runner.stopping:
+            runner.start()
+            runner.banner()
+            code = runner.wait()
     finally:
         runner.say("Stopping…")
         runner.stop()

@@ -142,3 +142,58 @@ def test_a_runner_killed_outright_takes_its_children_with_it(fresh_var):
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def servers_running(var: Path) -> dict[str, bool]:
+    return {
+        "postgres": (var / "pgdata" / "postmaster.pid").exists(),
+        "redis": (var / "redis" / "redis.pid").exists(),
+    }
+
+
+def wait_stopped(var: Path, timeout: float = 30) -> dict[str, bool]:
+    deadline = time.monotonic() + timeout
+    while any(servers_running(var).values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return servers_running(var)
+
+
+def test_a_manage_py_command_stopped_by_sigterm_stops_the_servers_it_started(fresh_var):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"NOC_VAR_DIR": str(fresh_var)}
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", "import time; print('up', flush=True); "
+         "time.sleep(300)"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        while (line := command.stdout.readline()) and line.strip() != "up":
+            pass  # the shell's own banner first
+        assert line.strip() == "up"
+        assert servers_running(fresh_var) == {"postgres": True, "redis": True}
+        command.send_signal(signal.SIGTERM)
+        command.wait(timeout=30)
+        assert wait_stopped(fresh_var) == {"postgres": False, "redis": False}
+    finally:
+        if command.poll() is None:
+            command.kill()
+
+
+def test_a_closed_terminal_stops_the_runner_and_the_servers(fresh_var):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= {"NOC_VAR_DIR": str(fresh_var), "NOC_PORT": str(port), "NOC_DEMO_PORT": str(free_port())}
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "up"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
+        everything = family(runner.pid)
+        runner.send_signal(signal.SIGHUP)
+        assert runner.wait(timeout=60) == 0
+        assert alive(everything) == set()
+        assert wait_stopped(fresh_var) == {"postgres": False, "redis": False}
+    finally:
+        if runner.poll() is None:
+            runner.kill()
