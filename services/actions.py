@@ -264,10 +264,16 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
                 attempts=claim.attempts + 1, lease_until=lease_for(claim.service, now)
             )
         missed = [
-            _missed(c, f"missed: no worker finished this check after {c.attempts} attempts")
+            missed_observation(
+                c.service_id, c.slot, f"no worker finished this check after {c.attempts} attempts"
+            )
             for c in give_up
         ] + [
-            _missed(c, f"missed: its lease ran out over {MAX_SLOT_AGE} before it was reclaimed")
+            missed_observation(
+                c.service_id,
+                c.slot,
+                f"its lease ran out over {MAX_SLOT_AGE} before it was reclaimed",
+            )
             for c in stale
         ]
         if missed:
@@ -275,13 +281,14 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
     return [Slot(c.service_id, c.slot) for c in retry]
 
 
-def _missed(claim: CheckClaim, error: str) -> Observation:
+def missed_observation(service_id: str, due: datetime, why: str) -> Observation:
+    """A slot recorded as missed: nothing ran it (and nothing will)."""
     return Observation(
-        service_id=claim.service_id,
-        due=claim.slot,
+        service_id=service_id,
+        due=due,
         started_at=None,
         status=ResultStatus.MISSED,
-        error=error,
+        error=f"missed: {why}",
     )
 
 

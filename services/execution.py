@@ -10,11 +10,18 @@ from typing import Any
 
 from django.utils import timezone
 
-from services.actions import MAX_RUN_DELAY, Observation, Recorded, Slot, check_results_record
+from services.actions import (
+    MAX_RUN_DELAY,
+    Observation,
+    Recorded,
+    Slot,
+    check_results_record,
+    missed_observation,
+)
 from services.checks.context import CheckContext
 from services.checks.engine import run_batch_sync, run_one
 from services.checks.spec import Assertions, CheckSpec, Outcome
-from services.choices import CheckKind, ResultStatus
+from services.choices import CheckKind
 from services.models import Service
 from services.validation import effective_allow_private
 
@@ -142,12 +149,13 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
         started, outcome = next(ran) if isinstance(spec, CheckSpec) else (prepared_at, spec)
         observations.append(observation(slot.service_id, slot.due, started, outcome))
     observations += [
-        Observation(
-            service_id=s.service_id, due=s.due, started_at=None, status=ResultStatus.MISSED,
-            error=f"missed: the batch reached a worker more than {MAX_RUN_DELAY} after its slot",
+        missed_observation(
+            s.service_id,
+            s.due,
+            f"the batch reached a worker more than {MAX_RUN_DELAY} after its slot",
         )
         for s in stale
-    ]  # fmt: skip
+    ]
     skipped = [s for s in slots if s not in runnable and s not in stale]
     if skipped:
         _release(skipped)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from noc.storable import first_unstorable
 from services.checks.assertions import validate_json_path
 from services.checks.engine import RETRY_DELAY_SECONDS
 from services.checks.guard import literal_ip, refusal_reason, validate_url_target
@@ -50,23 +51,8 @@ def _storable(service, add) -> None:
 
 def unstorable(value: Any, path: str) -> str | None:
     """Why `value` (a string, number, or JSON of them) cannot be stored, or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return f"NUL characters (\\u0000) are not accepted (at {path})."
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value} is not a finite number (at {path})."
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}"
-            problem = unstorable(key, here) if isinstance(key, str) else None
-            if problem or (problem := unstorable(item, here)):
-                return problem
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if problem := unstorable(item, f"{path}[{index}]"):
-                return problem
-    return None
+    found = first_unstorable(value, path)
+    return found[1] if found else None
 
 
 def cron_problem(cron: str, *, window: bool = False) -> str | None:

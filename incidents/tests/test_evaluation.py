@@ -240,6 +240,15 @@ def test_an_error_in_evaluation_is_logged_and_the_results_are_kept(
     assert broken.status == "down"  # the service's state was written with its result
 
 
+def committed_service(target: str, service_id: str):
+    """A service opening and resolving on one result, for tests whose other connections must
+    see it (transaction=True)."""
+    return service_actions.service_create(
+        actor=None, id=service_id, name=service_id, url=f"{target}/ok",
+        failure_threshold=1, success_threshold=1,
+    )  # fmt: skip
+
+
 def _operator_acts_first(monkeypatch, name, act):
     """Make the worker's call of actions.<name> wait for `act`, run on another connection:
     an operator's change landing between the batch's read and the worker's lock. Only the
@@ -265,10 +274,7 @@ def _operator_acts_first(monkeypatch, name, act):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_operator_resolving_first_does_not_cost_the_recovery(target, make_user, monkeypatch):
-    service = service_actions.service_create(
-        actor=None, id="race-resolve", name="race", url=f"{target}/ok",
-        failure_threshold=1, success_threshold=1,
-    )  # fmt: skip
+    service = committed_service(target, "race-resolve")
     start = timezone.now() - timedelta(minutes=2)
     service_actions.check_results_record(results=[observation(service, start, "down")])
     incident = Incident.objects.get(service=service)
@@ -295,10 +301,7 @@ def test_a_failure_after_an_operator_closed_the_recent_incident_opens_a_new_one(
     target, make_user, monkeypatch, settings
 ):
     settings.INCIDENT_REOPEN_MINUTES = 10
-    service = service_actions.service_create(
-        actor=None, id="race-reopen", name="race", url=f"{target}/ok",
-        failure_threshold=1, success_threshold=1,
-    )  # fmt: skip
+    service = committed_service(target, "race-reopen")
     start = timezone.now() - timedelta(minutes=3)
     service_actions.check_results_record(results=[observation(service, start, "down")])
     service_actions.check_results_record(

@@ -10,25 +10,13 @@ from typing import Any
 
 from rest_framework import exceptions, parsers
 
-NUL = "\x00"
+from noc.storable import first_unstorable
 
 
 def nul_path(value: Any, path: str = "") -> str | None:
     """The path of the first string (key or value) in `value` holding a NUL, if any."""
-    if isinstance(value, str):
-        return path if NUL in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and NUL in key:
-                return here
-            if (found := nul_path(item, here)) is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := nul_path(item, f"{path}[{index}]")) is not None:
-                return found
-    return None
+    found = first_unstorable(value, path, floats=False)
+    return found[0] if found else None
 
 
 class JSONParser(parsers.JSONParser):

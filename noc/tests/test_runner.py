@@ -121,14 +121,25 @@ def test_run_starts_everything_and_stops_without_leftovers(fresh_var):
     assert alive(pids | {postmaster, redis}) == set()
 
 
+def embedded_env(var: Path) -> dict[str, str]:
+    """This environment with embedded servers under `var` (no DATABASE_URL / REDIS_URL)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    return env | {"NOC_VAR_DIR": str(var)}
+
+
+def start_runner(var: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "up"],
+        cwd=BASE_DIR,
+        env=embedded_env(var) | {"NOC_PORT": str(port), "NOC_DEMO_PORT": str(free_port())},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def test_a_runner_killed_outright_takes_its_children_with_it(fresh_var):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env |= {"NOC_VAR_DIR": str(fresh_var), "NOC_PORT": str(port), "NOC_DEMO_PORT": str(free_port())}
-    runner = subprocess.Popen(
-        [sys.executable, "manage.py", "up"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    runner = start_runner(fresh_var, port)
     try:
         wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
         children = family(runner.pid) - {runner.pid}
@@ -159,12 +170,11 @@ def wait_stopped(var: Path, timeout: float = 30) -> dict[str, bool]:
 
 
 def test_a_manage_py_command_stopped_by_sigterm_stops_the_servers_it_started(fresh_var):
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env |= {"NOC_VAR_DIR": str(fresh_var)}
     command = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", "import time; print('up', flush=True); "
          "time.sleep(300)"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=BASE_DIR, env=embedded_env(fresh_var), stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
         while (line := command.stdout.readline()) and line.strip() != "up":
@@ -181,12 +191,7 @@ def test_a_manage_py_command_stopped_by_sigterm_stops_the_servers_it_started(fre
 
 def test_a_closed_terminal_stops_the_runner_and_the_servers(fresh_var):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env |= {"NOC_VAR_DIR": str(fresh_var), "NOC_PORT": str(port), "NOC_DEMO_PORT": str(free_port())}
-    runner = subprocess.Popen(
-        [sys.executable, "manage.py", "up"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    runner = start_runner(fresh_var, port)
     try:
         wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
         everything = family(runner.pid)
