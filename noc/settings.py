@@ -105,11 +105,38 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------
 
 
+# The seed's pool options on DATABASE_URL (?pool_min=5&pool_max=20&pool_idle=60000), which libpq
+# refuses: aliases of DB_POOL_MIN_SIZE and DB_POOL_MAX_SIZE, and the idle time in milliseconds.
+SEED_POOL_OPTIONS = {"pool_min": "min_size", "pool_max": "max_size", "pool_idle": "max_idle"}
+POOL_VARIABLES = "DB_POOL_MAX_SIZE, DB_POOL_MIN_SIZE and DB_POOL_TIMEOUT"
+
+
+def _pool_from_query(query: dict[str, list[str]]) -> dict[str, float]:
+    """Removes the pool options from a DATABASE_URL query; returns them as psycopg_pool
+    arguments. Any other pool_* option is refused, naming the variables that set the pool."""
+    found: dict[str, float] = {}
+    for key in [k for k in query if k.lower().startswith("pool")]:
+        value = query.pop(key)[-1]
+        if key not in SEED_POOL_OPTIONS:
+            raise ImproperlyConfigured(
+                f"DATABASE_URL option {key!r} is not a PostgreSQL connection parameter: set the "
+                f"connection pool with {POOL_VARIABLES} (the URL options pool_min, pool_max and "
+                "pool_idle are accepted as their aliases)"
+            )
+        if not value.isdigit():
+            raise ImproperlyConfigured(f"DATABASE_URL {key} must be a whole number, not {value!r}")
+        name = SEED_POOL_OPTIONS[key]
+        found[name] = int(value) / 1000 if name == "max_idle" else int(value)
+    return found
+
+
 def _database_from_url(url: str) -> dict:
-    """env.db() plus the options people put on DATABASE_URL that libpq does not take as-is."""
+    """env.db() plus the options people put on DATABASE_URL that libpq does not take as-is.
+    The seed's pool options come back as OPTIONS["pool"] (see _pool_settings)."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     statement_timeout = query.pop("statement_timeout", [None])[0]
+    pool = _pool_from_query(query)
     cleaned = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
     config = environ.Env.db_url_config(cleaned)
     options = config.setdefault("OPTIONS", {})
@@ -124,18 +151,60 @@ def _database_from_url(url: str) -> dict:
         options["options"] = f"{options.get('options', '')} {extra}".strip()
     if "connect_timeout" in options:
         options["connect_timeout"] = int(options["connect_timeout"])
+    if pool:
+        options["pool"] = pool
     return config
 
 
+def _pool_settings(
+    from_url: dict[str, float], *, max_size: int | None, min_size: int | None,
+    timeout: float | None,
+) -> dict[str, float] | None:  # fmt: skip
+    """psycopg_pool's arguments from the DB_POOL_* variables (None: unset) and the URL's
+    aliases; None when there is no pool. A variable and its alias must agree."""
+    pool = dict(from_url)
+    for name, variable, value in (
+        ("max_size", "DB_POOL_MAX_SIZE", max_size),
+        ("min_size", "DB_POOL_MIN_SIZE", min_size),
+    ):
+        if value is not None and name in pool and pool[name] != value:
+            alias = next(k for k, v in SEED_POOL_OPTIONS.items() if v == name)
+            raise ImproperlyConfigured(
+                f"DATABASE_URL {alias}={pool[name]} contradicts {variable}={value}: "
+                f"set one of them ({POOL_VARIABLES} are the pool's variables)"
+            )
+        if value is not None:
+            pool[name] = value
+    # A pool needs a size: DB_POOL_MAX_SIZE above 0, pool_max, or pool_min (max = min).
+    if not pool.get("max_size") and "min_size" not in from_url:
+        if "max_idle" in from_url:
+            raise ImproperlyConfigured(
+                "DATABASE_URL pool_idle needs a pool: set DB_POOL_MAX_SIZE or pool_max too"
+            )
+        return None
+    pool.setdefault("min_size", 1)
+    pool.setdefault("max_size", pool["min_size"])
+    if pool["max_size"] <= 0 or not 0 <= pool["min_size"] <= pool["max_size"]:
+        raise ImproperlyConfigured(
+            f"the connection pool needs 0 <= min size ({pool['min_size']}) <= max size "
+            f"({pool['max_size']}) and a max size above 0: check {POOL_VARIABLES} and the "
+            "DATABASE_URL options pool_min and pool_max"
+        )
+    pool["timeout"] = 10.0 if timeout is None else timeout
+    return pool
+
+
 DATABASES = {"default": _database_from_url(env.str("DATABASE_URL"))}
-DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=0)
-if DB_POOL_MAX_SIZE:
+DB_POOL = _pool_settings(
+    DATABASES["default"]["OPTIONS"].pop("pool", {}),
+    max_size=env.int("DB_POOL_MAX_SIZE", default=None),
+    min_size=env.int("DB_POOL_MIN_SIZE", default=None),
+    timeout=env.float("DB_POOL_TIMEOUT", default=None),
+)
+DB_POOL_MAX_SIZE = DB_POOL["max_size"] if DB_POOL else 0
+if DB_POOL:
     # Django's native psycopg pool refuses CONN_MAX_AGE > 0: the pool owns connection lifetime.
-    DATABASES["default"]["OPTIONS"]["pool"] = {
-        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
-        "max_size": DB_POOL_MAX_SIZE,
-        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
-    }
+    DATABASES["default"]["OPTIONS"]["pool"] = DB_POOL
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)

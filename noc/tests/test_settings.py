@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from noc.settings import BASE_DIR, _celery_redis_url, _database_from_url, _redis_with_db
+from noc.settings import (
+    BASE_DIR,
+    _celery_redis_url,
+    _database_from_url,
+    _pool_settings,
+    _redis_with_db,
+)
 
 
 def test_database_url_options_people_use_reach_libpq():
@@ -39,6 +47,68 @@ def test_unix_socket_urls_for_the_embedded_servers():
     assert _celery_redis_url(sock) == "redis+socket:///work/var/redis/redis.sock?virtual_host=0"
     assert _redis_with_db(sock, 1) == "unix:///work/var/redis/redis.sock?db=1"
     assert _redis_with_db("redis://127.0.0.1:6379/0", 1) == "redis://127.0.0.1:6379/1"
+
+
+def pool_of(url: str, *, max_size=None, min_size=None, timeout=None):
+    config = _database_from_url(url)
+    return _pool_settings(
+        config["OPTIONS"].pop("pool", {}), max_size=max_size, min_size=min_size, timeout=timeout
+    )
+
+
+def test_the_seeds_pool_options_are_aliases_of_the_pool_variables():
+    url = "postgresql://user:pass@host:5432/db?sslmode=require&pool_min=5&pool_max=20"
+    config = _database_from_url(url)
+    assert "pool_min" not in config["OPTIONS"] and "pool_max" not in config["OPTIONS"]
+    assert config["OPTIONS"]["sslmode"] == "require"
+    assert pool_of(url) == {"min_size": 5, "max_size": 20, "timeout": 10.0}
+    # pool_idle is milliseconds in the seed; psycopg_pool's max_idle is seconds.
+    idle = pool_of("postgres://u@h/db?pool_max=50&pool_idle=60000")
+    assert idle == {"max_size": 50, "min_size": 1, "max_idle": 60.0, "timeout": 10.0}
+    assert pool_of("postgres://u@h/db?pool_min=3") == {"min_size": 3, "max_size": 3, "timeout": 10}
+    assert pool_of("postgres://u@h/db", max_size=8, min_size=2, timeout=3.0) == {
+        "max_size": 8, "min_size": 2, "timeout": 3.0,
+    }  # fmt: skip
+    assert pool_of("postgres://u@h/db?pool_max=20", max_size=20) == pool_of(
+        "postgres://u@h/db?pool_max=20"
+    )
+    assert pool_of("postgres://u@h/db") is None
+    assert pool_of("postgres://u@h/db", max_size=0, min_size=4) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "variables", "message"),
+    [
+        ("postgres://u@h/db?pool_size=5", {}, "'pool_size' is not a PostgreSQL connection"),
+        ("postgres://u@h/db?pool_max=lots", {}, "pool_max must be a whole number"),
+        ("postgres://u@h/db?pool_max=20", {"max_size": 10}, "pool_max=20 contradicts DB_POOL_MAX"),
+        ("postgres://u@h/db?pool_min=5", {"min_size": 1}, "pool_min=5 contradicts DB_POOL_MIN"),
+        ("postgres://u@h/db?pool_min=30&pool_max=20", {}, "min size (30) <= max size (20)"),
+        ("postgres://u@h/db?pool_idle=1000", {}, "pool_idle needs a pool"),
+    ],
+)
+def test_pool_options_that_cannot_work_are_refused_naming_the_variables(url, variables, message):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        pool_of(url, **variables)
+
+
+def test_a_database_url_with_the_seeds_pool_options_starts_and_connects():
+    url = urlsplit(os.environ["DATABASE_URL"])
+    query = "&".join(filter(None, [url.query, "pool_min=1&pool_max=2"]))
+    code = (
+        "from django.db import connection; connection.ensure_connection(); "
+        "cursor = connection.cursor(); cursor.execute('SELECT 1'); "
+        "print(cursor.fetchone()[0], connection.pool.min_size, connection.pool.max_size)"
+    )
+    result = run_django(code, DATABASE_URL=urlunsplit(url._replace(query=query)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "1", "2"]
+
+
+def test_an_unknown_pool_option_stops_the_start_with_the_right_variables():
+    result = run_django("", DATABASE_URL="postgres://u@127.0.0.1/db?pool_size=5")
+    assert result.returncode != 0
+    assert "DB_POOL_MAX_SIZE, DB_POOL_MIN_SIZE and DB_POOL_TIMEOUT" in result.stderr
 
 
 def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
