@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from noc import embedded
+from noc.metrics_access import metrics_token_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -403,6 +404,10 @@ NOC_CHECK_ROLLUP_RETENTION_DAYS = env.int("NOC_CHECK_ROLLUP_RETENTION_DAYS", def
 NOC_DISPATCH_BATCH_SIZE = env.int("NOC_DISPATCH_BATCH_SIZE", default=200)
 NOC_METRICS_TOKEN = env.str("NOC_METRICS_TOKEN", default="")
 NOC_METRICS_ENABLED = env.bool("NOC_METRICS_ENABLED", default=True)
+if problem := metrics_token_problem(
+    production=PRODUCTION, enabled=NOC_METRICS_ENABLED, token=NOC_METRICS_TOKEN
+):
+    raise ImproperlyConfigured(problem)
 NOC_DEMO_PORT = env.int("NOC_DEMO_PORT", default=8001)
 
 # --- Incidents and notifications --------------------------------------------------------------

@@ -7,17 +7,16 @@ minute, the rollup refresh period), certificates, check lag and pending claims.
 
 from __future__ import annotations
 
-import hmac
 import math
 import time
 from collections.abc import Callable, Iterable
 
 import psutil
-from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
+from noc.metrics_access import metrics_access
 from services import queries
 from services.choices import ServiceStatus
 from services.models import Service
@@ -183,25 +182,10 @@ def render_metrics() -> str:
     return out.render()
 
 
-# --- the view ----------------------------------------------------------------------------------
-
-
-def authorized(request: HttpRequest) -> bool:
-    token = settings.NOC_METRICS_TOKEN
-    if not token:
-        return True
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
+# --- the view (who may read it: noc/metrics_access.py) -----------------------------------------
 
 
 @require_GET
+@metrics_access
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not settings.NOC_METRICS_ENABLED:
-        return HttpResponse("not found", status=404, content_type="text/plain")
-    if not authorized(request):
-        response = HttpResponse("unauthorized", status=401, content_type="text/plain")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
     return HttpResponse(render_metrics(), content_type=CONTENT_TYPE)

@@ -145,6 +145,7 @@ def test_check_deploy_is_clean_with_production_settings():
         | {
             "NOC_ENV": "production",
             "SECRET_KEY": "x" * 64 + "-production-like-secret-for-the-test",
+            "NOC_METRICS_TOKEN": "a-scrape-token-for-the-test",
             "ALLOWED_HOSTS": "noc.example.com",
         },
         capture_output=True,
@@ -159,3 +160,26 @@ def test_an_unknown_noc_env_is_refused():
     result = run_django("", NOC_ENV="staging")
     assert result.returncode != 0
     assert "NOC_ENV must be development, production or test" in result.stderr
+
+
+PRODUCTION = {"NOC_ENV": "production", "SECRET_KEY": "k" * 60, "ALLOWED_HOSTS": "noc.example"}
+
+
+def test_production_refuses_to_start_with_metrics_open_to_anyone():
+    result = run_django("", **PRODUCTION)
+    assert result.returncode != 0
+    assert "NOC_METRICS_TOKEN must be set when NOC_ENV=production" in result.stderr
+    assert "NOC_METRICS_ENABLED=false" in result.stderr
+    short = run_django("", **PRODUCTION, NOC_METRICS_TOKEN="s3cret")
+    assert short.returncode != 0
+    assert "at least 16 characters" in short.stderr
+
+
+def test_production_starts_with_a_metrics_token_or_without_metrics():
+    code = "from django.conf import settings; print(settings.NOC_METRICS_ENABLED)"
+    with_token = run_django(code, **PRODUCTION, NOC_METRICS_TOKEN="t" * 32)
+    assert with_token.returncode == 0, with_token.stderr
+    assert with_token.stdout.split()[-1] == "True"
+    switched_off = run_django(code, **PRODUCTION, NOC_METRICS_ENABLED="false")
+    assert switched_off.returncode == 0, switched_off.stderr
+    assert switched_off.stdout.split()[-1] == "False"
