@@ -179,6 +179,11 @@ def test_deleting_a_channel_is_audited(admin_api, receiver):
             "url",
             "address 169.254.169.254 is refused (cloud metadata)",
         ),
+        (
+            {"kind": "webhook", "url": "http://[::a9fe:a9fe]/latest/"},
+            "url",
+            "address ::a9fe:a9fe is refused (cloud metadata)",
+        ),
         ({"kind": "slack", "url": ""}, "url", "needs the URL"),
         ({"kind": "email", "email_to": []}, "email_to", "at least one address"),
         ({"kind": "email", "email_to": ["not-an-address"]}, "email_to.0", "valid email"),

@@ -21,6 +21,7 @@ __all__ = [
     "AddressRefused",
     "GuardedResolver",
     "check_address",
+    "embedded_ipv4",
     "guarded_socket_factory",
     "literal_ip",
     "refusal_reason",
@@ -45,6 +46,9 @@ _PRIVATE = tuple(
 )
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class AddressRefused(OSError):
@@ -65,33 +69,84 @@ class AddressRefused(OSError):
 
 
 def refusal_reason(ip: str, *, allow_private: bool) -> str | None:
-    """Why a check must not connect to `ip`, or None when it may."""
+    """Why a check must not connect to `ip`, or None when it may.
+
+    An IPv6 address that carries an IPv4 address (see `embedded_ipv4`) is judged by what it
+    carries: every IPv4 address it may reach must be allowed.
+    """
     try:
-        address = _unwrap(ipaddress.ip_address(ip))
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return "not an IP address"
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+    embedded = embedded_ipv4(address)
+    for candidate in embedded or [address]:
+        reason = _always_refused(candidate)
+        if reason is not None:
+            return reason
+    if allow_private:
+        return None
+    if address in _NAT64_LOCAL:
+        # Where inside the /48 the IPv4 address sits is the operator's choice (RFC 6052),
+        # so it cannot be judged exactly: local-use, like a private range.
+        return "special-purpose"
+    for candidate in embedded or [address]:
+        reason = _special_range(candidate)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _always_refused(address: IPAddress) -> str | None:
     if address in _METADATA:
         return "cloud metadata"
     if any(address in net for net in _LINK_LOCAL):
         return "link-local"
-    if allow_private:
-        return None
-    return _special_range(address)
+    return None
 
 
-def _unwrap(address: IPAddress) -> IPAddress:
-    """The IPv4 address hidden inside an IPv6 one, which is what the packet really reaches."""
-    if isinstance(address, ipaddress.IPv4Address):
-        return address
-    if address.scope_id:
-        address = ipaddress.IPv6Address(str(address).split("%", 1)[0])
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address hands its packets to, which is what it really reaches.
+
+    IPv4-mapped (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, RFC 2765),
+    IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks), NAT64
+    (64:ff9b::/96, and every RFC 6052 position in the local-use 64:ff9b:1::/48), 6to4
+    (2002:a.b.c.d::/48), Teredo (its server and its client) and ISATAP (an interface
+    identifier of [02]00:5efe:a.b.c.d). Empty for an IPv4 address or a plain IPv6 one.
+    """
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    value = int(address)
+    low = ipaddress.IPv4Address(value & 0xFFFFFFFF)
     if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+        return [address.ipv4_mapped]
+    if address in _TRANSLATED or address in _NAT64:
+        return [low]
+    if address in _COMPATIBLE and value > 1:  # :: and ::1 are themselves, not 0.0.0.x
+        return [low]
+    if address in _NAT64_LOCAL:
+        return [_rfc6052_ipv4(value, length) for length in (48, 56, 64, 96)]
     if address.sixtofour is not None:
-        return address.sixtofour
-    if address in _NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    if (value >> 32) & 0xFCFFFFFF == 0x00005EFE:  # ISATAP, u and g bits ignored
+        return [low]
+    return []
+
+
+def _rfc6052_ipv4(value: int, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address at RFC 6052's place for a NAT64 prefix of this length: right after the
+    prefix, skipping bits 64-71 (the "u" octet), which are always zero."""
+    if prefix_length == 96:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    bits = value & ((1 << (128 - prefix_length)) - 1)  # everything after the prefix
+    bits >>= 128 - prefix_length - 40  # the 40 bits that hold the address and the u octet
+    before_u = 64 - prefix_length  # address bits that come before the u octet
+    high = bits >> (40 - before_u)
+    after = bits & ((1 << (32 - before_u)) - 1)
+    return ipaddress.IPv4Address((high << (32 - before_u)) | after)
 
 
 def _special_range(address: IPAddress) -> str | None:

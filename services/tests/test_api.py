@@ -172,6 +172,8 @@ BAD_INPUT = [
     ({"json_path": "$..["}, "json_path"),
     ({"kind": "tcp", "host": "db.example.com", "port": 70000, "url": ""}, "port"),
     ({"url": "http://169.254.169.254/latest/meta-data/"}, "url"),
+    ({"url": "http://[::a9fe:a9fe]/latest/meta-data/"}, "url"),  # IPv4-compatible IPv6
+    ({"kind": "tcp", "host": "::ffff:0:a9fe:a9fe", "port": 80, "url": ""}, "host"),
     ({"expected_status": [200, 999]}, "expected_status"),
     ({"headers": {"X-Retries": 3}}, "headers"),
     ({"kind": "tcp", "host": "db.example.com", "port": 5432, "headers": ["x"]}, "headers"),

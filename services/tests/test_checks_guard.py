@@ -30,6 +30,18 @@ ALWAYS_REFUSED = [
     ("::ffff:a9fe:101", "link-local"),
     ("64:ff9b::a9fe:a9fe", "cloud metadata"),  # NAT64
     ("2002:a9fe:a9fe::1", "cloud metadata"),  # 6to4
+    ("::a9fe:a9fe", "cloud metadata"),  # IPv4-compatible
+    ("::169.254.169.254", "cloud metadata"),
+    ("::a9fe:101", "link-local"),
+    ("::ffff:0:a9fe:a9fe", "cloud metadata"),  # IPv4-translated (SIIT)
+    ("2001:0:a9fe:a9fe::1", "cloud metadata"),  # Teredo server
+    ("2001:0:4136:e378:8000:63bf:5601:5601", "cloud metadata"),  # Teredo client (xor-ed)
+    ("2001:db8::5efe:a9fe:a9fe", "cloud metadata"),  # ISATAP interface identifier
+    ("2001:db8::200:5efe:a9fe:a9fe", "cloud metadata"),  # ISATAP, universal bit set
+    ("64:ff9b:1::a9fe:a9fe", "cloud metadata"),  # local-use NAT64, /96
+    ("64:ff9b:1:a9fe:a9:fe00::", "cloud metadata"),  # local-use NAT64, /48
+    ("64:ff9b:1:0:a9:fea9:fe00:0", "cloud metadata"),  # local-use NAT64, /64
+    ("::ffff:a9fe:a9fe%eth0", "cloud metadata"),
 ]
 
 REFUSED_UNLESS_PRIVATE = [
@@ -44,6 +56,13 @@ REFUSED_UNLESS_PRIVATE = [
     ("fc00::1", "private"),
     ("fd12:3456::1", "private"),
     ("::ffff:10.0.0.1", "private"),
+    ("::7f00:1", "loopback"),  # IPv4-compatible
+    ("::ffff:0:7f00:1", "loopback"),  # IPv4-translated
+    ("64:ff9b::a00:1", "private"),  # NAT64
+    ("2002:a00:1::1", "private"),  # 6to4
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),  # Teredo client 10.0.0.1
+    ("2001:db8::5efe:c0a8:101", "private"),  # ISATAP
+    ("64:ff9b:1::808:808", "special-purpose"),  # local-use NAT64: where the IPv4 sits varies
     ("100.64.0.1", "CGNAT"),
     ("100.127.255.254", "CGNAT"),
     ("0.0.0.0", "unspecified"),
@@ -58,7 +77,17 @@ REFUSED_UNLESS_PRIVATE = [
     ("2001:db8::1", "special-purpose"),  # documentation
 ]
 
-PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.216.34",
+    "2606:4700:4700::1111",
+    "::ffff:8.8.8.8",
+    "::808:808",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo: server 65.54.227.120, client 8.8.8.8
+]
 
 
 @pytest.mark.parametrize(("ip", "reason"), ALWAYS_REFUSED)
@@ -89,6 +118,8 @@ def test_a_non_address_is_refused():
         ("http://169.254.169.254/latest/meta-data/", True, "169.254.169.254 is refused"),
         ("http://[::ffff:169.254.169.254]/", True, "is refused (cloud metadata)"),
         ("http://[fe80::1]:8080/", True, "is refused (link-local)"),
+        ("http://[::a9fe:a9fe]/", True, "::a9fe:a9fe is refused (cloud metadata)"),
+        ("http://[64:ff9b::7f00:1]/", False, "is refused (loopback)"),
         ("http://127.0.0.1:8000/health", False, "127.0.0.1 is refused (loopback)"),
         ("http://2130706433/", False, "127.0.0.1 is refused (loopback)"),  # decimal form
         ("http://0x7f.1/", False, "127.0.0.1 is refused (loopback)"),  # hex shorthand
@@ -161,6 +192,13 @@ def test_guarded_socket_factory_checks_the_exact_address():
         assert sock.family == socket.AF_INET
     with pytest.raises(AddressRefused, match="loopback"):
         guarded_socket_factory(allow_private=False)(loopback)
+
+
+def test_guarded_socket_factory_judges_ipv4_hidden_in_ipv6():
+    compatible = (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::a9fe:a9fe", 80, 0, 0))
+
+    with pytest.raises(AddressRefused, match="cloud metadata"):
+        guarded_socket_factory(allow_private=True)(compatible)
 
 
 def test_address_refused_is_an_os_error_with_a_readable_message():
