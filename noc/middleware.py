@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 class RejectNulMiddleware:
     """A NUL (%00) in the path or the query string is refused with a 400 before any view runs:
     PostgreSQL cannot compare or store it, so it would end as a 500 in whichever filter, search
-    or lookup received it. (Request bodies are checked by noc.api.parsers.JSONParser.)"""
+    or lookup received it. (Request bodies are checked by the parsers in noc.api.parsers.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

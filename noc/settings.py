@@ -289,8 +289,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["noc.api.permissions.RolePermission"],
     "DEFAULT_PARSER_CLASSES": [
         "noc.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "noc.api.parsers.FormParser",
+        "noc.api.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "noc.api.pagination.PagePagination",
     "PAGE_SIZE": 50,

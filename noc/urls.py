@@ -56,3 +56,8 @@ urlpatterns = [
     path("ping/<uuid:token>/start", ping.ping, {"outcome": "start"}, name="ping-start"),
     path("metrics", metrics.metrics, name="metrics"),
 ]
+
+# The API answers in its JSON error shape even where Django, not DRF, answers.
+handler400 = "noc.api.errors.bad_request"
+handler404 = "noc.api.errors.not_found"
+handler500 = "noc.api.errors.server_error"

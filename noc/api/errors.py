@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.conf import settings
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+    ValidationError,
+)
 from django.db import IntegrityError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from noc.api.parsers import nested_too_deeply
 
 
 class Conflict(exceptions.APIException):
@@ -17,6 +27,16 @@ class Conflict(exceptions.APIException):
     def __init__(self, detail: str, *, extra: dict | None = None) -> None:
         super().__init__(detail)
         self.extra = extra or {}
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+def _too_large() -> PayloadTooLarge:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return PayloadTooLarge(f"The request body is larger than the {limit:,} bytes accepted.")
 
 
 def _field_errors(detail) -> dict[str, list[str]]:
@@ -56,6 +76,13 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = _too_large()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(f"Too many form fields or files: {exc}")
+    elif isinstance(exc, RecursionError):
+        # Input nested too deeply for a recursive walk (a JSON string in a form field, say).
+        exc = nested_too_deeply()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -71,3 +98,30 @@ def exception_handler(exc, context):
         body.update(getattr(exc, "extra", {}))
     response.data = body
     return response
+
+
+# --- Django's own error pages, for what fails before or outside a DRF view ---------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"message": str(_too_large().detail), "code": "too_large"}, status=413)
+    return JsonResponse({"message": "Bad request.", "code": "bad_request"}, status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"message": "Not found.", "code": "not_found"}, status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return JsonResponse({"message": "Server error.", "code": "error"}, status=500)
