@@ -2,9 +2,11 @@ import django_filters
 
 from accounts.choices import AuditAction, Role
 from accounts.models import AuditEvent, User
+from noc.api.dates import IsoDateTimeFilter
+from noc.api.filters import FilterSet
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(FilterSet):
     role = django_filters.ChoiceFilter(choices=Role.choices)
 
     class Meta:
@@ -12,10 +14,10 @@ class UserFilter(django_filters.FilterSet):
         fields = ["role", "is_active"]
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(FilterSet):
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="time", lookup_expr="lt")
 
     class Meta:
         model = AuditEvent

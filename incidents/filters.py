@@ -7,9 +7,11 @@ from django.db.models import QuerySet
 
 from incidents.choices import ACTIVE_STATUSES, IncidentSource, IncidentStatus, Severity
 from incidents.models import Incident
+from noc.api.dates import IsoDateTimeFilter
+from noc.api.filters import FilterSet
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(FilterSet):
     # Repeat a parameter for several values: ?status=new&status=investigating.
     status = django_filters.MultipleChoiceFilter(choices=IncidentStatus.choices)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
@@ -18,10 +20,10 @@ class IncidentFilter(django_filters.FilterSet):
     tag = django_filters.CharFilter(method="filter_tag", label="Service tag")
     active = django_filters.BooleanFilter(method="filter_active", label="Active (not resolved)")
     assignee = django_filters.NumberFilter(field_name="assignee_id", label="Assignee user id")
-    opened_after = django_filters.IsoDateTimeFilter(
+    opened_after = IsoDateTimeFilter(
         field_name="detected_at", lookup_expr="gte", label="Detected at or after (ISO 8601)"
     )
-    opened_before = django_filters.IsoDateTimeFilter(
+    opened_before = IsoDateTimeFilter(
         field_name="detected_at", lookup_expr="lt", label="Detected before (ISO 8601)"
     )
 

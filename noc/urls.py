@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.decorators import api_view, permission_classes
@@ -8,7 +8,10 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from noc import health, views
+from noc.converters import AnyCaseUUIDConverter
 from services import metrics, ping
+
+register_converter(AnyCaseUUIDConverter, "uuid_any_case")
 
 API_ROOT_LINKS = [
     "me",
@@ -51,9 +54,9 @@ urlpatterns = [
     path("api-auth/", include("rest_framework.urls")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
-    path("ping/<uuid:token>", ping.ping, name="ping"),
-    path("ping/<uuid:token>/fail", ping.ping, {"outcome": "fail"}, name="ping-fail"),
-    path("ping/<uuid:token>/start", ping.ping, {"outcome": "start"}, name="ping-start"),
+    path("ping/<uuid_any_case:token>", ping.ping, name="ping"),
+    path("ping/<uuid_any_case:token>/fail", ping.ping, {"outcome": "fail"}, name="ping-fail"),
+    path("ping/<uuid_any_case:token>/start", ping.ping, {"outcome": "start"}, name="ping-start"),
     path("metrics", metrics.metrics, name="metrics"),
 ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from noc.api.dates import IsoDateTimeFilter
+from noc.api.filters import FilterSet
 from services.choices import CheckKind, ResultStatus, ServiceStatus
 from services.models import CheckResult, MaintenanceWindow, Service
 
@@ -13,7 +15,7 @@ def comma_list(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class ServiceFilter(django_filters.FilterSet):
+class ServiceFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=CheckKind.choices)
     status = django_filters.ChoiceFilter(choices=ServiceStatus.choices)
     tags = django_filters.CharFilter(
@@ -51,8 +53,8 @@ class ServiceFilter(django_filters.FilterSet):
         )
 
 
-class CheckResultFilter(django_filters.FilterSet):
-    to = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt", label="Before")
+class CheckResultFilter(FilterSet):
+    to = IsoDateTimeFilter(field_name="time", lookup_expr="lt", label="Before")
     status = django_filters.ChoiceFilter(choices=ResultStatus.choices)
 
     class Meta:
@@ -61,12 +63,12 @@ class CheckResultFilter(django_filters.FilterSet):
 
 
 # `from` is a Python keyword, so it cannot be declared in the class body.
-CheckResultFilter.base_filters["from"] = django_filters.IsoDateTimeFilter(
+CheckResultFilter.base_filters["from"] = IsoDateTimeFilter(
     field_name="time", lookup_expr="gte", label="At or after"
 )
 
 
-class MaintenanceWindowFilter(django_filters.FilterSet):
+class MaintenanceWindowFilter(FilterSet):
     service = django_filters.CharFilter(field_name="services__id", label="Service id")
 
     class Meta:

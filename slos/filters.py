@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import django_filters
 
+from noc.api.filters import FilterSet
 from slos.choices import SliType, SloWindow, ViolationRisk
 from slos.models import SLO
 
 
-class SLOFilter(django_filters.FilterSet):
+class SLOFilter(FilterSet):
     service = django_filters.CharFilter(field_name="service_id", label="Service id")
     sli_type = django_filters.ChoiceFilter(choices=SliType.choices)
     window = django_filters.ChoiceFilter(choices=SloWindow.choices)

@@ -22,6 +22,7 @@ from incidents import delivery
 from incidents.choices import CHANNEL_EVENTS, ChannelKind, DeliveryStatus
 from incidents.models import DeliveryAttempt, NotificationChannel, NotificationDelivery
 from incidents.validation import channel_errors
+from noc.api.filters import FilterSet
 from services.api.serializers import ServiceIdsField
 
 __all__ = ["register"]
@@ -130,7 +131,7 @@ class TestResultSerializer(serializers.Serializer):
 # --- filters ------------------------------------------------------------------------------------
 
 
-class NotificationChannelFilter(django_filters.FilterSet):
+class NotificationChannelFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
 
     class Meta:
@@ -138,7 +139,7 @@ class NotificationChannelFilter(django_filters.FilterSet):
         fields = ["kind", "enabled", "is_default"]
 
 
-class NotificationDeliveryFilter(django_filters.FilterSet):
+class NotificationDeliveryFilter(FilterSet):
     # Repeat for several values: ?status=retrying&status=failed.
     status = django_filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
     channel = django_filters.NumberFilter(field_name="channel_id", label="Channel id")

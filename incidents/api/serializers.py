@@ -11,6 +11,7 @@ from rest_framework import serializers
 from accounts.models import User
 from incidents.choices import IncidentStatus, Severity
 from incidents.models import Incident, IncidentEvent
+from noc.api.dates import DateTimeField
 from services.models import Service
 
 # The generate_series of the daily figures has one row per day: keep it bounded.
@@ -118,7 +119,7 @@ class ActiveQuerySerializer(serializers.Serializer):
 class StatsQuerySerializer(serializers.Serializer):
     """?from=&to=&service=&tag=&severity= (default: the last 30 days)."""
 
-    to = serializers.DateTimeField(required=False)
+    to = DateTimeField(required=False)
     service = serializers.SlugRelatedField(
         slug_field="id", queryset=Service.objects.all(), required=False
     )
@@ -127,7 +128,7 @@ class StatsQuerySerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # `from` is a Python keyword, so it cannot be declared in the class body.
-        return {"from": serializers.DateTimeField(required=False), **super().get_fields()}
+        return {"from": DateTimeField(required=False), **super().get_fields()}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         end = attrs.get("to") or timezone.now()

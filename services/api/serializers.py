@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
+from noc.api.serializers import ModelSerializer
 from services.choices import CheckKind
 from services.models import MaintenanceWindow, Service
 from services.validation import cron_problem
@@ -145,7 +146,7 @@ class ServiceIdsField(serializers.ListField):
         return [service.pk for service in value.all()]
 
 
-class MaintenanceWindowSerializer(serializers.ModelSerializer):
+class MaintenanceWindowSerializer(ModelSerializer):
     services = ServiceIdsField(help_text="Service ids.")
 
     class Meta:

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from noc.api.dates import DateTimeField
 from services.models import Service
 from slos.models import SLO, SLOAlert
 from slos.queries import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
@@ -84,11 +85,11 @@ class HistoryQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=HISTORY_MAX_LIMIT, default=HISTORY_DEFAULT_LIMIT
     )
-    to = serializers.DateTimeField(required=False)
+    to = DateTimeField(required=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # `from` is a Python keyword, so it cannot be declared in the class body.
-        return {"from": serializers.DateTimeField(required=False), **super().get_fields()}
+        return {"from": DateTimeField(required=False), **super().get_fields()}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         since, until = attrs.get("from"), attrs.get("to")
@@ -130,6 +131,7 @@ class SLOSummaryItemSerializer(serializers.ModelSerializer):
             "current_value", "compliant", "violation_risk", "budget_remaining_minutes",
             "budget_remaining_percent", "burn_rate", "budget_exhausted_at", "calculated_at",
         ]  # fmt: skip
+        read_only_fields = fields
 
 
 class SLOSummarySerializer(serializers.Serializer):
