@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from noc import embedded
+from noc.api.rates import parse_rate
 from noc.metrics_access import metrics_token_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -281,12 +282,32 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
 
 # --- API ----------------------------------------------------------------------------------
 
+
+def _rate(name: str, default: str) -> str | None:
+    value = env.str(name, default=default)
+    try:
+        return value if parse_rate(value) else None
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+
+
+# Requests per period and identity (noc/api/throttles.py); None is no limit.
+NOC_API_THROTTLE_RATES = {
+    "key": _rate("NOC_API_RATE_PER_KEY", "600/minute"),
+    "address": _rate("NOC_API_RATE_PER_ADDRESS", "1200/minute"),
+    "ingest": _rate("NOC_API_RATE_INGEST", "off"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["noc.api.permissions.RolePermission"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "noc.api.throttles.KeyRateThrottle",
+        "noc.api.throttles.AddressRateThrottle",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "noc.api.parsers.JSONParser",
         "noc.api.parsers.FormParser",
