@@ -423,6 +423,9 @@ NOC_CHECK_ALLOW_PRIVATE = env.bool("NOC_CHECK_ALLOW_PRIVATE", default=True)
 NOC_CHECK_RESULTS_RETENTION_DAYS = env.int("NOC_CHECK_RESULTS_RETENTION_DAYS", default=30)
 NOC_CHECK_ROLLUP_RETENTION_DAYS = env.int("NOC_CHECK_ROLLUP_RETENTION_DAYS", default=400)
 NOC_DISPATCH_BATCH_SIZE = env.int("NOC_DISPATCH_BATCH_SIZE", default=200)
+# A dispatched slot's lease is its check's worst case plus this; when it runs out unrecorded,
+# the slot is dispatched again or recorded missed.
+NOC_CLAIM_GRACE_SECONDS = env.int("NOC_CLAIM_GRACE_SECONDS", default=60)
 NOC_METRICS_TOKEN = env.str("NOC_METRICS_TOKEN", default="")
 NOC_METRICS_ENABLED = env.bool("NOC_METRICS_ENABLED", default=True)
 if problem := metrics_token_problem(

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import CroniterError
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
@@ -21,9 +22,10 @@ from accounts.choices import AuditAction
 from noc.models import RollupWatermark
 from noc.timeseries import backend, partitions
 from noc.timeseries.rollups import mark_dirty
-from services import signals
+from services import schedule, signals
 from services.choices import CheckKind, ResultStatus, ServiceStatus
-from services.models import CheckClaim, CheckResult, MaintenanceWindow, Service
+from services.models import CheckClaim, CheckGap, CheckResult, MaintenanceWindow, Service
+from services.schedule import MAX_SLOT_AGE
 from services.timeseries import CHECK_RESULTS, CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
 
 logger = logging.getLogger(__name__)
@@ -36,14 +38,9 @@ RUNTIME_STATE = (
     "last_ping_at", "last_start_at",
 )  # fmt: skip
 MAX_CLAIM_ATTEMPTS = 2
-CLAIM_GRACE = timedelta(seconds=60)
-# A due time further back than this was missed by every dispatcher (none ran for a while, or
-# the service came from fixtures with an old due time): the check runs now and is recorded at
-# now, not months back where no rollup, chart or SLO window would look.
-MAX_SLOT_AGE = timedelta(minutes=5)
 # A dispatched batch reaching a worker later than this after its slot was delivered again by
 # the broker (a worker restarted): its slots are recorded missed, not run and back-dated. Above
-# the longest lease (a 240 s check + CLAIM_GRACE) plus a retry's queueing.
+# the longest lease (a 240 s check + NOC_CLAIM_GRACE_SECONDS) plus a retry's queueing.
 MAX_RUN_DELAY = timedelta(minutes=15)
 
 
@@ -176,7 +173,13 @@ class Slot:
 
 
 def lease_for(service: Service, slot: datetime) -> datetime:
-    return slot + timedelta(seconds=service.timeout_seconds * (service.retries + 1)) + CLAIM_GRACE
+    grace = timedelta(seconds=settings.NOC_CLAIM_GRACE_SECONDS)
+    return slot + timedelta(seconds=service.timeout_seconds * (service.retries + 1)) + grace
+
+
+CLAIM_FIELDS = (
+    "id", "next_check_at", "interval_seconds", "cron", "timeout_seconds", "retries", "created_at",
+)  # fmt: skip
 
 
 def checks_claim_due(
@@ -184,7 +187,12 @@ def checks_claim_due(
 ) -> list[Slot]:
     """Claim services due up to now + lookahead, advance their schedule and record a claim per
     slot, all in one transaction. SKIP LOCKED lets several dispatchers run at once without
-    taking the same service; the claim is what makes a lost batch visible later."""
+    taking the same service; the claim is what makes a lost batch visible later.
+
+    A service claimed late (the stack or PostgreSQL was down, the dispatcher fell behind) runs
+    only its latest slot, if that is recent enough (schedule.plan_claim); the slots before it
+    become a CheckGap, written as `missed` results by check_gaps_record, and its next due time
+    stays on its own grid, so a fleet keeps its phases through any outage."""
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
@@ -192,42 +200,34 @@ def checks_claim_due(
             .filter(enabled=True, next_check_at__lte=now + lookahead)
             .exclude(kind=CheckKind.PUSH)
             .order_by("next_check_at")
-            .only("id", "next_check_at", "interval_seconds", "cron", "timeout_seconds", "retries")[
-                :limit
-            ]
+            .only(*CLAIM_FIELDS)[:limit]
         )
         if not due:
             return []
-        slots = [Slot(s.id, _slot_of(s.next_check_at, now)) for s in due]
+        plans = [_plan_claim(service, now) for service in due]
+        slots = [Slot(s.id, p.run) for s, p in zip(due, plans, strict=True) if p.run is not None]
         claims = [
-            CheckClaim(service_id=s.id, slot=slot.due, lease_until=lease_for(s, slot.due))
-            for s, slot in zip(due, slots, strict=True)
+            CheckClaim(service_id=s.id, slot=p.run, lease_until=lease_for(s, p.run))
+            for s, p in zip(due, plans, strict=True)
+            if p.run is not None
         ]
-        _advance_schedules(due, now)
+        _advance_schedules([s.id for s in due], [p.next for p in plans])
+        _open_gaps(due, plans)
         CheckClaim.objects.bulk_create(claims, ignore_conflicts=True)
     return slots
 
 
-def _slot_of(due: datetime, now: datetime) -> datetime:
-    return now if due < now - MAX_SLOT_AGE else due
+def _plan_claim(service: Service, now: datetime) -> schedule.Plan:
+    plan = schedule.plan_claim(service, now)
+    if plan.next is None:
+        # A cron that never fires again (stored before validation refused such crons, or a
+        # year that has passed): this slot runs, then the service is not due again until its
+        # schedule is fixed. One such row must not stop dispatching for every service.
+        logger.warning("service %s has no next slot; not scheduled again", service.id)
+    return plan
 
 
-def _advance_schedules(due: list[Service], now: datetime) -> None:
-    ids, nexts = [], []
-    for service in due:
-        try:
-            upcoming = service.next_slot_after(service.next_check_at)
-            if upcoming <= now:
-                # The dispatcher was not running for a while: resume on schedule, do not replay.
-                upcoming = service.next_slot_after(now)
-        except CroniterError as exc:
-            # A cron that never fires again (stored before validation refused such crons, or
-            # a year that has passed): this slot runs, then the service is not due again until
-            # its schedule is fixed. One such row must not stop dispatching for every service.
-            logger.warning("service %s has no next slot (%s); not scheduled again", service.id, exc)
-            upcoming = None
-        ids.append(service.id)
-        nexts.append(upcoming)
+def _advance_schedules(ids: list[str], nexts: list[datetime | None]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE services_service s SET next_check_at = u.next "
@@ -236,13 +236,121 @@ def _advance_schedules(due: list[Service], now: datetime) -> None:
         )
 
 
+def _open_gaps(due: list[Service], plans: list[schedule.Plan]) -> None:
+    gaps = [
+        CheckGap(
+            service_id=service.id,
+            first_slot=plan.gap_from,
+            until=plan.gap_until,
+            step_seconds=None if service.cron else service.interval_seconds or 60,
+            cron=service.cron,
+        )
+        for service, plan in zip(due, plans, strict=True)
+        if plan.gap_from is not None
+    ]
+    if gaps:
+        CheckGap.objects.bulk_create(gaps)
+
+
+# Written per dispatcher run at most: a long outage of a big fleet is worked off over several
+# runs instead of one transaction that would outlive the dispatch task's time limit.
+GAP_ROWS_PER_RUN = 50_000
+GAP_ERROR = (
+    "missed: not dispatched in time (the stack, PostgreSQL or the broker was down, "
+    "or the dispatcher fell behind)"
+)
+INSERT_GAP_SLOTS = """
+    INSERT INTO services_checkresult
+        (service_id, time, started_at, status, response_time_ms, status_code, error, details,
+         in_maintenance)
+    SELECT g.service_id, g.first_slot + make_interval(secs => g.step * k), NULL, 'missed',
+           NULL, NULL, %(error)s, '{}'::jsonb, false
+    FROM unnest(%(ids)s::varchar[], %(firsts)s::timestamptz[], %(steps)s::float8[],
+                %(counts)s::int[]) AS g(service_id, first_slot, step, n)
+    CROSS JOIN LATERAL generate_series(0, g.n - 1) AS k
+    ON CONFLICT (service_id, time) DO NOTHING
+"""
+
+
+def check_gaps_record(*, budget: int = GAP_ROWS_PER_RUN) -> int:
+    """Write the slots of open gaps as `missed` results, at most `budget` rows, oldest gaps
+    first; a gap written in full is deleted, a partly written one starts where this run
+    stopped. Interval gaps are expanded by PostgreSQL (generate_series over one unnest), so
+    the cost per missed slot is one row of one statement; cron gaps, rare, are enumerated here.
+    A slot that already has a result keeps it (ON CONFLICT DO NOTHING). Returns the number of
+    slots handled."""
+    with transaction.atomic():
+        gaps = list(CheckGap.objects.select_for_update(skip_locked=True).order_by("id")[:1000])
+        if not gaps:
+            return 0
+        left, done, moved = budget, [], []
+        interval: list[tuple[str, datetime, int, int]] = []  # service, first, step, count
+        cron: list[tuple[str, datetime]] = []
+        for gap in gaps:
+            if left <= 0:
+                break
+            if gap.step_seconds:
+                step = timedelta(seconds=gap.step_seconds)
+                count = min(-((gap.first_slot - gap.until) // step), left)
+                interval.append((gap.service_id, gap.first_slot, gap.step_seconds, count))
+                rest = gap.first_slot + count * step
+            else:
+                found = schedule.cron_slots(gap.cron, gap.first_slot, gap.until, left + 1)
+                count = min(len(found), left)
+                cron += [(gap.service_id, moment) for moment in found[:count]]
+                rest = found[count] if len(found) > count else gap.until
+            left -= count
+            if rest >= gap.until:
+                done.append(gap.pk)
+            else:
+                gap.first_slot = rest
+                moved.append(gap)
+        _insert_gap_slots(interval, cron)
+        CheckGap.objects.filter(pk__in=done).delete()
+        CheckGap.objects.bulk_update(moved, ["first_slot"])
+    return budget - left
+
+
+def _insert_gap_slots(
+    interval: list[tuple[str, datetime, int, int]], cron: list[tuple[str, datetime]]
+) -> None:
+    rows = interval + [(service_id, moment, 0, 1) for service_id, moment in cron]
+    if not rows:
+        return
+    params = {
+        "error": GAP_ERROR,
+        "ids": [service_id for service_id, _, _, _ in rows],
+        "firsts": [first for _, first, _, _ in rows],
+        "steps": [float(step) for _, _, step, _ in rows],
+        "counts": [count for _, _, _, count in rows],
+    }
+    earliest = min(first for _, first, _, _ in rows)
+    latest = max(first + timedelta(seconds=step * (count - 1)) for _, first, step, count in rows)
+    _execute_with_partitions(INSERT_GAP_SLOTS, params, earliest, latest)
+
+
+def _execute_with_partitions(sql: str, params, earliest: datetime, latest: datetime) -> None:
+    """Run an insert into services_checkresult; where it reaches a day that has no partition
+    yet (or any more), create the partitions and run it again."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return
+    except Exception as exc:
+        if "no partition of relation" not in str(exc):
+            raise
+    partitions.ensure(CHECK_RESULTS, earliest, latest + timedelta(seconds=1))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) -> list[Slot]:
-    """Claims whose lease ran out belong to a batch no worker finished: hand the slot out again,
-    or, after MAX_CLAIM_ATTEMPTS, record it as missed. Nothing is dropped silently. A claim whose
-    lease ran out more than MAX_SLOT_AGE ago (no reclaimer ran for a while) is missed too: run
-    now, its result would be recorded at a time it does not describe, and the regular schedule
-    already covers now. (Judged from the lease, not the slot: the slowest check allowed holds
-    its lease for 5 minutes and still gets its retry.)"""
+    """Claims whose lease ran out belong to a batch no worker finished: hand the slot out again
+    while it is still its service's latest slot, or, after MAX_CLAIM_ATTEMPTS or once the
+    service's next slot is due, record it as missed. Nothing is dropped silently, and nothing
+    is run off its grid. A claim whose lease ran out more than MAX_SLOT_AGE ago (no reclaimer
+    ran for a while) is missed too. (Judged from the lease, not the slot: the slowest check
+    allowed holds its lease for 5 minutes and still gets its retry.)"""
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(
@@ -251,34 +359,31 @@ def checks_reclaim_expired(*, now: datetime | None = None, limit: int = 5000) ->
             .select_related("service")
             .order_by("lease_until")[:limit]
         )
-        stale, retry, give_up = [], [], []
+        retry, missed = [], []
         for claim in expired:
-            if claim.lease_until < now - MAX_SLOT_AGE:
-                stale.append(claim)
-            elif claim.attempts < MAX_CLAIM_ATTEMPTS:
-                retry.append(claim)
+            why = _why_not_retried(claim, now)
+            if why:
+                missed.append(missed_observation(claim.service_id, claim.slot, why))
             else:
-                give_up.append(claim)
+                retry.append(claim)
         for claim in retry:
             CheckClaim.objects.filter(service_id=claim.service_id, slot=claim.slot).update(
                 attempts=claim.attempts + 1, lease_until=lease_for(claim.service, now)
             )
-        missed = [
-            missed_observation(
-                c.service_id, c.slot, f"no worker finished this check after {c.attempts} attempts"
-            )
-            for c in give_up
-        ] + [
-            missed_observation(
-                c.service_id,
-                c.slot,
-                f"its lease ran out over {MAX_SLOT_AGE} before it was reclaimed",
-            )
-            for c in stale
-        ]
         if missed:
             check_results_record(results=missed)
     return [Slot(c.service_id, c.slot) for c in retry]
+
+
+def _why_not_retried(claim: CheckClaim, now: datetime) -> str:
+    """Why an expired claim is recorded missed rather than dispatched again ('' to retry)."""
+    if claim.lease_until < now - MAX_SLOT_AGE:
+        return f"its lease ran out over {MAX_SLOT_AGE} before it was reclaimed"
+    if claim.attempts >= MAX_CLAIM_ATTEMPTS:
+        return f"no worker finished this check after {claim.attempts} attempts"
+    if schedule.superseded(claim.service, claim.slot, now):
+        return "no worker finished this check before the service's next slot was due"
+    return ""
 
 
 def missed_observation(service_id: str, due: datetime, why: str) -> Observation:

@@ -23,6 +23,7 @@ from services.checks.engine import run_batch_sync, run_one
 from services.checks.spec import Assertions, CheckSpec, Outcome
 from services.choices import CheckKind
 from services.models import Service
+from services.schedule import superseded
 from services.validation import effective_allow_private
 
 
@@ -136,11 +137,12 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     """Run one dispatched batch and record it. Slots of services deleted or disabled since
     dispatch are recorded as nothing: their claims are released by the empty observation set.
     A slot older than MAX_RUN_DELAY (a batch the broker delivered again long after, e.g. when a
-    worker restarts) is recorded as missed at its time, not run now and dated then."""
+    worker restarts), or one whose service's next slot is already due, is recorded as missed
+    at its time, not run now and dated then."""
     services = Service.objects.in_bulk([s.service_id for s in slots])
     runnable = [s for s in slots if s.service_id in services and services[s.service_id].enabled]
     prepared_at = timezone.now()
-    stale = [s for s in runnable if s.due < prepared_at - MAX_RUN_DELAY]
+    stale = {s: why for s in runnable if (why := _too_late(services[s.service_id], s, prepared_at))}
     runnable = [s for s in runnable if s not in stale]
     pairs = [(s, spec_or_failure(services[s.service_id])) for s in runnable]
     ran = iter(run_on_time([(spec, s.due) for s, spec in pairs if isinstance(spec, CheckSpec)]))
@@ -148,18 +150,22 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     for slot, spec in pairs:
         started, outcome = next(ran) if isinstance(spec, CheckSpec) else (prepared_at, spec)
         observations.append(observation(slot.service_id, slot.due, started, outcome))
-    observations += [
-        missed_observation(
-            s.service_id,
-            s.due,
-            f"the batch reached a worker more than {MAX_RUN_DELAY} after its slot",
-        )
-        for s in stale
-    ]
+    observations += [missed_observation(s.service_id, s.due, why) for s, why in stale.items()]
     skipped = [s for s in slots if s not in runnable and s not in stale]
     if skipped:
         _release(skipped)
     return check_results_record(results=observations)
+
+
+def _too_late(service: Service, slot: Slot, now: datetime) -> str:
+    """Why a slot reaching a worker is recorded missed rather than run ('' to run it): the
+    broker delivered its batch again long after (a worker restarted), or the service's next
+    slot is already due (run now, it would be off its grid, beside the next one)."""
+    if slot.due < now - MAX_RUN_DELAY:
+        return f"the batch reached a worker more than {MAX_RUN_DELAY} after its slot"
+    if superseded(service, slot.due, now):
+        return "the batch reached a worker after the service's next slot was due"
+    return ""
 
 
 def _release(slots: Sequence[Slot]) -> None:

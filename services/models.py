@@ -266,6 +266,31 @@ class CheckClaim(models.Model):
         return f"{self.service_id} {self.slot:%H:%M:%S} (attempt {self.attempts})"
 
 
+class CheckGap(models.Model):
+    """Slots of one service that no dispatcher reached in time (the stack was stopped, or
+    PostgreSQL or the broker was away): from `first_slot` up to, not including, `until`, on the
+    service's schedule of then (every `step_seconds`, or each firing of `cron`). The dispatcher
+    writes them as `missed` results in bounded set-based chunks, then deletes the gap."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    first_slot = models.DateTimeField()
+    until = models.DateTimeField()
+    step_seconds = models.PositiveIntegerField(null=True)
+    cron = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(step_seconds__isnull=False) | ~models.Q(cron=""),
+                name="checkgap_has_a_schedule",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.first_slot:%H:%M:%S}..{self.until:%H:%M:%S}"
+
+
 class MaintenanceWindow(models.Model):
     """Checks still run and are recorded; the status reads maintenance and no incident opens.
 

@@ -24,6 +24,7 @@ def dispatch() -> int:
     """Claim due checks (and slots whose worker died) and enqueue them in batches."""
     now = timezone.now()
     slots = actions.checks_claim_due(now=now) + actions.checks_reclaim_expired(now=now)
+    actions.check_gaps_record()
     actions.push_overdue_record(now=now)
     size = settings.NOC_DISPATCH_BATCH_SIZE
     for start in range(0, len(slots), size):

@@ -11,12 +11,16 @@ from django.utils import timezone
 
 from services import actions
 from services.execution import run_slots
-from services.models import CheckClaim, CheckResult, Service
+from services.models import CheckClaim, CheckGap, CheckResult, Service
 
 
 def make_due(*services, at=None):
+    """Due at `at`, and created before it (no missed slot is recorded before a service
+    existed)."""
     at = at or timezone.now() - timedelta(seconds=1)
-    Service.objects.filter(pk__in=[s.pk for s in services]).update(next_check_at=at)
+    Service.objects.filter(pk__in=[s.pk for s in services]).update(
+        next_check_at=at, created_at=at - timedelta(hours=1)
+    )
     return at
 
 
@@ -49,28 +53,134 @@ def test_a_cron_schedule_with_seconds_advances_to_the_next_match(make_service):
     assert service.next_check_at == due + timedelta(seconds=30)
 
 
-def test_after_downtime_the_schedule_resumes_instead_of_replaying(make_service):
+def missed_times(service) -> list[datetime]:
+    return list(
+        CheckResult.objects.filter(service_id=service.id, status="missed")
+        .order_by("time")
+        .values_list("time", flat=True)
+    )
+
+
+def test_a_service_claimed_intervals_late_runs_its_latest_slot_and_misses_the_rest(
+    make_service,
+):
     service = make_service(interval_seconds=60)
-    make_due(service, at=timezone.now() - timedelta(hours=2))
     now = timezone.now()
-    assert len(actions.checks_claim_due(now=now)) == 1
+    due = make_due(service, at=now - timedelta(minutes=3, seconds=30))
+
+    [slot] = actions.checks_claim_due(now=now)
+    assert actions.check_gaps_record() == 3
+
+    # The latest slot of its own grid runs (30 s late); the three before it are missed.
+    assert slot.due == due + timedelta(minutes=3)
+    assert missed_times(service) == [due + timedelta(minutes=m) for m in range(3)]
+    assert "not dispatched in time" in CheckResult.objects.filter(service_id=service.id)[0].error
     service.refresh_from_db()
-    assert now < service.next_check_at <= now + timedelta(seconds=60)
+    assert service.next_check_at == due + timedelta(minutes=4)  # same phase, after now
+    assert not CheckGap.objects.exists()
 
 
-def test_a_slot_missed_long_ago_is_checked_and_recorded_now(make_service):
-    stale, late = make_service(interval_seconds=60), make_service(interval_seconds=60)
-    make_due(stale, at=datetime(2026, 1, 1, tzinfo=UTC))  # e.g. loaded from fixtures
-    late_due = make_due(late, at=timezone.now() - timedelta(minutes=3))
+def test_a_slot_too_old_to_run_is_missed_and_the_service_stays_on_its_grid(make_service):
+    service = make_service(interval_seconds=600)
     now = timezone.now()
+    due = make_due(service, at=now - timedelta(minutes=7))
 
-    slots = {s.service_id: s.due for s in actions.checks_claim_due(now=now)}
+    assert actions.checks_claim_due(now=now) == []  # 7 minutes late: never run and back-dated
+    actions.check_gaps_record()
 
-    # Three minutes late is still that slot (its lag shows); months late is now.
-    assert slots == {stale.id: now, late.id: late_due}
-    assert CheckClaim.objects.get(service=stale).slot == now
-    stale.refresh_from_db()
-    assert now < stale.next_check_at <= now + timedelta(seconds=60)
+    assert missed_times(service) == [due]
+    assert not CheckClaim.objects.exists()
+    service.refresh_from_db()
+    assert service.next_check_at == due + timedelta(minutes=10)
+
+
+def test_a_slot_less_than_one_interval_late_still_runs(make_service):
+    service = make_service(interval_seconds=60)
+    now = timezone.now()
+    due = make_due(service, at=now - timedelta(seconds=50))
+    assert [s.due for s in actions.checks_claim_due(now=now)] == [due]
+    assert actions.check_gaps_record() == 0
+    service.refresh_from_db()
+    assert service.next_check_at == due + timedelta(seconds=60)
+
+
+def test_a_due_time_older_than_the_service_records_nothing_missed(make_service):
+    # Fixtures carry old due times: nothing was missed before the service existed.
+    service = make_service(interval_seconds=60)
+    Service.objects.filter(pk=service.pk).update(next_check_at=datetime(2026, 1, 1, tzinfo=UTC))
+    now = timezone.now()
+    [slot] = actions.checks_claim_due(now=now)
+    actions.check_gaps_record()
+    assert now - timedelta(seconds=60) < slot.due <= now
+    assert slot.due.second == 0 and slot.due.microsecond == 0  # the grid of 2026-01-01
+    assert missed_times(service) == []
+
+
+def test_a_fleet_claimed_after_an_outage_keeps_its_phases(make_service):
+    fleet = [make_service(interval_seconds=60) for _ in range(40)]
+    phases = {s.id: s.next_check_at for s in fleet}
+    # The dispatcher stopped for ten minutes: every service is ten intervals late.
+    for service in fleet:
+        make_due(service, at=service.next_check_at - timedelta(minutes=10))
+    now = max(phases.values())
+
+    slots = actions.checks_claim_due(now=now)
+    actions.check_gaps_record()
+
+    nexts = dict(Service.objects.filter(pk__in=phases).values_list("id", "next_check_at"))
+    for sid, before in phases.items():
+        assert (nexts[sid] - before) % timedelta(seconds=60) == timedelta(0)
+    assert (max(nexts.values()) - min(nexts.values())).total_seconds() > 20
+    # Every slot of the ten minutes is either run (the latest) or recorded missed, once.
+    for service in fleet:
+        ran = [s.due for s in slots if s.service_id == service.id]
+        recorded = missed_times(service) + ran
+        assert len(recorded) == len(set(recorded)) == 11
+        assert all((t - phases[service.id]) % timedelta(seconds=60) == timedelta(0)
+                   for t in recorded)  # fmt: skip
+
+
+def test_a_long_outage_is_written_in_bounded_runs(make_service):
+    fleet = [make_service(interval_seconds=1, timeout_seconds=1) for _ in range(3)]
+    now = timezone.now()
+    make_due(*fleet, at=now - timedelta(hours=2))
+
+    actions.checks_claim_due(now=now)
+    runs = []
+    while written := actions.check_gaps_record(budget=10_000):
+        runs.append(written)
+
+    assert runs == [10_000, 10_000, 3 * 7200 - 20_000]
+    assert CheckResult.objects.filter(status="missed").count() == 3 * 7200
+    assert not CheckGap.objects.exists()
+
+
+def test_a_cron_service_late_misses_each_firing_it_skipped(make_service):
+    service = make_service(interval_seconds=None, cron="*/30 * * * * *", timeout_seconds=5)
+    due = make_due(service, at=timezone.now().replace(second=0, microsecond=0))
+    now = due + timedelta(minutes=2, seconds=10)
+
+    [slot] = actions.checks_claim_due(now=now)
+    actions.check_gaps_record()
+
+    assert slot.due == due + timedelta(minutes=2)
+    assert missed_times(service) == [due + timedelta(seconds=30 * k) for k in range(4)]
+    service.refresh_from_db()
+    assert service.next_check_at == due + timedelta(minutes=2, seconds=30)
+
+
+def test_a_slot_that_already_has_a_result_keeps_it(make_service):
+    service = make_service(interval_seconds=60)
+    now = timezone.now()
+    due = make_due(service, at=now - timedelta(minutes=2, seconds=5))
+    actions.check_results_record(
+        results=[actions.Observation(service.id, due, due, "up", response_time_ms=5.0)],
+        claimed=False,
+    )
+    actions.checks_claim_due(now=now)
+    actions.check_gaps_record()
+    statuses = dict(CheckResult.objects.filter(service_id=service.id).values_list("time", "status"))
+    assert statuses == {due: "up", due + timedelta(minutes=1): "missed"}
 
 
 def test_a_stored_cron_that_never_fires_again_does_not_stop_dispatch(make_service):
@@ -135,7 +245,7 @@ def test_running_a_batch_twice_records_each_slot_once(make_service):
 
 
 def test_a_batch_no_worker_finished_is_dispatched_again_then_recorded_as_missed(make_service):
-    service = make_service(timeout_seconds=2)
+    service = make_service(timeout_seconds=2, interval_seconds=600)
     due = make_due(service)
     [slot] = actions.checks_claim_due()
     # The worker that took the batch died: nothing recorded, the claim stays.
@@ -165,6 +275,18 @@ def test_a_lost_claim_found_long_after_its_slot_is_missed_not_run_again(make_ser
     assert not CheckClaim.objects.exists()
 
 
+def test_a_lost_slot_whose_next_slot_is_due_is_missed_not_run_again(make_service):
+    # The lease (timeout + grace) outlasts a 30 s interval: a retry would run off the grid.
+    service = make_service(timeout_seconds=2, interval_seconds=30)
+    due = make_due(service)
+    actions.checks_claim_due()
+    lease = CheckClaim.objects.get(service=service).lease_until
+    assert actions.checks_reclaim_expired(now=lease + timedelta(seconds=1)) == []
+    result = CheckResult.objects.get(service_id=service.id, time=due)
+    assert result.status == "missed"
+    assert "before the service's next slot was due" in result.error
+
+
 def test_the_slowest_check_allowed_still_gets_its_retry(make_service):
     # timeout 240 s: the lease ends 5 minutes after the slot; reclaimed at once, it is retried.
     service = make_service(interval_seconds=600, timeout_seconds=240)
@@ -189,8 +311,21 @@ def test_a_batch_delivered_again_long_after_its_slots_records_them_missed(target
     assert CheckResult.objects.get(service_id=fresh.id).status == "up"
 
 
+def test_a_batch_reaching_a_worker_after_the_next_slot_is_recorded_missed(target, make_service):
+    # E.g. batches restored to the queue at a warm shutdown and taken by the next worker.
+    late, fresh = (make_service(url=f"{target}/ok", interval_seconds=10) for _ in range(2))
+    now = timezone.now()
+
+    run_slots([actions.Slot(late.id, now - timedelta(seconds=12)), actions.Slot(fresh.id, now)])
+
+    missed = CheckResult.objects.get(service_id=late.id)
+    assert (missed.status, missed.started_at) == ("missed", None)
+    assert "after the service's next slot was due" in missed.error
+    assert CheckResult.objects.get(service_id=fresh.id).status == "up"
+
+
 def test_a_slow_worker_finishing_after_its_slot_was_reclaimed_does_not_duplicate(make_service):
-    service = make_service()
+    service = make_service(interval_seconds=600)
     make_due(service)
     slots = actions.checks_claim_due()
     lease = CheckClaim.objects.get(service=service).lease_until

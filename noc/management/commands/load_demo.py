@@ -12,7 +12,9 @@ from django.conf import settings
 from django.core import serializers
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
+from services.actions import initial_next_check
 from services.models import Service
 
 FIXTURE_HOST = "127.0.0.1"
@@ -33,6 +35,11 @@ class Command(BaseCommand):
                         if not model._default_manager.filter(pk=item.object.pk).exists():
                             if isinstance(item.object, Service):
                                 localize(item.object)
+                                # A new service: a phase of its own from now, not the
+                                # fixture's old due time (nothing was missed before it).
+                                item.object.next_check_at = initial_next_check(
+                                    item.object, timezone.now()
+                                )
                             item.save()
                             added += 1
         self.stdout.write(f"Loaded {added} new demo object(s).")
