@@ -9,7 +9,11 @@ from accounts.actions import user_create
 from accounts.choices import Role
 
 # Fixtures of the apps, shared because other apps' tests build on them.
-pytest_plugins = ["services.tests.fixtures", "incidents.tests.fixtures"]
+pytest_plugins = [
+    "services.tests.fixtures",
+    "incidents.tests.fixtures",
+    "observability.tests.fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

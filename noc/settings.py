@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "services",
     "incidents",
     "slos",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -447,4 +448,15 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noc@localhost")
 SLO_HISTORY_RETENTION_DAYS = env.int("SLO_HISTORY_RETENTION_DAYS", default=400)
+
+# --- Observability: pushed metrics and traces -------------------------------------------------
+
+METRICS_RETENTION_DAYS = env.int("METRICS_RETENTION_DAYS", default=365)
+METRICS_COMPRESS_AFTER_DAYS = env.int("METRICS_COMPRESS_AFTER_DAYS", default=30)
+METRICS_ROLLUP_RETENTION_DAYS = env.int("METRICS_ROLLUP_RETENTION_DAYS", default=730)
+METRICS_MAX_SERIES_PER_APPLICATION = env.int("METRICS_MAX_SERIES_PER_APPLICATION", default=10_000)
+METRICS_MAX_LABELS = env.int("METRICS_MAX_LABELS", default=32)
+METRICS_MAX_LABEL_LENGTH = env.int("METRICS_MAX_LABEL_LENGTH", default=1024)
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=50_000)
 NOC_PUBLIC_URL = env.str("NOC_PUBLIC_URL", default="") or f"http://{NOC_HOST}:{NOC_PORT}"

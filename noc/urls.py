@@ -22,6 +22,8 @@ API_ROOT_LINKS = [
     "maintenance-window-list",
     "incident-list",
     "slo-list",
+    "application-list",
+    "ingest-key-list",
 ]
 
 
@@ -42,6 +44,7 @@ api_urlpatterns = [
     path("", include("services.api.urls")),
     path("", include("incidents.api.urls")),
     path("", include("slos.api.urls")),
+    path("", include("observability.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -220,6 +220,48 @@ ENDPOINTS += [
     Endpoint("delete", _channel_url, Role.ADMIN),
     Endpoint("get", "/api/notification-deliveries/", Role.OPERATOR),
 ]
+
+
+def _application(slug: str = "matrix-app"):
+    from observability.actions import application_create
+    from observability.models import Application
+
+    found = Application.objects.filter(slug=slug).first()
+    return found or application_create(actor=None, slug=slug, name="Matrix")[0]
+
+
+def _application_url() -> str:
+    return f"/api/applications/{_application().slug}/"
+
+
+def _ingest_key_url() -> str:
+    return f"/api/ingest-keys/{_application().ingest_keys.get().pk}/"
+
+
+def _ingest_key_revoke_url() -> str:
+    return f"{_ingest_key_url()}revoke/"
+
+
+def _points() -> dict:
+    _application()
+    return {"application": "matrix-app", "points": [{"name": "matrix_up", "value": 1}]}
+
+
+ENDPOINTS += [
+    Endpoint("get", "/api/applications/", Role.VIEWER),
+    Endpoint("post", "/api/applications/", Role.ADMIN, lambda: {"slug": "new-app", "name": "N"}),
+    Endpoint("get", _application_url, Role.VIEWER),
+    Endpoint("put", _application_url, Role.ADMIN, lambda: {"slug": "matrix-app", "name": "P"}),
+    Endpoint("patch", _application_url, Role.ADMIN, lambda: {"owner": "team-a"}),
+    Endpoint("delete", _application_url, Role.ADMIN),
+    Endpoint("get", "/api/ingest-keys/", Role.VIEWER),
+    Endpoint("post", "/api/ingest-keys/", Role.ADMIN,
+             lambda: {"application": _application().slug, "name": "ci"}),
+    Endpoint("get", _ingest_key_url, Role.VIEWER),
+    Endpoint("delete", _ingest_key_url, Role.ADMIN),
+    Endpoint("post", _ingest_key_revoke_url, Role.ADMIN),
+    Endpoint("post", "/api/metrics/ingest", Role.OPERATOR, _points),
+]  # fmt: skip
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 

@@ -24,23 +24,41 @@ def maintain(spec: TimeSeriesTable) -> dict:
 
 
 def apply_timescale_policies(spec: TimeSeriesTable) -> None:
-    """Retention follows the settings: replace the policy when the period changed."""
-    if spec.retention is None:
-        return
+    """Retention and compression follow the settings: a policy whose period changed is
+    replaced."""
+    if spec.retention is not None:
+        _keep_policy(spec.table, "policy_retention", "drop_after", spec.retention)
+    if spec.compress_after is not None and _compression_enabled(spec.table):
+        _keep_policy(spec.table, "policy_compression", "compress_after", spec.compress_after)
+
+
+def _keep_policy(table: str, proc: str, key: str, period) -> None:
+    kind = proc.removeprefix("policy_")
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT config->>'drop_after' FROM timescaledb_information.jobs "
-            "WHERE proc_name = 'policy_retention' AND hypertable_name = %s",
-            [spec.table],
+            f"SELECT config->>'{key}' FROM timescaledb_information.jobs "
+            "WHERE proc_name = %s AND hypertable_name = %s",
+            [proc, table],
         )
         row = cursor.fetchone()
-        wanted = interval_sql(spec.retention)
+        wanted = interval_sql(period)
         if row is not None:
             cursor.execute("SELECT %s::interval = %s::interval", [row[0], wanted])
             if cursor.fetchone()[0]:
                 return
-            cursor.execute("SELECT remove_retention_policy(%s)", [spec.table])
-        cursor.execute("SELECT add_retention_policy(%s, %s::interval)", [spec.table, wanted])
+            cursor.execute(f"SELECT remove_{kind}_policy(%s)", [table])
+        cursor.execute(f"SELECT add_{kind}_policy(%s, %s::interval)", [table, wanted])
+
+
+def _compression_enabled(table: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT compression_enabled FROM timescaledb_information.hypertables "
+            "WHERE hypertable_name = %s",
+            [table],
+        )
+        row = cursor.fetchone()
+    return bool(row and row[0])
 
 
 def maintain_all() -> dict[str, dict]:

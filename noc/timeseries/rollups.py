@@ -33,6 +33,10 @@ class Rollup:
     # TimescaleDB: how far back the refresh policy looks for late writes. Kept below the raw
     # retention, since refreshing a range whose raw chunks were dropped would empty it.
     late_window: timedelta = timedelta(days=29)
+    # Native: when set, only buckets that ended this long ago are computed, each once (plus
+    # late writes, which mark it dirty); readers take newer buckets from the source. Without
+    # it, every refresh recomputes the open bucket too.
+    settle: timedelta | None = None
 
     def query(self, bucket_expr: str, where: str = "") -> str:
         keys = ", ".join(self.key_columns)
@@ -129,17 +133,20 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         mark, _ = RollupWatermark.objects.select_for_update().get_or_create(
             name=rollup.name, defaults={"upto": _oldest_source_time(rollup) or now}
         )
+        end = now if rollup.settle is None else _floor(now - rollup.settle, rollup.bucket)
+        if end <= mark.upto and mark.dirty_since is None:
+            return 0  # settled rollup: no bucket closed since the last refresh
         start = mark.upto - rollup.overlap
         if mark.dirty_since is not None:
             start = min(start, mark.dirty_since)
         start = _floor(_within_retention(rollup, start, now), rollup.bucket)
         _ensure_partitions(rollup, start, now)
-        written = _upsert(rollup, start, now)
+        written = _upsert(rollup, start, end)
         # Rollups built on this one must recompute what changed here.
         downstream = tuple(r.name for r in ROLLUPS.values() if r.source == rollup.name)
         if downstream:
             mark_dirty(downstream, start)
-        mark.upto = _floor(now, rollup.bucket)
+        mark.upto = max(_floor(end, rollup.bucket), mark.upto)
         mark.dirty_since = None
         mark.refreshed_at = now
         mark.last_duration_ms = (time.perf_counter() - started) * 1000

@@ -103,7 +103,10 @@ def continuous_aggregate_status(name: str) -> RollupStatus:
     last succeeded, so a broken policy shows up as a growing lag."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT s.last_successful_finish, s.last_run_status, s.last_run_duration "
+            # A job that never succeeded reports -infinity here, not NULL (which psycopg
+            # cannot load as a datetime).
+            "SELECT NULLIF(s.last_successful_finish, '-infinity'), s.last_run_status, "
+            "s.last_run_duration "
             "FROM timescaledb_information.jobs j "
             "JOIN timescaledb_information.job_stats s ON s.job_id = j.job_id "
             # A continuous aggregate's policy names the view as its hypertable.

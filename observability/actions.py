@@ -1,0 +1,225 @@
+"""Writes of the observability app: applications, ingest keys, and metric ingestion.
+
+`metric_points_ingest` is the one entry point for metric points, whatever decoded them (the
+JSON API, OTLP, collectors): it applies the limits, finds or creates the series of the batch
+in bulk and writes the points with one binary COPY, in one transaction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actions import audit_create, audit_delete, audit_update
+from accounts.audit import snapshot
+from noc.timeseries.rollups import mark_dirty
+from observability import series, storage
+from observability.choices import Rejection
+from observability.models import Application, IngestKey
+from observability.points import (
+    FUTURE_US,
+    IngestResult,
+    Limits,
+    MetricPoint,
+    from_us,
+    series_problem,
+    to_us,
+)
+from observability.timeseries import HOURLY, METRIC_POINTS, METRICS_DAILY, METRICS_HOURLY
+
+# --- applications and ingest keys --------------------------------------------------------------
+
+
+@transaction.atomic
+def application_create(*, actor, **fields: Any) -> tuple[Application, IngestKey, str]:
+    """Create an application with its first ingest key. Returns the key in full, which is
+    never retrievable again."""
+    application = Application(**fields)
+    application.full_clean()
+    application.save(force_insert=True)
+    audit_create(actor=actor, instance=application)
+    ingest_key, key = ingest_key_create(actor=actor, application=application, name="default")
+    return application, ingest_key, key
+
+
+@transaction.atomic
+def application_update(*, actor, application: Application, **fields: Any) -> Application:
+    before = snapshot(Application.objects.select_for_update().get(pk=application.pk))
+    for name, value in fields.items():
+        setattr(application, name, value)
+    application.full_clean()
+    application.save()
+    audit_update(actor=actor, instance=application, before=before)
+    return application
+
+
+@transaction.atomic
+def application_delete(*, actor, application: Application) -> None:
+    """Deletes the application, its keys and its series. Its points and rollup rows can no
+    longer be reached and leave with retention (deleting millions of rows here would hold a
+    request for minutes)."""
+    audit_delete(actor=actor, instance=application)
+    application.delete()
+
+
+@transaction.atomic
+def ingest_key_create(*, actor, application: Application, name: str = "default") -> tuple[
+    IngestKey, str
+]:  # fmt: skip
+    prefix, key = IngestKey.generate()
+    ingest_key = IngestKey.objects.create(
+        application=application,
+        name=name,
+        prefix=prefix,
+        hashed_key=IngestKey.hash(key),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    audit_create(actor=actor, instance=ingest_key)
+    return ingest_key, key
+
+
+@transaction.atomic
+def ingest_key_revoke(*, actor, ingest_key: IngestKey) -> IngestKey:
+    if ingest_key.revoked_at is None:
+        before = snapshot(ingest_key)
+        ingest_key.revoked_at = timezone.now()
+        ingest_key.save(update_fields=["revoked_at"])
+        audit_update(actor=actor, instance=ingest_key, before=before)
+    return ingest_key
+
+
+def ingest_key_touch(*, ingest_key: IngestKey) -> None:
+    """Record use at most once a minute per key, so ingestion is not a write per request."""
+    now = timezone.now()
+    threshold = now - settings.API_KEY_LAST_USED_RESOLUTION
+    if ingest_key.last_used_at is None or ingest_key.last_used_at < threshold:
+        IngestKey.objects.filter(pk=ingest_key.pk, revoked_at__isnull=True).exclude(
+            last_used_at__gte=threshold
+        ).update(last_used_at=now)
+        ingest_key.last_used_at = now
+
+
+# --- metric ingestion ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    """The points of one series in a batch: {time_us: value}, the last value of a time wins."""
+
+    problem: tuple[str, str] | None
+    kind: str
+    unit: str
+    points: dict[int, float] = field(default_factory=dict)
+
+
+def metric_points_ingest(
+    *,
+    application: Application,
+    points: Iterable[MetricPoint],
+    now_us: int | None = None,
+    limits: Limits | None = None,
+) -> IngestResult:
+    """Store a batch of points for `application`, in one transaction.
+
+    Points breaking a limit (name or label syntax, label count or length, NaN/Inf, older than
+    the retention, more than 10 minutes ahead, or a new series beyond the application's series
+    limit) are counted in the result by reason (`observability.choices.Rejection`) and not
+    stored; the rest are. Series are looked up in a per-process cache, then in one statement;
+    new ones are created in one more. Points go in with one binary COPY. Writing the same
+    point (series and time) twice stores it once. Returns an `IngestResult`.
+    """
+    limits = limits or Limits.from_settings()
+    now_us = now_us if now_us is not None else to_us(timezone.now())
+    result = IngestResult()
+    groups, total = _group(points, now_us, limits, result)
+    ids, misses = {}, []
+    app_id = application.pk
+    for key, group in groups.items():
+        series_id = series.cached(app_id, key)
+        if series_id is None:
+            misses.append(series.NewSeries(key, group.kind, group.unit))
+        else:
+            ids[key] = series_id
+    if not groups:
+        result.accepted = total - result.rejected
+        return result
+    storage.ensure_days(METRIC_POINTS, _days(groups))
+    with transaction.atomic():
+        if misses:
+            found, result.series_created = series.resolve(app_id, misses, limits.max_series)
+            ids.update(found)
+            transaction.on_commit(lambda: series.remember(app_id, found))
+        rows = []
+        for key, group in groups.items():
+            series_id = ids.get(key)
+            if series_id is None:
+                count = len(group.points)
+                result.reject(
+                    Rejection.CARDINALITY,
+                    f"{key[0]}: new series refused, the application has reached its limit of "
+                    f"{limits.max_series} series",
+                    count,
+                )
+                continue
+            rows.append((series_id, group.points))
+        if rows:
+            storage.write_points(METRIC_POINTS.table, storage.copy_payload(rows))
+            _mark_rollups_dirty(rows, now_us)
+    result.accepted = total - result.rejected
+    return result
+
+
+def _group(
+    points: Iterable[MetricPoint], now_us: int, limits: Limits, result: IngestResult
+) -> tuple[dict, int]:
+    """Sort a batch into series, checking each series' identity once and each point's value
+    and time. The hot loop of ingestion: no objects per point beyond the dict entry."""
+    oldest, newest = now_us - limits.retention_us, now_us + FUTURE_US
+    groups: dict[series.SeriesKey, _Group] = {}
+    total = 0
+    isfinite = math.isfinite
+    for name, labels, value, time_us, kind, unit in points:
+        total += 1
+        key = (name, tuple(sorted(labels.items())) if labels else ())
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(series_problem(name, labels, limits), kind, unit)
+        if group.problem is not None:
+            result.reject(*group.problem)
+        elif not isfinite(value):
+            result.reject(Rejection.NON_FINITE, f"{name}: value {value} is not finite")
+        elif time_us is None:
+            group.points[now_us] = value
+        elif time_us < oldest:
+            result.reject(Rejection.TOO_OLD, f"{name}: time is older than the retention")
+        elif time_us > newest:
+            result.reject(Rejection.TOO_NEW, f"{name}: time is more than 10 minutes ahead")
+        else:
+            group.points[time_us] = value
+    return {key: group for key, group in groups.items() if group.points}, total
+
+
+def _days(groups: dict) -> set[int]:
+    day = storage.DAY_US
+    lows = [min(group.points) for group in groups.values()]
+    highs = [max(group.points) for group in groups.values()]
+    low, high = min(lows) // day, max(highs) // day
+    if high - low <= 2:
+        return set(range(low, high + 1))
+    return {t // day for group in groups.values() for t in group.points}
+
+
+def _mark_rollups_dirty(rows: list, now_us: int) -> None:
+    """Points older than the newest settled rollup bucket make their buckets stale (native;
+    TimescaleDB tracks this itself). Live data never is, so this costs nothing normally."""
+    oldest = min(min(points) for _, points in rows)
+    settled_hour = (now_us - int(METRICS_HOURLY.settle.total_seconds() * 1e6)) // 3_600_000_000
+    if oldest // 3_600_000_000 >= settled_hour:
+        return
+    mark_dirty((HOURLY, METRICS_DAILY.name), from_us(oldest))

@@ -1,0 +1,33 @@
+"""Enumerations of the observability app."""
+
+from django.db import models
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    STAGING = "staging", "Staging"
+    DEVELOPMENT = "development", "Development"
+    TEST = "test", "Test"
+
+
+class MetricKind(models.TextChoices):
+    """What a series' values mean. Counters and histogram parts are cumulative (a rate is
+    their increase over time); `delta` series hold increments (OTLP delta temporality)."""
+
+    GAUGE = "gauge", "Gauge"
+    COUNTER = "counter", "Counter (cumulative)"
+    HISTOGRAM = "histogram", "Histogram part (cumulative _count, _sum, _bucket)"
+    SUMMARY = "summary", "Summary part (_count, _sum, quantiles)"
+    DELTA = "delta", "Delta (increments)"
+
+
+class Rejection(models.TextChoices):
+    """Why a point was not stored: the keys of the ingestion answer's `rejections`."""
+
+    INVALID_NAME = "invalid_name", "Name outside the Prometheus syntax or too long"
+    INVALID_LABELS = "invalid_labels", "Label name syntax, value type or length"
+    TOO_MANY_LABELS = "too_many_labels", "More labels than the limit"
+    NON_FINITE = "non_finite", "NaN or infinite value"
+    TOO_OLD = "too_old", "Older than the retention"
+    TOO_NEW = "too_new", "More than 10 minutes in the future"
+    CARDINALITY = "cardinality", "The application has reached its series limit"
