@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 
+from noc.api.parsers import MAX_JSON_DEPTH, too_deep
 from observability.choices import MetricKind
 from observability.models import INGEST_KEY_PREFIX, Application, IngestKey
 from observability.points import MetricPoint, to_us
@@ -161,7 +162,11 @@ def decode_json_points(body: bytes) -> JsonBatch:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise IngestError(400, "parse_error", f"The body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise _too_deep() from exc
     if not isinstance(document, dict):
+        if too_deep(document):
+            raise _too_deep()
         raise IngestError(400, "invalid", "The body must be a JSON object.")
     unknown = set(document) - {"application", "points"}
     if unknown:
@@ -251,6 +256,14 @@ def _time_us(value: Any, index: int) -> int:
         except ValueError as exc:
             raise _bad(index, "time", f"{value[:40]!r} is not an ISO 8601 time") from exc
     raise _bad(index, "time", "time must be ISO 8601 or epoch seconds")
+
+
+def _too_deep() -> IngestError:
+    # Points have a fixed shape (deeper values are refused field by field), so only a
+    # document that is not one is walked for its depth.
+    return IngestError(
+        400, "parse_error", f"The body is nested deeper than {MAX_JSON_DEPTH} levels."
+    )
 
 
 def _bad(index: int, field: str, message: str) -> IngestError:

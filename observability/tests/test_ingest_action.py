@@ -112,7 +112,9 @@ def test_applications_do_not_share_series(make_application):
     ],
 )
 def test_a_point_breaking_a_limit_is_counted_by_reason_and_not_stored(application, bad, reason):
-    result = actions.metric_points_ingest(application=application, points=[bad, point("ok", 1)])
+    result = actions.metric_points_ingest(
+        application=application, points=[bad, point("ok", 1, NOW)], now_us=to_us(NOW)
+    )
     assert (result.accepted, result.rejected, dict(result.rejections)) == (1, 1, {reason: 1})
     assert result.examples
     assert [row[0] for row in stored(application)] == ["ok"]
