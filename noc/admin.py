@@ -60,3 +60,8 @@ class ActionsModelAdmin(admin.ModelAdmin):
         with transaction.atomic():
             for obj in queryset:
                 self.delete_model(request, obj)
+
+
+# The pages of Django, django-celery-beat and django-axes, admin-only and audited (after the
+# packages registered theirs: INSTALLED_APPS lists them before noc).
+import noc.admin_packages  # noqa: E402, F401
