@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from services.actions import (
@@ -25,6 +26,9 @@ from services.choices import CheckKind
 from services.models import Service
 from services.schedule import superseded
 from services.validation import effective_allow_private
+
+# PostgreSQL's timestamptz resolution: the smallest step after a stored time.
+RESOLUTION = timedelta(microseconds=1)
 
 
 def spec_for(service: Service) -> CheckSpec:
@@ -176,9 +180,25 @@ def _release(slots: Sequence[Slot]) -> None:
 
 
 def check_now(service: Service) -> Recorded | None:
-    """Run a service's check at once (outside its schedule) and record the result."""
-    now = timezone.now()
+    """Run a service's check at once (outside its schedule) and record the result. None: the
+    service is gone, and nothing was written.
+
+    The result is dated when its check started, or just after the service's latest result if
+    that is later: concurrent checks of one service finish in any order, and a result dated
+    before the latest would be written without counting in the service's state (its failure
+    streak, so its incident). Dated under the service's row lock, each result written is
+    counted, in the order written, and is the answer of the call that ran it."""
+    started = timezone.now()
     spec = spec_or_failure(service)
     outcome = run_batch_sync([spec])[0] if isinstance(spec, CheckSpec) else spec
-    recorded = check_results_record(results=[observation(service.id, now, now, outcome)])
+    with transaction.atomic():
+        latest = (
+            Service.objects.select_for_update().filter(pk=service.pk).values_list("last_slot")
+        ).first()
+        if latest is None:
+            return None
+        due = started if latest[0] is None else max(started, latest[0] + RESOLUTION)
+        recorded = check_results_record(
+            results=[observation(service.id, due, started, outcome)], claimed=False
+        )
     return recorded[0] if recorded else None

@@ -97,7 +97,7 @@ class ServiceViewSet(viewsets.ModelViewSet):
         actions.audit_check_now(actor=request.user, service=service)
         recorded = check_now(service)
         if recorded is None:
-            raise Conflict("A result was already recorded for this moment; try again.")
+            raise Conflict("Nothing was recorded: the service was deleted while it was checked.")
         return Response(CheckNowResultSerializer(recorded.result).data)
 
     @extend_schema(request=None, responses=ServiceSerializer)
