@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -75,10 +76,14 @@ class Evaluation:
     burns: dict[timedelta, float | None]
 
 
+def _minutes(delta: timedelta) -> Fraction:
+    return Fraction(delta // timedelta(microseconds=1), 60_000_000)
+
+
 def evaluate(slo: SLO, readings: sli.Readings, now: datetime) -> Evaluation:
     start, end = slo.window_bounds(now)
-    window_minutes = (end - start) / timedelta(minutes=1)
-    elapsed_minutes = (min(end, now) - start) / timedelta(minutes=1)
+    window_minutes = _minutes(end - start)
+    elapsed_minutes = _minutes(min(end, now) - start)
     w = readings.window
     timeslices = slo.budgeting_method == BudgetingMethod.TIMESLICES
     objective = slo.objective
@@ -97,21 +102,17 @@ def evaluate(slo: SLO, readings: sli.Readings, now: datetime) -> Evaluation:
         for lb, s in readings.lookbacks.items()
     }
     burn = burns.get(timedelta(hours=1))
-    ratio = good / total if total else None
-    value = (
-        None if ratio is None else 100 * ((1 - ratio) if slo.sli_type == "error_rate" else ratio)
-    )
     return Evaluation(
         slo=slo,
-        good=good,
-        total=total,
-        value=value,
-        compliant=None if ratio is None else ratio >= objective,
+        good=budget.rounded(good),
+        total=budget.rounded(total),
+        value=budget.sli_percent(good, total, slo.sli_type),
+        compliant=budget.meets(good, total, objective),
         budget=spent,
         burn=burn,
         risk=budget.violation_risk(spent.remaining_percent, burn),
         exhausted_at=budget.exhaustion_forecast(now, spent.remaining_minutes, burn, objective),
-        minutes_without_data=max(elapsed_minutes - w.minutes, 0.0),
+        minutes_without_data=budget.rounded(max(elapsed_minutes - budget.exact(w.minutes), 0)),
         burns=burns,
     )
 

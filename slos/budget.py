@@ -2,7 +2,10 @@
 
 Definitions (the README repeats them):
 
-- budget = (1 − target) × window length: 30 days at 99.9 % is 43.2 minutes.
+- objective: the share of good checks an SLO promises. Availability and latency: target / 100
+  (99.9 → 0.999). Error rate: the target is the maximum percent of failed checks, so the
+  objective is 1 − target / 100 (1 → 0.99); compliant while the error rate ≤ the target.
+- budget = (1 − objective) × window length: 30 days at 99.9 % is 43.2 minutes.
 - budget used: occurrences, error ratio × elapsed minutes of the window (the whole window when
   rolling; since the start of the period for calendar windows), so a rolling budget is spent
   exactly when the SLI falls to the target whatever the check interval; timeslices, bad minutes.
@@ -17,6 +20,11 @@ Definitions (the README repeats them):
 - Violation risk, the first that holds: critical when the budget is spent or the 1 h burn is
   ≥ 14.4; high when under 25 % remains or the burn is ≥ 6; medium under 50 % or ≥ 3; low under
   75 % or ≥ 1; none otherwise.
+
+Arithmetic is exact (fractions: the target is a decimal, counts and window lengths are whole),
+so a boundary is judged as written (999 good checks of 1,000 meet 99.9 %). What leaves here is
+rounded once, at the edge, to PLACES decimals (minutes to 6 ms): no float noise reaches the
+API, the admin or the report, and total = used + remaining holds to the last digit shown.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 ROLLING = {
@@ -34,6 +44,48 @@ ROLLING = {
     "90d": timedelta(days=90),
 }
 CLEAR_RATIO = 0.5
+PLACES = 4  # decimals of minutes, percentages and burn rates given out
+Number = int | float | Decimal | Fraction
+
+
+def exact(value: Number) -> Fraction:
+    """A number as an exact fraction (a float as the binary value it holds)."""
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def to_decimal(value: Number, places: int = PLACES) -> Decimal:
+    """`value` rounded to `places` decimals, halves away from zero as people round (1.075 →
+    1.08, where the float 1.075 is a little under and rounds to 1.07), without a float."""
+    scaled = abs(exact(value)) * 10**places
+    units = math.floor(scaled + Fraction(1, 2))
+    return Decimal(units if value >= 0 else -units).scaleb(-places)
+
+
+def rounded(value: Number, places: int = PLACES) -> float:
+    """As to_decimal, as the float closest to it (which prints as that decimal)."""
+    return float(to_decimal(value, places))
+
+
+def objective_for(sli_type: str, target: Number) -> Fraction:
+    """The share of good checks promised: target / 100, or for an error rate (whose target is
+    the maximum percent of failed checks) 1 − target / 100."""
+    percent = Fraction(str(target))
+    return 1 - percent / 100 if sli_type == "error_rate" else percent / 100
+
+
+def meets(good: Number, total: Number, objective: Number) -> bool | None:
+    """Whether good / total reaches the objective, exactly; None without data."""
+    if not total:
+        return None
+    return exact(good) >= exact(objective) * exact(total)
+
+
+def sli_percent(good: Number, total: Number, sli_type: str) -> float | None:
+    """The SLI as an SLO reports it: percent good, or for an error rate percent failed."""
+    if not total:
+        return None
+    ratio = exact(good) / exact(total)
+    return rounded(100 * (1 - ratio if sli_type == "error_rate" else ratio))
 
 
 @dataclass(frozen=True)
@@ -45,7 +97,11 @@ class AlertRule:
     budget_fraction: float  # spent within the long window when the rule fires
 
     def threshold(self, window: timedelta) -> float:
-        return max(1.0, self.budget_fraction * (window / self.long))
+        # timedelta / timedelta is a float division: count microseconds instead.
+        scale = Fraction(
+            window // timedelta(microseconds=1), self.long // timedelta(microseconds=1)
+        )
+        return rounded(max(Fraction(1), Fraction(str(self.budget_fraction)) * scale))
 
 
 RULES = (
@@ -88,47 +144,63 @@ def window_length(window: str, now: datetime, tz: ZoneInfo) -> timedelta:
     return end - start
 
 
-def budget_minutes(objective: float, window_minutes: float) -> float:
-    return (1 - objective) * window_minutes
+def budget_minutes(objective: Number, window_minutes: Number) -> Fraction:
+    return (1 - exact(objective)) * exact(window_minutes)
 
 
-def burn_rate(bad: float, total: float, objective: float) -> float | None:
+def burn_rate(bad: Number, total: Number, objective: Number) -> float | None:
     if total <= 0:
         return None
-    return (bad / total) / (1 - objective)
+    return rounded(exact(bad) / exact(total) / (1 - exact(objective)))
 
 
 @dataclass(frozen=True)
 class Budget:
-    total_minutes: float
-    used_minutes: float
+    """Exact minutes in; rounded minutes and percentages out (the remaining ones as the
+    difference of the rounded ones, so the parts add up to what is shown)."""
+
+    total: Number
+    used: Number
+
+    @property
+    def total_minutes(self) -> float:
+        return rounded(self.total)
+
+    @property
+    def used_minutes(self) -> float:
+        return rounded(self.used)
 
     @property
     def remaining_minutes(self) -> float:
-        return self.total_minutes - self.used_minutes
+        return float(to_decimal(self.total) - to_decimal(self.used))
+
+    def used_percent_decimal(self, places: int = PLACES) -> Decimal:
+        if not self.total:
+            return Decimal(100)
+        return to_decimal(100 * exact(self.used) / exact(self.total), places)
 
     @property
     def used_percent(self) -> float:
-        return 100 * self.used_minutes / self.total_minutes if self.total_minutes else 100.0
+        return float(self.used_percent_decimal())
 
     @property
     def remaining_percent(self) -> float:
-        return 100 - self.used_percent
+        return float(100 - self.used_percent_decimal())
 
 
 def budget_spent(
-    *, objective: float, window_minutes: float, good: float, total: float, elapsed_minutes: float,
-    timeslices: bool,
+    *, objective: Number, window_minutes: Number, good: Number, total: Number,
+    elapsed_minutes: Number, timeslices: bool,
 ) -> Budget:  # fmt: skip
     """Occurrences: the bad ratio × the elapsed minutes of the window (the whole window when
     rolling, so the budget runs out exactly when the SLI crosses the target, however often the
     service is checked); timeslices: bad minutes."""
     total_budget = budget_minutes(objective, window_minutes)
-    bad = max(total - good, 0.0)
+    bad = max(exact(total) - exact(good), Fraction(0))
     if timeslices:
-        return Budget(total_minutes=total_budget, used_minutes=bad)
-    used = (bad / total) * max(elapsed_minutes, 0.0) if total else 0.0
-    return Budget(total_minutes=total_budget, used_minutes=used)
+        return Budget(total=total_budget, used=bad)
+    used = bad / exact(total) * max(exact(elapsed_minutes), Fraction(0)) if total else Fraction(0)
+    return Budget(total=total_budget, used=used)
 
 
 def violation_risk(remaining_percent: float, burn: float | None) -> str:
@@ -145,15 +217,15 @@ def violation_risk(remaining_percent: float, burn: float | None) -> str:
 
 
 def exhaustion_forecast(
-    now: datetime, remaining_minutes: float, burn: float | None, objective: float
+    now: datetime, remaining_minutes: float, burn: float | None, objective: Number
 ) -> datetime | None:
     """When the budget runs out if the current burn continues (None: not burning)."""
     if not burn or burn <= 0:
         return None
     if remaining_minutes <= 0:
         return now
-    # At burn rate b, bad minutes accrue at b × (1 − target) per minute of wall time.
-    minutes = remaining_minutes / (burn * (1 - objective))
+    # At burn rate b, bad minutes accrue at b × (1 − objective) per minute of wall time.
+    minutes = remaining_minutes / (burn * float(1 - exact(objective)))
     if not math.isfinite(minutes) or minutes > 10 * 365 * 24 * 60:
         return None
     return now + timedelta(minutes=minutes)

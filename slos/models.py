@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -36,7 +37,11 @@ class SLO(models.Model):
         max_digits=7,
         decimal_places=4,
         validators=[MinValueValidator(Decimal("0.0001")), MaxValueValidator(Decimal("99.9999"))],
-        help_text="Percent of good events, strictly between 0 and 100 (e.g. 99.9).",
+        help_text=(
+            "Percent, strictly between 0 and 100. Availability and latency: the percent of "
+            "good checks promised (e.g. 99.9). Error rate: the maximum percent of failed "
+            "checks (e.g. 1); compliant while the error rate is at or under it."
+        ),
     )
     window = models.CharField(max_length=8, choices=SloWindow.choices, default=SloWindow.MONTH)
     time_zone = models.CharField(max_length=64, default="UTC", help_text="For calendar windows.")
@@ -89,8 +94,9 @@ class SLO(models.Model):
         validate_slo(self)
 
     @property
-    def objective(self) -> float:
-        return float(self.target) / 100
+    def objective(self) -> Fraction:
+        """The share of good checks promised (an error rate's target is its maximum)."""
+        return budget.objective_for(self.sli_type, self.target)
 
     def window_bounds(self, now: datetime) -> tuple[datetime, datetime]:
         """[start, end) of the window that `now` falls in; `end` is the period's end for
@@ -100,7 +106,8 @@ class SLO(models.Model):
     def budget_minutes(self, now: datetime) -> float:
         """(1 − target) × window: 30 days at 99.9 % is 43.2 minutes."""
         start, end = self.window_bounds(now)
-        return budget.budget_minutes(self.objective, (end - start) / timedelta(minutes=1))
+        minutes = Fraction((end - start) // timedelta(microseconds=1), 60_000_000)
+        return budget.rounded(budget.budget_minutes(self.objective, minutes))
 
 
 class SLOStatus(models.Model):

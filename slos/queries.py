@@ -93,7 +93,9 @@ class BurnDown:
 # the last one of a bucket is the value at its end (an average would blur a sudden burn).
 BURN_DOWN_SQL = """
     SELECT DISTINCT ON (date_bin(%(bucket)s, time, %(origin)s))
-           time, budget_remaining_minutes, 100 - budget_used_percent
+           time, budget_remaining_minutes,
+           -- In numeric: 100 − a float8 percentage would carry float noise.
+           (100 - budget_used_percent::numeric)::float8
     FROM slos_slostatus
     WHERE slo_id = %(slo)s AND time >= %(start)s AND time < %(end)s
     ORDER BY date_bin(%(bucket)s, time, %(origin)s), time DESC

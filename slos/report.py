@@ -11,6 +11,10 @@ Definitions:
   the period's length is the budget, so an ongoing period shows what is spent so far
   (occurrences: error ratio × the elapsed minutes of the period; timeslices: bad minutes).
 
+Figures are computed exactly and rounded once (slos.budget): minutes to MINUTE_DECIMALS,
+percentages to PERCENT_DECIMALS. They are decimals, which the CSV writes as they are (no float
+noise, no exponent) and the JSON as numbers.
+
 Service figures use the period in UTC; an SLO's use the period in its own time zone. Whole hours
 are read from the hourly rollup, the minutes before the first and after the last whole hour from
 the per-minute rollup, so a quarter costs ~2,200 rows per service and any zone is exact.
@@ -22,6 +26,8 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -180,19 +186,19 @@ class SloLine:
     slo: str
     name: str
     sli_type: str
-    target: float
+    target: Decimal  # error_rate: the maximum percent failed
     budgeting_method: str
     time_zone: str
     enabled: bool
     start: datetime
     end: datetime
-    good: float
-    total: float
-    sli_percent: float | None  # as the SLO reports it: error_rate is the percent failed
+    good: Decimal
+    total: Decimal
+    sli_percent: Decimal | None  # as the SLO reports it: error_rate is the percent failed
     compliant: bool | None
-    budget_total_minutes: float
-    budget_used_minutes: float
-    budget_used_percent: float
+    budget_total_minutes: Decimal
+    budget_used_minutes: Decimal
+    budget_used_percent: Decimal
 
 
 @dataclass
@@ -204,7 +210,7 @@ class ServiceLine:
     degraded: int
     down: int
     checked_minutes: int
-    uptime_percent: float | None
+    uptime_percent: Decimal | None
     downtime_minutes: int
     incidents: int
     slos: list[SloLine] = field(default_factory=list)
@@ -286,7 +292,7 @@ def _service_line(service: Service, totals: Totals, incidents: int) -> ServiceLi
         degraded=int(s.n_degraded),
         down=int(s.n_down),
         checked_minutes=int(s.minutes),
-        uptime_percent=_percent(good / s.total) if s.total else None,
+        uptime_percent=_percent(budget.exact(good) / budget.exact(s.total)) if s.total else None,
         downtime_minutes=int(totals.down_minutes),
         incidents=incidents,
     )
@@ -315,36 +321,37 @@ def _slo_line(slo: SLO, s: Sums, period: Period, *, elapsed_until: datetime) -> 
         elapsed_minutes=_minutes_between(start, elapsed_until),
         timeslices=slo.budgeting_method == BudgetingMethod.TIMESLICES,
     )
-    ratio = good / total if total else None
+    ratio = budget.exact(good) / budget.exact(total) if total else None
     sli = None if ratio is None else (1 - ratio if slo.sli_type == SliType.ERROR_RATE else ratio)
     return SloLine(
         slo=slo.pk,
         name=slo.name,
         sli_type=slo.sli_type,
-        target=float(slo.target),
+        target=slo.target.normalize(),
         budgeting_method=slo.budgeting_method,
         time_zone=slo.time_zone,
         enabled=slo.enabled,
         start=start,
         end=end,
-        good=round(good, MINUTE_DECIMALS),
-        total=round(total, MINUTE_DECIMALS),
+        good=budget.to_decimal(good, MINUTE_DECIMALS),
+        total=budget.to_decimal(total, MINUTE_DECIMALS),
         sli_percent=None if sli is None else _percent(sli),
-        compliant=None if ratio is None else ratio >= slo.objective,
-        budget_total_minutes=round(spent.total_minutes, MINUTE_DECIMALS),
-        budget_used_minutes=round(spent.used_minutes, MINUTE_DECIMALS),
-        budget_used_percent=round(spent.used_percent, PERCENT_DECIMALS),
+        compliant=budget.meets(good, total, slo.objective),
+        budget_total_minutes=budget.to_decimal(spent.total, MINUTE_DECIMALS),
+        budget_used_minutes=budget.to_decimal(spent.used, MINUTE_DECIMALS),
+        budget_used_percent=spent.used_percent_decimal(PERCENT_DECIMALS),
     )
 
 
-def _minutes_between(start: datetime, end: datetime) -> float:
+def _minutes_between(start: datetime, end: datetime) -> Fraction:
     # In UTC: two datetimes of one zone subtract as wall-clock times, which a DST change in the
     # period would make an hour off (October in Madrid is 31 days and 1 hour).
-    return (end.astimezone(UTC) - start.astimezone(UTC)) / timedelta(minutes=1)
+    delta = end.astimezone(UTC) - start.astimezone(UTC)
+    return Fraction(delta // timedelta(microseconds=1), 60_000_000)
 
 
-def _percent(ratio: float) -> float:
-    return round(100 * ratio, PERCENT_DECIMALS)
+def _percent(ratio: Fraction) -> Decimal:
+    return budget.to_decimal(100 * ratio, PERCENT_DECIMALS)
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -376,16 +383,21 @@ def _slo_cells(slo: SloLine | None) -> list:
     if slo is None:
         return [""] * (len(CSV_COLUMNS) - 9)
     return [
-        slo.slo, slo.name, slo.sli_type, slo.target, slo.time_zone, _blank(slo.sli_percent),
-        _blank(slo.compliant), slo.budget_total_minutes, slo.budget_used_minutes,
-        slo.budget_used_percent,
+        slo.slo, slo.name, slo.sli_type, _blank(slo.target), slo.time_zone,
+        _blank(slo.sli_percent), _blank(slo.compliant), _blank(slo.budget_total_minutes),
+        _blank(slo.budget_used_minutes), _blank(slo.budget_used_percent),
     ]  # fmt: skip
 
 
 def _blank(value) -> object:
     if value is None:
         return ""
-    return str(value).lower() if isinstance(value, bool) else value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Decimal):
+        # Fixed-point, as computed: 446.4, 0.0001 and 100, never 4.464E+2 or 1e-04.
+        return format(value.normalize(), "f")
+    return value
 
 
 def _iso(moment: datetime) -> str:

@@ -76,7 +76,8 @@ class SLOStatusSerializer(serializers.Serializer):
     minutes_without_data = serializers.FloatField()
 
     def get_budget_remaining_percent(self, row) -> float:
-        return 100 - row.budget_used_percent
+        # In decimal: 100 − 56.8123 as floats is 43.187700000000007.
+        return float(100 - Decimal(repr(row.budget_used_percent)))
 
 
 class HistoryQuerySerializer(serializers.Serializer):

@@ -84,7 +84,7 @@ def test_an_availability_slo_reports_its_sli_budget_and_history(make_service):
     assert slo.compliant is True  # 99.93 % ≥ 99.9 %
     assert slo.budget_total_minutes == pytest.approx(1.44)  # (1 − 0.999) × 1440 minutes
     assert slo.budget_used_minutes == pytest.approx(1.0)
-    assert slo.budget_remaining_percent == pytest.approx(100 * 0.44 / 1.44)
+    assert slo.budget_remaining_percent == 30.5556  # 100 × 0.44 / 1.44, to 4 places
     assert slo.violation_risk == "medium"  # under 50 % of the budget left
     assert slo.burn_rate == 0  # the failed minute was hours ago
     history = SLOStatus.objects.get(slo=slo)

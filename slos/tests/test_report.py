@@ -112,7 +112,7 @@ def test_the_report_sums_uptime_downtime_incidents_and_budget(october):
     assert (db.service, db.checks, db.uptime_percent, db.downtime_minutes) == ("db", 0, None, 0)
     assert web.checks == 122
     assert (web.up, web.degraded, web.down) == (116, 2, 4)
-    assert web.uptime_percent == pytest.approx(100 * 118 / 122, abs=1e-4)
+    assert web.uptime_percent == Decimal("96.7213")  # 100 × 118 / 122, to 4 places
     assert web.downtime_minutes == 4
     assert web.incidents == 1
 
@@ -121,16 +121,16 @@ def test_the_report_sums_uptime_downtime_incidents_and_budget(october):
     assert (kolkata.good, kolkata.total) == (118, 122)
     # 1 % of 31 days is 446.4 minutes; 4 bad of 122 checks is the error ratio over the whole
     # (elapsed) month, not over the 122 minutes that had a check: 4/122 × 44,640 minutes.
-    assert kolkata.budget_total_minutes == pytest.approx(446.4)
-    assert kolkata.budget_used_minutes == pytest.approx(4 / 122 * 44_640, abs=0.01)
-    assert kolkata.budget_used_percent == pytest.approx(100 * (4 / 122 * 44_640) / 446.4, abs=1e-3)
-    assert kolkata.sli_percent == pytest.approx(100 * 118 / 122, abs=1e-4)
+    assert kolkata.budget_total_minutes == Decimal("446.4")
+    assert kolkata.budget_used_minutes == Decimal("1463.61")  # 4 / 122 × 44,640 = 1463.6066
+    assert kolkata.budget_used_percent == Decimal("327.8689")  # 1463.6066 / 446.4
+    assert kolkata.sli_percent == Decimal("96.7213")
     assert kolkata.compliant is False
     # Timeslices in UTC: 122 minutes with data, 4 of them with a failure.
     assert (slices.good, slices.total) == (118, 122)
-    assert slices.budget_total_minutes == pytest.approx(0.005 * 31 * 1440)
-    assert slices.budget_used_minutes == pytest.approx(4.0)
-    assert slices.budget_used_percent == pytest.approx(100 * 4 / 223.2, abs=1e-4)
+    assert slices.budget_total_minutes == Decimal("223.2")  # 0.5 % of 31 days
+    assert slices.budget_used_minutes == Decimal("4")
+    assert slices.budget_used_percent == Decimal("1.7921")  # 4 / 223.2
 
 
 def test_a_running_period_charges_the_error_ratio_for_the_time_elapsed(october):
@@ -140,8 +140,8 @@ def test_a_running_period_charges_the_error_ratio_for_the_time_elapsed(october):
     assert not report.complete
     kolkata = report.services[1].slos[0]
     assert (kolkata.good, kolkata.total) == (57, 61)
-    assert kolkata.budget_total_minutes == pytest.approx(446.4)
-    assert kolkata.budget_used_minutes == pytest.approx(4 / 61 * 14_730, abs=0.01)
+    assert kolkata.budget_total_minutes == Decimal("446.4")
+    assert kolkata.budget_used_minutes == Decimal("965.90")  # 4 / 61 × 14,730 = 965.9016
 
 
 def test_the_report_reads_the_rollups_in_a_bounded_number_of_queries(
