@@ -23,6 +23,7 @@ from incidents.choices import (
     NoticeKind,
     Severity,
 )
+from noc.limits import NOTES_MAX_CHARS, bounded_text
 from services.models import Service
 
 USER = settings.AUTH_USER_MODEL
@@ -38,7 +39,7 @@ class Incident(models.Model):
 
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="incidents")
     title = models.CharField(max_length=200)
-    summary = models.TextField(blank=True)
+    summary = bounded_text(NOTES_MAX_CHARS, blank=True)
     severity = models.CharField(max_length=8, choices=Severity.choices)
     status = models.CharField(
         max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.NEW
@@ -64,8 +65,8 @@ class Incident(models.Model):
         USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    root_cause = models.TextField(blank=True)
-    resolution_notes = models.TextField(blank=True)
+    root_cause = bounded_text(NOTES_MAX_CHARS, blank=True)
+    resolution_notes = bounded_text(NOTES_MAX_CHARS, blank=True)
     failed_checks = models.PositiveIntegerField(default=0)
     reopen_count = models.PositiveIntegerField(default=0)
     last_notified_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +124,7 @@ class IncidentEvent(models.Model):
     actor = models.ForeignKey(
         USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    message = models.TextField(blank=True)
+    message = bounded_text(NOTES_MAX_CHARS, blank=True)
     data = models.JSONField(default=dict, blank=True)
     time = models.DateTimeField(db_default=Now())
 

@@ -13,6 +13,12 @@ from django.core.exceptions import ValidationError
 
 from incidents.choices import CHANNEL_EVENTS, ChannelKind
 from incidents.models import NotificationChannel
+from noc.limits import (
+    EMAILS_MAX_COUNT,
+    HEADER_NAME_MAX_CHARS,
+    HEADER_VALUE_MAX_CHARS,
+    HEADERS_MAX_COUNT,
+)
 from services.checks.guard import validate_url_target
 
 __all__ = ["RESERVED_HEADERS", "channel_errors", "validate_channel"]
@@ -48,6 +54,8 @@ def channel_errors(channel: NotificationChannel) -> dict[str, list[str]]:
 def _email_errors(channel: NotificationChannel) -> list[str]:
     if channel.kind == ChannelKind.EMAIL and not channel.email_to:
         return ["An email channel needs at least one address."]
+    if channel.email_to and len(channel.email_to) > EMAILS_MAX_COUNT:
+        return [f"At most {EMAILS_MAX_COUNT} addresses ({len(channel.email_to)} given)."]
     return []
 
 
@@ -77,6 +85,8 @@ def _header_errors(headers: object) -> list[str]:
         return []
     if not isinstance(headers, dict):
         return ['Headers are an object of names to values, e.g. {"Authorization": "Bearer …"}.']
+    if len(headers) > HEADERS_MAX_COUNT:
+        return [f"At most {HEADERS_MAX_COUNT} headers ({len(headers)} given)."]
     return [message for name, value in headers.items() if (message := _header_error(name, value))]
 
 
@@ -87,6 +97,11 @@ def _header_error(name: object, value: object) -> str | None:
         return f"The value of {name} must be a string."
     if "\r" in value or "\n" in value or "\x00" in value:
         return f"The value of {name} must be one line of text."
+    if len(name) > HEADER_NAME_MAX_CHARS or len(value) > HEADER_VALUE_MAX_CHARS:
+        return (
+            f"Header {name[:40]!r}: names are at most {HEADER_NAME_MAX_CHARS} characters and "
+            f"values at most {HEADER_VALUE_MAX_CHARS:,}."
+        )
     if name.lower() in RESERVED_HEADERS or name.lower().startswith("x-noc-"):
         return f"{name} is set by the notifier and cannot be overridden."
     return None

@@ -11,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Now
 
+from noc.limits import CHECK_BODY_MAX_CHARS, DESCRIPTION_MAX_CHARS, bounded_text
 from services.choices import (
     CheckKind,
     DnsRecordType,
@@ -29,7 +30,7 @@ class Service(models.Model):
     # --- identity
     id = models.SlugField(primary_key=True, max_length=64, help_text="e.g. api-gateway")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = bounded_text(DESCRIPTION_MAX_CHARS, blank=True)
     tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
     critical = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
@@ -39,7 +40,7 @@ class Service(models.Model):
     url = models.URLField(max_length=2000, blank=True)
     method = models.CharField(max_length=8, choices=HttpMethod.choices, default=HttpMethod.GET)
     headers = models.JSONField(default=dict, blank=True)
-    body = models.TextField(blank=True)
+    body = bounded_text(CHECK_BODY_MAX_CHARS, blank=True)
     follow_redirects = models.BooleanField(default=True)
     verify_tls = models.BooleanField(default=True)
     host = models.CharField(max_length=255, blank=True, help_text="tcp and tls checks")
@@ -298,7 +299,7 @@ class MaintenanceWindow(models.Model):
     when those are set)."""
 
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = bounded_text(DESCRIPTION_MAX_CHARS, blank=True)
     services = models.ManyToManyField(Service, related_name="maintenance_windows")
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from noc.limits import (
+    HEADER_NAME_MAX_CHARS,
+    HEADER_VALUE_MAX_CHARS,
+    HEADERS_MAX_COUNT,
+    JSON_EXPECTED_MAX_CHARS,
+    TAGS_MAX_COUNT,
+)
 from noc.storable import first_unstorable
 from services.checks.assertions import validate_json_path
 from services.checks.engine import RETRY_DELAY_SECONDS
@@ -32,6 +40,7 @@ def validate_service(service) -> None:
         errors.setdefault(field, []).append(message)
 
     _storable(service, add)
+    _sizes(service, add)
     _schedule(service, add)
     _target(service, add)
     _assertions(service, add)
@@ -47,6 +56,20 @@ def _storable(service, add) -> None:
         problem = unstorable(getattr(service, model_field.attname, None), model_field.name)
         if problem:
             add(model_field.name, problem)
+
+
+def _sizes(service, add) -> None:
+    """The maxima of noc.limits that no single model field carries."""
+    if isinstance(service.tags, list) and len(service.tags) > TAGS_MAX_COUNT:
+        add("tags", f"At most {TAGS_MAX_COUNT} tags ({len(service.tags)} given).")
+    if service.json_expected is not None:
+        size = len(json.dumps(service.json_expected))
+        if size > JSON_EXPECTED_MAX_CHARS:
+            add(
+                "json_expected",
+                f"The expected value is at most {JSON_EXPECTED_MAX_CHARS:,} characters of JSON "
+                f"({size:,} given).",
+            )
 
 
 def unstorable(value: Any, path: str) -> str | None:
@@ -183,9 +206,17 @@ def _headers(service, add) -> None:
     ):
         add("headers", "Headers must be an object of string names to string values.")
         return
+    if len(headers) > HEADERS_MAX_COUNT:
+        add("headers", f"At most {HEADERS_MAX_COUNT} headers ({len(headers)} given).")
     for name, value in headers.items():
         if any(c in name or c in value for c in "\r\n"):
             add("headers", f"Header {name!r} holds a line break (CR or LF).")
+        if len(name) > HEADER_NAME_MAX_CHARS or len(value) > HEADER_VALUE_MAX_CHARS:
+            add(
+                "headers",
+                f"Header {name[:40]!r}: names are at most {HEADER_NAME_MAX_CHARS} characters "
+                f"and values at most {HEADER_VALUE_MAX_CHARS:,}.",
+            )
 
 
 def _assertions(service, add) -> None:

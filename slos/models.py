@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 
+from noc.limits import DESCRIPTION_MAX_CHARS, bounded_text
 from services.models import Service
 from slos import budget
 from slos.choices import (
@@ -27,7 +28,7 @@ from slos.choices import (
 class SLO(models.Model):
     id = models.SlugField(primary_key=True, max_length=64, help_text="e.g. api-availability-99")
     name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    description = bounded_text(DESCRIPTION_MAX_CHARS, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

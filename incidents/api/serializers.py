@@ -12,6 +12,7 @@ from accounts.models import User
 from incidents.choices import IncidentStatus, Severity
 from incidents.models import Incident, IncidentEvent
 from noc.api.dates import DateTimeField
+from noc.limits import NOTES_MAX_CHARS
 from services.models import Service
 
 # The generate_series of the daily figures has one row per day: keep it bounded.
@@ -79,17 +80,21 @@ class IncidentCreateSerializer(serializers.Serializer):
     service = serializers.SlugRelatedField(slug_field="id", queryset=Service.objects.all())
     title = serializers.CharField(max_length=200)
     severity = serializers.ChoiceField(choices=Severity.choices)
-    summary = serializers.CharField(required=False, allow_blank=True, default="")
+    summary = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTES_MAX_CHARS
+    )
 
 
 class IncidentUpdateSerializer(serializers.Serializer):
     """What admins may edit; the lifecycle changes only through the actions."""
 
     title = serializers.CharField(max_length=200, required=False)
-    summary = serializers.CharField(required=False, allow_blank=True)
+    summary = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_CHARS)
     severity = serializers.ChoiceField(choices=Severity.choices, required=False)
-    root_cause = serializers.CharField(required=False, allow_blank=True)
-    resolution_notes = serializers.CharField(required=False, allow_blank=True)
+    root_cause = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_CHARS)
+    resolution_notes = serializers.CharField(
+        required=False, allow_blank=True, max_length=NOTES_MAX_CHARS
+    )
 
 
 class AssignSerializer(serializers.Serializer):
@@ -100,16 +105,20 @@ class AssignSerializer(serializers.Serializer):
 
 class StatusChangeSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=IncidentStatus.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTES_MAX_CHARS
+    )
 
 
 class CommentSerializer(serializers.Serializer):
-    # The length limit is the action's (INCIDENT_COMMENT_MAX_CHARS), with its message.
-    message = serializers.CharField(trim_whitespace=True)
+    # The action checks INCIDENT_COMMENT_MAX_CHARS with its own message; this documents it.
+    message = serializers.CharField(trim_whitespace=True, max_length=NOTES_MAX_CHARS)
 
 
 class ResolveSerializer(serializers.Serializer):
-    resolution_notes = serializers.CharField(required=False, allow_blank=True, default="")
+    resolution_notes = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTES_MAX_CHARS
+    )
 
 
 class ActiveQuerySerializer(serializers.Serializer):
