@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('slos', '0001_initial'),
+        ("slos", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='slo',
-            name='description',
-            field=models.TextField(blank=True, max_length=2000, validators=[django.core.validators.MaxLengthValidator(2000)]),
+            model_name="slo",
+            name="description",
+            field=models.TextField(
+                blank=True,
+                max_length=2000,
+                validators=[django.core.validators.MaxLengthValidator(2000)],
+            ),
         ),
     ]
