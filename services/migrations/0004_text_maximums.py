@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("services", "0002_hourly_rollup"),
+        ("services", "0003_check_gaps"),
     ]
 
     operations = [
