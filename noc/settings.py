@@ -333,6 +333,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "noc.api.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ServiceStatusEnum": "services.choices.ServiceStatus",
         "ResultStatusEnum": "services.choices.ResultStatus",

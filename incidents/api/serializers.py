@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
@@ -24,6 +25,7 @@ def _username(user: User | None) -> str | None:
     return user.username if user is not None else None
 
 
+@extend_schema_field({"type": "string", "nullable": True, "readOnly": True})
 class UsernameField(serializers.ReadOnlyField):
     """A user foreign key shown as the username (null when the system did it)."""
 

@@ -64,6 +64,13 @@ class ServiceSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class ServiceUpdateSerializer(ServiceSerializer):
+    """What PUT and PATCH take: the same fields, the id fixed once created (schema only)."""
+
+    class Meta(ServiceSerializer.Meta):
+        read_only_fields = [*STATE_FIELDS, "id"]
+
+
 class CheckResultSerializer(serializers.Serializer):
     """CheckResult has a composite primary key, so no ModelSerializer: plain read-only fields."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,6 +19,7 @@ from services.api.serializers import (
     CheckResultSerializer,
     MaintenanceWindowSerializer,
     ServiceSerializer,
+    ServiceUpdateSerializer,
     UptimeSerializer,
 )
 from services.choices import CheckKind, ResultStatus
@@ -34,6 +35,10 @@ RESULT_PARAMETERS = [
 WINDOW_PARAMETER = OpenApiParameter("window", str, enum=list(queries.WINDOWS), default="24h")
 
 
+@extend_schema_view(
+    update=extend_schema(request=ServiceUpdateSerializer),
+    partial_update=extend_schema(request=ServiceUpdateSerializer),
+)
 class ServiceViewSet(viewsets.ModelViewSet):
     """Monitored services. Admins configure them; operators may run a check now."""
 

@@ -55,6 +55,13 @@ class SLOSerializer(serializers.ModelSerializer):
         return value
 
 
+class SLOUpdateSerializer(SLOSerializer):
+    """What PUT and PATCH take: the same fields, the id fixed once created (schema only)."""
+
+    class Meta(SLOSerializer.Meta):
+        read_only_fields = [*SLOSerializer.Meta.read_only_fields, "id"]
+
+
 class SLOStatusSerializer(serializers.Serializer):
     """One evaluation. SLOStatus has a composite primary key: plain read-only fields."""
 

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections import Counter
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -25,6 +30,7 @@ from slos.api.serializers import (
     SLOSerializer,
     SLOStatusSerializer,
     SLOSummarySerializer,
+    SLOUpdateSerializer,
 )
 from slos.choices import ViolationRisk
 from slos.filters import SLOFilter
@@ -71,6 +77,10 @@ class ReportNegotiation(DefaultContentNegotiation):
         return matching
 
 
+@extend_schema_view(
+    update=extend_schema(request=SLOUpdateSerializer),
+    partial_update=extend_schema(request=SLOUpdateSerializer),
+)
 class SLOViewSet(viewsets.ModelViewSet):
     """Service level objectives by slug. Admins configure them; everyone reads them, their
     status and history. The status fields are the last evaluation's (every minute)."""
