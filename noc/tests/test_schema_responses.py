@@ -151,7 +151,7 @@ def lived_in(client_as, make_user, make_service, receiver):
     from django.utils import timezone
 
     from incidents import actions
-    from incidents.models import NotificationChannel
+    from incidents.tests.test_channels_api import _deliveries
     from slos.actions import slo_create, slos_evaluate
     from slos.tests.test_api import insert_minutes
 
@@ -160,7 +160,7 @@ def lived_in(client_as, make_user, make_service, receiver):
     service = make_service(id="lived", tags=["web"])
     make_service(id="beat", kind="push", url="")
     assert admin.post("/api/services/lived/check-now/").status_code == 200
-    NotificationChannel.objects.create(name="hook", kind="webhook", url=receiver.url)
+    _deliveries(receiver, make_service)  # a default webhook channel, one delivery sent, one not
     done = actions.incident_create_manual(
         actor=person, service=service, title="Old", severity="low"
     )
