@@ -75,14 +75,14 @@ class WindowRateThrottle(BaseThrottle):
 
 
 class KeyRateThrottle(WindowRateThrottle):
-    """Per API key; a person signed in by session counts per user."""
+    """Per key (API key or ingest key); a person signed in by session counts per user."""
 
     scope = "key"
 
     def identity(self, request: Request) -> str | None:
         key_id = getattr(request.auth, "pk", None)
-        if key_id is not None:
-            return f"key-{key_id}"
+        if key_id is not None:  # an API key, or an ingest key: their ids may coincide
+            return f"{type(request.auth).__name__.lower()}-{key_id}"
         user = getattr(request, "user", None)
         return f"user-{user.pk}" if user is not None and user.is_authenticated else None
 

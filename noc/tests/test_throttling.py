@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.response import Response
-from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
-from rest_framework.views import APIView
+from rest_framework.test import APIClient
 
 from accounts.actions import api_key_create
 from accounts.choices import Role
 from noc.api.rates import parse_rate
-from noc.api.throttles import IngestRateThrottle
 from noc.settings import _rate
 
 pytestmark = pytest.mark.django_db
@@ -109,33 +106,19 @@ def test_pings_are_never_throttled(rates, make_service, client):
     assert codes == [200] * 5
 
 
-class IngestView(APIView):
-    """Stands for an ingestion endpoint: its own limit replaces the default ones."""
+def test_metric_ingestion_has_its_own_limit_or_none(rates, make_application):
+    from observability.tests.test_api import bearer, points, send
 
-    throttle_classes = [IngestRateThrottle]
+    _, key = make_application("shop")
+    client = bearer(key)
 
-    def post(self, request):
-        return Response({"accepted": True})
-
-
-def ingest(user, n: int, address: str = "192.0.2.20") -> list[int]:
-    factory = APIRequestFactory()
-    codes = []
-    for _ in range(n):
-        request = factory.post("/ingest/", {}, format="json", REMOTE_ADDR=address)
-        force_authenticate(request, user=user)
-        codes.append(IngestView.as_view()(request).status_code)
-    return codes
-
-
-def test_ingestion_has_its_own_limit_or_none(rates, make_user):
-    user = make_user(Role.ADMIN)
+    def codes(n: int) -> list[int]:
+        return [send(client, {"points": points(1)}).status_code for _ in range(n)]
 
     rates(key="1/minute", address="1/minute", ingest=None)
-    assert ingest(user, 5) == [200] * 5  # the API's limits do not apply, ingestion is off
-
+    assert codes(5) == [200] * 5  # the API's limits do not apply, ingestion is off
     rates(key="1/minute", address="1/minute", ingest="3/minute")
-    assert ingest(user, 4) == [200, 200, 200, 429]
+    assert codes(4) == [200, 200, 200, 429]
 
 
 def test_a_cache_that_is_down_lets_requests_through(rates, key_client, settings, tmp_path):

@@ -34,7 +34,9 @@ class ApplicationCreatedSerializer(ApplicationSerializer):
 
 class IngestKeySerializer(serializers.ModelSerializer):
     application = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = IngestKey

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from noc.api.throttles import IngestRateThrottle
 from observability import actions
 from observability.api.serializers import (
     ApplicationCreatedSerializer,
@@ -131,6 +132,8 @@ class MetricIngestView(APIView):
 
     authentication_classes = INGEST_AUTHENTICATION
     permission_classes = [CanIngest]
+    # Its own per-key limit (NOC_API_RATE_INGEST), not the API's per-key and per-address ones.
+    throttle_classes = [IngestRateThrottle]
 
     @extend_schema(
         request=MetricIngestSerializer,
