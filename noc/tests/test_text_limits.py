@@ -211,7 +211,7 @@ def test_the_openapi_schema_states_every_maximum():
 @pytest.mark.parametrize(
     ("app", "migration"),
     [("services", "0004_text_maximums"), ("incidents", "0004_text_maximums"),
-     ("slos", "0002_text_maximums")],
+     ("slos", "0003_text_maximums")],
 )  # fmt: skip
 def test_the_maximums_were_added_without_touching_the_tables(app, migration):
     out = io.StringIO()

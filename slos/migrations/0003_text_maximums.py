@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("slos", "0001_initial"),
+        ("slos", "0002_error_rate_target_is_a_maximum"),
     ]
 
     operations = [
