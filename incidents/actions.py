@@ -301,11 +301,21 @@ def _reopen(
 
 
 @transaction.atomic
-def incident_reopen_for_failure(*, incident: Incident, evidence: dict) -> Incident:
+def incident_reopen_for_failure(
+    *, incident: Incident, evidence: dict, still_failing: bool = False
+) -> Incident:
+    """A failure soon after the resolution reopens the incident. `still_failing`: the service
+    never recovered (someone resolved it while its checks kept failing), which the timeline
+    says as such rather than as a new failure after a recovery."""
     incident = _locked(incident)
-    return _reopen(
-        incident, message="The service failed again soon after recovering", evidence=evidence
-    )
+    return _reopen(incident, message=reopen_message(incident, still_failing), evidence=evidence)
+
+
+def reopen_message(incident: Incident, still_failing: bool) -> str:
+    if not still_failing:
+        return "The service failed again soon after recovering"
+    by = f" by {incident.resolved_by.username}" if incident.resolved_by_id else ""
+    return f"Reopened: the service was still failing when the incident was resolved{by}"
 
 
 @transaction.atomic

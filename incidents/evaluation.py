@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from incidents import actions
-from incidents.choices import ACTIVE_STATUSES, IncidentSource, IncidentStatus
+from incidents.choices import ACTIVE_STATUSES, EventKind, IncidentSource, IncidentStatus
 from incidents.models import Incident
 from services.choices import ResultStatus
 
@@ -118,7 +118,11 @@ def on_failure(service, result, active: Incident | None, failures: int = 1) -> N
     window = timedelta(minutes=settings.INCIDENT_REOPEN_MINUTES)
     if recent is not None and recent.resolved_within(window, result.time):
         try:
-            actions.incident_reopen_for_failure(incident=recent, evidence=evidence_of(result))
+            actions.incident_reopen_for_failure(
+                incident=recent,
+                evidence=evidence_of(result),
+                still_failing=resolved_while_failing(recent, service.id, result.time),
+            )
             return
         except actions.TransitionNotAllowed:
             pass  # an operator closed it meanwhile: this failure opens a new incident
@@ -135,6 +139,16 @@ def on_failure(service, result, active: Incident | None, failures: int = 1) -> N
         )
     except actions.AlreadyActive as race:
         actions.incident_count_failure(incident=race.existing)
+
+
+def resolved_while_failing(incident: Incident, service_id: str, failure: datetime) -> bool:
+    """Whether a resolved incident was resolved while its service kept failing: resolved by a
+    person (not by a recovery), and the failing streak that `failure` belongs to had already
+    begun at that moment."""
+    resolution = incident.events.filter(kind=EventKind.RESOLVED).order_by("-time", "-id").first()
+    if resolution is None or resolution.data.get("automatic"):
+        return False
+    return impact_start(service_id, failure) <= incident.resolved_at
 
 
 def impact_start(service_id: str, until: datetime) -> datetime:

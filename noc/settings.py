@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "axes",
     "noc",
@@ -68,6 +69,8 @@ INSTALLED_APPS = [
     "incidents",
     "slos",
     "observability",
+    # The console and the status page: on top of every app above (it reads them all).
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -332,6 +335,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Services, checks, incidents and SLOs of the network operations center.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the pinned drf-spectacular-sidecar package, served by this site: the
+    # docs work on a network without internet (the default loads it from a CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

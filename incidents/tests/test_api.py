@@ -488,7 +488,7 @@ def test_bad_stats_parameters_are_400_naming_them(viewer_api, params, field):
 
 
 def test_the_api_root_links_incidents(viewer_api):
-    assert viewer_api.get("/api/").json()["incident"].endswith("/api/incidents/")
+    assert viewer_api.get("/api/").json()["incidents"].endswith("/api/incidents/")
 
 
 # --- review fixes: audit values, closed incidents, a broker outage, input PostgreSQL refuses ----

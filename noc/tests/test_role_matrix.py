@@ -280,3 +280,81 @@ def test_role_matrix(client_as, endpoint: Endpoint, role: str | None) -> None:
     else:
         assert response.status_code == 403, response.content
         assert endpoint.minimum in response.json()["message"]
+
+
+# --- the console's pages (web/): the same roles, as a browser meets them --------------------------
+# Anonymous visitors are sent to the login page (302) instead of a 401; a role below the
+# minimum is a 403; an allowed POST redirects back to its page. `None` as minimum: public.
+
+
+def _page_service() -> str:
+    return f"/services/{_service(id='matrix-page').pk}/"
+
+
+def _page_service_action(name: str) -> Callable[[], str]:
+    def url() -> str:
+        return f"{_page_service()}{name}/"
+
+    url.__name__ = f"_page_service_{name.replace('-', '_')}_url"
+    return url
+
+
+def _page_incident(action: str = "", status: str = "new") -> Callable[[], str]:
+    def url() -> str:
+        return f"/incidents/{_incident(status).pk}/" + (f"{action}/" if action else "")
+
+    url.__name__ = f"_page_incident_{action or 'detail'}_url"
+    return url
+
+
+def _page_slo() -> str:
+    return f"/slos/{_slo().pk}/"
+
+
+def _public_badge(kind: str) -> Callable[[], str]:
+    def url() -> str:
+        service = _service(id="matrix-public")
+        return f"/status/badge/{service.pk}" + ("/uptime.svg" if kind == "uptime" else ".svg")
+
+    url.__name__ = f"_public_{kind}_badge_url"
+    return url
+
+
+PAGES = [
+    Endpoint("get", "/", Role.VIEWER),
+    Endpoint("get", "/?parts=1", Role.VIEWER),
+    Endpoint("get", _page_service, Role.VIEWER),
+    Endpoint("post", _page_service_action("check-now"), Role.OPERATOR),
+    Endpoint("post", _page_service_action("pause"), Role.ADMIN),
+    Endpoint("post", _page_service_action("resume"), Role.ADMIN),
+    Endpoint("get", _page_incident(), Role.VIEWER),
+    Endpoint("post", _page_incident("acknowledge"), Role.OPERATOR),
+    Endpoint("post", _page_incident("assign"), Role.OPERATOR, lambda: {"assignee": ""}),
+    Endpoint("post", _page_incident("status"), Role.OPERATOR, lambda: {"status": "in_progress"}),
+    Endpoint("post", _page_incident("comment"), Role.OPERATOR, lambda: {"message": "on it"}),
+    Endpoint("post", _page_incident("resolve"), Role.OPERATOR),
+    Endpoint("post", _page_incident("close", "resolved"), Role.OPERATOR),
+    Endpoint("get", _page_slo, Role.VIEWER),
+    Endpoint("get", "/status/", None),
+    Endpoint("get", _public_badge("status"), None),
+    Endpoint("get", _public_badge("uptime"), None),
+    Endpoint("get", "/favicon.ico", None),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", PAGES, ids=str)
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "anonymous")
+def test_page_role_matrix(client, make_user, endpoint: Endpoint, role: str | None) -> None:
+    if role is not None:
+        client.force_login(make_user(role))
+    response = getattr(client, endpoint.method)(endpoint.resolve(), endpoint.payload())
+    if endpoint.minimum is None:
+        assert response.status_code == 200, response.status_code
+    elif role is None:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+    elif ROLE_RANK[role] >= ROLE_RANK[endpoint.minimum]:
+        assert response.status_code < 400, response.status_code
+    else:
+        assert response.status_code == 403

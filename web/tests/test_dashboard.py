@@ -1,10 +1,10 @@
-"""The operator dashboard: who may see it, what it counts and lists, and what it costs."""
+"""The operator dashboard: who may see it, what it counts and lists, filters, pages, live
+parts, and what it costs."""
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -14,103 +14,18 @@ from django.utils import timezone
 from accounts.choices import Role
 from incidents import actions as incident_actions
 from incidents.models import Incident
-from noc import dashboard
-from noc.charts import SVG_NS
-from noc.timeseries import partitions
-from noc.timeseries.rollups import ROLLUPS, is_native
-from services.choices import LATENCY_BUCKETS_MS
-from services.models import Service
-from services.timeseries import ROLLUP_HOURLY_TABLE, ROLLUP_TABLE
-from slos import actions as slo_actions
-from slos.models import SLO
-
-# --- helpers shared with test_status_page.py ----------------------------------------------------
-
-_LE = [f"le_{ms}" for ms in LATENCY_BUCKETS_MS]
-
-
-def rollups_are_native() -> bool:
-    return is_native(ROLLUPS["services_checkrollup"])
-
-
-@pytest.fixture
-def native_rollups(db):
-    """Rows go straight into the rollup tables, which only the native backend has (TimescaleDB
-    makes them continuous aggregates, read-only)."""
-    if not rollups_are_native():
-        pytest.skip("rollups are TimescaleDB continuous aggregates: rows cannot be inserted")
-
-
-def insert_rollup(
-    table: str,
-    service_id: str,
-    bucket: datetime,
-    *,
-    up: int = 0,
-    degraded: int = 0,
-    down: int = 0,
-    maintenance: int = 0,
-    rt_ms: float | None = None,
-) -> None:
-    """One row of the minute or hourly rollup, every check answering in `rt_ms`."""
-    rt_count = up + degraded + down if rt_ms is not None else 0
-    values: dict[str, object] = {
-        "service_id": service_id,
-        "bucket": bucket,
-        "n_up": up,
-        "n_degraded": degraded,
-        "n_down": down,
-        "n_maintenance": maintenance,
-        "rt_count": rt_count,
-        "rt_sum": rt_ms * rt_count if rt_ms is not None else None,
-        "rt_min": rt_ms,
-        "rt_max": rt_ms,
-        **{le: rt_count if rt_ms is not None and rt_ms <= ms else 0
-           for le, ms in zip(_LE, LATENCY_BUCKETS_MS, strict=True)},
-    }  # fmt: skip
-    if table == ROLLUP_HOURLY_TABLE.table:
-        counted = up + degraded + down
-        values["m_total"] = 60 if counted else 0
-        values["m_good_avail"] = max(60 - down, 0) if counted else 0
-    columns = ", ".join(values)
-    marks = ", ".join(["%s"] * len(values))
-    with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
-
-
-def ensure_rollup_partitions(start: datetime, end: datetime) -> None:
-    for spec in (ROLLUP_TABLE, ROLLUP_HOURLY_TABLE):
-        partitions.ensure(spec, start, end)
-
-
-def svgs(html: str, css_class: str) -> list[ET.Element]:
-    """The inline SVGs of one class in a page, parsed: the page is HTML, each chart is XML."""
-    pattern = rf'<svg xmlns="{SVG_NS}" class="{css_class}".*?</svg>'
-    return [ET.fromstring(m) for m in re.findall(pattern, html, flags=re.DOTALL)]
-
-
-def set_status(service: Service, status: str, **fields) -> None:
-    # The last-check state is written by check_results_record; tests set it directly.
-    Service.objects.filter(pk=service.pk).update(status=status, **fields)
-
-
-def counter(html: str, attribute: str, value: str) -> int:
-    match = re.search(rf'data-{attribute}="{value}"><span class="n">(\d+)</span>', html)
-    assert match, f"no {attribute} counter for {value}"
-    return int(match.group(1))
-
-
-def row(html: str, attribute: str, value: str) -> str:
-    match = re.search(rf'<tr data-{attribute}="{value}">.*?</tr>', html, flags=re.DOTALL)
-    assert match, f"no row for {attribute} {value}"
-    return match.group(0)
-
-
-@pytest.fixture
-def viewer_client(client, viewer_user):
-    client.force_login(viewer_user)
-    return client
-
+from services.timeseries import ROLLUP_HOURLY_TABLE
+from web.charts import SVG_NS
+from web.queries.rollups import hour_starts
+from web.tests.helpers import (
+    counter,
+    ensure_rollup_partitions,
+    insert_rollup,
+    make_slo,
+    row,
+    set_status,
+    svgs,
+)
 
 # --- access -------------------------------------------------------------------------------------
 
@@ -127,7 +42,10 @@ def test_every_role_sees_the_dashboard_which_refreshes_itself(client, make_user,
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<meta http-equiv="refresh" content="30">' in html
+    # Live parts through the project's own script; a full reload without JavaScript.
+    assert 'data-live-url="?page=1&amp;parts=1" data-live-seconds="15"' in html
+    assert '<script src="/static/web/console.js" defer></script>' in html
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in html
     assert "No services yet." in html
     assert "No active incident." in html
 
@@ -152,7 +70,7 @@ def test_the_header_counts_services_by_status(viewer_client, make_service):
     assert 'class="badge badge-paused"' in row(html, "service", paused.id)
 
 
-def test_a_service_row_shows_its_last_check(viewer_client, make_service):
+def test_a_service_row_shows_its_last_check_and_links_to_its_page(viewer_client, make_service):
     service = make_service(name="Checkout")
     set_status(
         service, "up", last_checked_at=timezone.now() - timedelta(minutes=3),
@@ -163,9 +81,10 @@ def test_a_service_row_shows_its_last_check(viewer_client, make_service):
     assert "123 ms" in line
     assert "3\xa0minutes ago" in line
     assert "—" in line  # no uptime: no checks in the rollup
+    assert f'<a href="/services/{service.id}/">Checkout</a>' in line
 
 
-def test_active_incidents_are_listed_by_severity_and_link_to_the_admin(
+def test_active_incidents_are_listed_by_severity_and_link_to_their_page(
     viewer_client, make_service, operator_user
 ):
     low = incident_actions.incident_create_manual(
@@ -184,22 +103,12 @@ def test_active_incidents_are_listed_by_severity_and_link_to_the_admin(
     assert counter(html, "severity", "critical") == 1
     assert counter(html, "severity", "low") == 1
     assert counter(html, "severity", "high") == 0
-    assert f'href="/admin/incidents/incident/{critical.pk}/change/"' in html
+    assert f'href="/incidents/{critical.pk}/"' in html
     assert "Slow &lt;search&gt;" in html
     assert "Old news" not in html
     assert "yes, by oscar" in row(html, "incident", str(critical.pk))
     assert "<strong>no</strong>" in row(html, "incident", str(low.pk))
     assert html.index(f'data-incident="{critical.pk}"') < html.index(f'data-incident="{low.pk}"')
-
-
-def make_slo(service, slo_id: str, **cached) -> SLO:
-    slo = slo_actions.slo_create(
-        actor=None, id=slo_id, name=f"{slo_id} availability", service=service,
-        sli_type="availability", target="99.9", window="30d",
-    )  # fmt: skip
-    # The cached budget fields are written by slos_evaluate; tests set them directly.
-    SLO.objects.filter(pk=slo.pk).update(**cached)
-    return slo
 
 
 def test_slos_at_medium_risk_or_worse_are_listed_with_their_budget(viewer_client, make_service):
@@ -247,18 +156,15 @@ def test_sparklines_uptime_and_checks_per_hour_come_from_the_rollups(
     web, quiet = make_service(id="web"), make_service(id="quiet")
     now = timezone.now()
     ensure_rollup_partitions(now - timedelta(days=2), now + timedelta(days=1))
-    hours = dashboard.hour_starts(now)
+    hours = hour_starts(now)
     for hour, rt in zip(hours[-3:], (100.0, 300.0, 200.0), strict=True):
         insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hour, up=58, down=2, rt_ms=rt)
-    minute = now.replace(second=0, microsecond=0) - timedelta(minutes=5)
-    insert_rollup(ROLLUP_TABLE.table, "web", minute, up=9, down=1, rt_ms=100.0)
     # Outside the 24 hours: neither in the uptime nor in the charts.
-    insert_rollup(ROLLUP_TABLE.table, "web", now - timedelta(hours=30), down=50)
     insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hours[0] - timedelta(hours=1), down=50)
 
     html = viewer_client.get("/").content.decode()
     line = row(html, "service", web.id)
-    assert "90.00 %" in line
+    assert "96.66 %" in line  # 174 of 180 checks in the three hours
     (spark,) = svgs(line, "sparkline")
     points = spark.find(f"{{{SVG_NS}}}polyline").get("points").split()
     assert len(points) == 3
@@ -288,18 +194,107 @@ def populate(make_service, services: int, incidents: int, slos: int) -> None:
         make_slo(service, f"slo-{service.id}", violation_risk="critical", burn_rate=20.0)
 
 
-def test_the_dashboard_costs_the_same_queries_for_5_or_50_services(
-    viewer_client, make_service, django_assert_max_num_queries
+@pytest.mark.parametrize("query", ["", "?tag=edge&critical=yes&status=down", "?parts=1"])
+def test_the_dashboard_costs_the_same_queries_for_5_or_150_services(
+    viewer_client, make_service, django_assert_max_num_queries, query
 ):
     populate(make_service, services=5, incidents=1, slos=1)
-    viewer_client.get("/")  # warm: the session and content-type caches
+    viewer_client.get("/" + query)  # warm: the session and content-type caches
     with CaptureQueriesContext(connection) as small:
-        assert viewer_client.get("/").status_code == 200
-    # Session, user, services, their hours, 24 h uptime, incidents, SLOs, incident statistics.
-    assert len(small) <= 8
+        assert viewer_client.get("/" + query).status_code == 200
+    # Session, user, tags, status counts, the page of services, its hours, the fleet's hours,
+    # incidents, SLOs at risk, incident statistics.
+    assert len(small) <= 10
 
-    populate(make_service, services=45, incidents=4, slos=4)
+    populate(make_service, services=145, incidents=20, slos=30)
     with django_assert_max_num_queries(len(small)):
-        response = viewer_client.get("/")
-    assert len(response.context["board"].services) == 50
-    assert len(response.context["board"].active_incidents) == 5
+        response = viewer_client.get("/" + query)
+    if not query:
+        board = response.context["board"]
+        assert len(board.services) == 100  # one page
+        assert board.services_matching == 150
+        assert len(board.active_incidents) == 21
+        assert len(board.slos_at_risk) == 31
+
+
+# --- filters, pages, live parts -----------------------------------------------------------------
+
+
+def test_filters_narrow_the_counts_and_the_table(viewer_client, make_service):
+    edge_down = make_service(name="Edge down", tags=["edge"], critical=True)
+    edge_up = make_service(name="Edge up", tags=["edge"])
+    core_down = make_service(name="Core down", tags=["core"], critical=True)
+    set_status(edge_down, "down")
+    set_status(edge_up, "up")
+    set_status(core_down, "down")
+    incident_actions.incident_create_manual(
+        actor=None, service=core_down, title="Core is down", severity="high"
+    )
+
+    html = viewer_client.get("/?tag=edge").content.decode()
+    assert counter(html, "status", "down") == 1
+    assert counter(html, "status", "up") == 1
+    assert f'data-service="{core_down.id}"' not in html
+    assert "Core is down" not in html  # incidents follow the tag too
+    assert '<option value="edge" selected>edge</option>' in html
+
+    html = viewer_client.get("/?tag=edge&status=down").content.decode()
+    assert counter(html, "status", "up") == 1  # counts keep every status of the scope
+    assert f'data-service="{edge_down.id}"' in html
+    assert f'data-service="{edge_up.id}"' not in html
+
+    html = viewer_client.get("/?critical=yes").content.decode()
+    assert f'data-service="{edge_up.id}"' not in html
+    assert "Core is down" in html
+
+    # Unknown values are ignored, never an error.
+    response = viewer_client.get("/?status=exploded&critical=maybe&page=x")
+    assert response.status_code == 200
+    assert response.context["board"].services_matching == 3
+
+
+def test_a_status_count_links_to_the_table_filtered_by_it(viewer_client, make_service):
+    set_status(make_service(tags=["edge"]), "down")
+    html = viewer_client.get("/?tag=edge").content.decode()
+    assert 'href="?tag=edge&amp;status=down"' in html
+
+
+def test_services_come_in_pages_of_100_problems_first(viewer_client, make_service):
+    services = [make_service(name=f"svc {i:03d}") for i in range(130)]
+    for service in services:
+        set_status(service, "up")
+    set_status(services[129], "down")
+    first = viewer_client.get("/").content.decode()
+    assert first.index(f'data-service="{services[129].id}"') < first.index(
+        f'data-service="{services[0].id}"'
+    )
+    assert 'href="?page=2" rel="next"' in first
+    second = viewer_client.get("/?page=2").content.decode()
+    assert second.count("<tr data-service=") == 30
+    assert 'href="?page=1" rel="prev"' in second
+    # A page past the end shows the last one.
+    assert viewer_client.get("/?page=99").context["board"].filters.page == 99
+    assert viewer_client.get("/?page=99").content.decode().count("<tr data-service=") == 30
+
+
+def test_the_live_parts_are_the_page_s_parts_as_json(viewer_client, make_service):
+    service = make_service(name="Checkout", tags=["shop"])
+    set_status(service, "down")
+    response = viewer_client.get("/?tag=shop&parts=1")
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
+    parts = response.json()["parts"]
+    assert set(parts) == {
+        "counts", "checks", "services", "incidents", "slos", "sections", "updated"
+    }  # fmt: skip
+    assert counter(parts["counts"], "status", "down") == 1
+    assert f'href="/services/{service.id}/"' in parts["services"]
+    page = viewer_client.get("/?tag=shop").content.decode()
+    assert 'data-live-url="?tag=shop&amp;page=1&amp;parts=1"' in page
+    for name in parts:
+        assert f'data-live="{name}"' in page
+
+
+def test_the_live_parts_of_a_signed_out_visitor_are_a_redirect(client, db):
+    response = client.get("/?parts=1")
+    assert response.status_code == 302  # console.js reloads the page: the login form

@@ -1,0 +1,9 @@
+"""The operator console and the public status page: the layer on top of every app."""
+
+from django.apps import AppConfig
+
+
+class WebConfig(AppConfig):
+    name = "web"
+    verbose_name = "Console and status page"
+    default_auto_field = "django.db.models.BigAutoField"

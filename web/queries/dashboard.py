@@ -1,0 +1,220 @@
+"""Reads of the operator dashboard: counts, one page of services with their last 24 hours,
+checks per hour, active incidents, SLOs at risk and incident statistics.
+
+The dashboard costs a fixed number of set-based queries whatever the number of services: the
+status counts are one grouped query, the services table shows one page (problems first) and
+only that page's hourly series is read, the fleet's checks per hour are aggregated in SQL.
+Filters (tag, critical) scope everything on the page; the status filter narrows the table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from incidents.choices import ACTIVE_STATUSES, SEVERITY_RANK, Severity
+from incidents.models import Incident
+from incidents.queries import incident_stats, incidents_for_list
+from services.choices import ServiceStatus
+from services.models import Service
+from slos.choices import RISK_RANK, ViolationRisk
+from slos.models import SLO
+from slos.queries import slos_for_list
+from web.queries.rollups import Hour, fleet_hours, hour_starts, hourly_by_service
+
+PAGE_SIZE = 100
+STATS_WINDOW = timedelta(days=30)
+# Under half the budget left or burning at 3× or more (slos/budget.py's violation_risk).
+AT_RISK = (ViolationRisk.MEDIUM, ViolationRisk.HIGH, ViolationRisk.CRITICAL)
+# Problems first, then what runs, then what does not run at all.
+STATUS_ORDER = (
+    ServiceStatus.DOWN,
+    ServiceStatus.DEGRADED,
+    ServiceStatus.UNKNOWN,
+    ServiceStatus.MAINTENANCE,
+    ServiceStatus.UP,
+    ServiceStatus.PAUSED,
+)
+STATUS_RANK = Case(
+    *(When(status=status, then=Value(i)) for i, status in enumerate(STATUS_ORDER)),
+    default=Value(len(STATUS_ORDER)),
+    output_field=IntegerField(),
+)
+# Only what the dashboard shows: a service row also holds headers, bodies and secrets in URLs.
+SERVICE_FIELDS = (
+    "id",
+    "name",
+    "status",
+    "enabled",
+    "critical",
+    "kind",
+    "tags",
+    "last_checked_at",
+    "last_response_time_ms",
+    "last_error",
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard is narrowed to; empty values mean everything."""
+
+    tag: str = ""
+    critical: bool | None = None
+    status: str = ""
+    page: int = 1
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tag or self.critical is not None or self.status)
+
+    def scope(self) -> Q:
+        """Services within the tag and critical filters (not the status: the counts show every
+        status of the scope, the table only the chosen one)."""
+        q = Q()
+        if self.tag:
+            q &= Q(tags__contains=[self.tag])
+        if self.critical is not None:
+            q &= Q(critical=self.critical)
+        return q
+
+
+@dataclass(frozen=True)
+class ServiceLine:
+    service: Service
+    hours: list[Hour]  # one per hour of OperatorDashboard.hours
+
+    @property
+    def uptime_24h_percent(self) -> float | None:
+        """Up or degraded of all checks over the 24 hourly buckets (up to 25 hours: the
+        current hour is partial); maintenance left out."""
+        good = sum(h.up + h.degraded for h in self.hours)
+        total = good + sum(h.down for h in self.hours)
+        return 100 * good / total if total else None
+
+    @property
+    def response_times(self) -> list[float | None]:
+        return [h.rt_avg_ms for h in self.hours]
+
+
+@dataclass(frozen=True)
+class OperatorDashboard:
+    now: datetime
+    filters: Filters
+    tags: list[str]  # every tag in use, for the filter
+    hours: list[datetime]
+    status_counts: dict[str, int]  # every ServiceStatus value of the scope, zero included
+    services: list[ServiceLine]  # one page of the table
+    services_matching: int  # rows of the table over all pages
+    page_size: int
+    checks_per_hour: list[Hour]  # the scope's services together, one per hour
+    active_incidents: list[Incident]
+    incidents_by_severity: dict[str, int]  # every Severity value, most severe first
+    slos_at_risk: list[SLO]
+    stats: dict[str, Any]  # incident_stats over the last 30 days (tag filter only)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.services_matching // self.page_size))
+
+
+def operator_dashboard(
+    *, filters: Filters | None = None, now: datetime | None = None
+) -> OperatorDashboard:
+    filters = filters or Filters()
+    now = now or timezone.now()
+    hours = hour_starts(now)
+    counts = status_counts(filters)
+    matching = counts[filters.status] if filters.status in counts else sum(counts.values())
+    page = min(max(filters.page, 1), max(1, -(-matching // PAGE_SIZE)))
+    services = services_page(filters, page)
+    series = hourly_by_service([s.id for s in services], hours[0], hours[-1] + timedelta(hours=1))
+    incidents = active_incidents(filters)
+    return OperatorDashboard(
+        now=now,
+        filters=filters,
+        tags=tags_in_use(),
+        hours=hours,
+        status_counts=counts,
+        services=[
+            ServiceLine(s, [series.get(s.id, {}).get(h, Hour()) for h in hours]) for s in services
+        ],
+        services_matching=matching,
+        page_size=PAGE_SIZE,
+        checks_per_hour=fleet_hours(hours, tag=filters.tag, critical=filters.critical),
+        active_incidents=incidents,
+        incidents_by_severity=_severity_counts(incidents),
+        slos_at_risk=slos_at_risk(filters),
+        stats=incident_stats(start=now - STATS_WINDOW, end=now, tag=filters.tag or None),
+    )
+
+
+def tags_in_use() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT unnest(tags) AS tag FROM services_service ORDER BY 1")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def status_counts(filters: Filters) -> dict[str, int]:
+    rows = (
+        Service.objects.filter(filters.scope()).order_by().values("status").annotate(n=Count("id"))
+    )
+    found = {row["status"]: row["n"] for row in rows}
+    return {status: found.get(status, 0) for status in ServiceStatus.values}
+
+
+def services_page(filters: Filters, page: int) -> list[Service]:
+    services = Service.objects.filter(filters.scope())
+    if filters.status:
+        services = services.filter(status=filters.status)
+    start = (page - 1) * PAGE_SIZE
+    return list(
+        services.only(*SERVICE_FIELDS)
+        .annotate(rank=STATUS_RANK)
+        .order_by("rank", "name", "id")[start : start + PAGE_SIZE]
+    )
+
+
+def _incident_scope(filters: Filters) -> Q:
+    q = Q()
+    if filters.tag:
+        q &= Q(service__tags__contains=[filters.tag])
+    if filters.critical is not None:
+        q &= Q(service__critical=filters.critical)
+    return q
+
+
+def active_incidents(filters: Filters | None = None) -> list[Incident]:
+    """Active incidents, most severe first, then the oldest (it has waited longest)."""
+    incidents = incidents_for_list().filter(status__in=ACTIVE_STATUSES)
+    if filters is not None:
+        incidents = incidents.filter(_incident_scope(filters))
+    return sorted(incidents, key=lambda i: (-SEVERITY_RANK.get(i.severity, -1), i.detected_at))
+
+
+def _severity_counts(incidents: list[Incident]) -> dict[str, int]:
+    counts = Counter(i.severity for i in incidents)
+    ordered = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])
+    return {severity: counts[severity] for severity in ordered}
+
+
+def slos_at_risk(filters: Filters | None = None) -> list[SLO]:
+    """Enabled SLOs at medium risk or worse, most at risk first, then the least budget left."""
+    slos: QuerySet[SLO] = slos_for_list().filter(enabled=True, violation_risk__in=AT_RISK)
+    if filters is not None:
+        slos = slos.filter(_incident_scope(filters))
+    return sorted(
+        slos,
+        key=lambda s: (
+            -RISK_RANK.get(s.violation_risk, -1),
+            s.budget_remaining_percent if s.budget_remaining_percent is not None else 1e18,
+            s.id,
+        ),
+    )

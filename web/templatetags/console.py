@@ -1,0 +1,57 @@
+"""Template filters of the console: numbers rounded for people (web.formatting)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import template
+
+from web import formatting
+
+register = template.Library()
+
+
+@register.filter
+def dictget(mapping: dict, key: Any) -> Any:
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def sli(value: float | None) -> str:
+    return formatting.sli_label(value)
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return formatting.optional_percent(value)
+
+
+@register.filter
+def budget_minutes(value: float | None) -> str:
+    return formatting.budget_minutes_label(value)
+
+
+@register.filter
+def budget_percent(value: float | None) -> str:
+    return formatting.budget_percent_label(value)
+
+
+@register.filter
+def burn(value: float | None) -> str:
+    return formatting.burn_label(value)
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    return formatting.ms_label(value)
+
+
+@register.filter
+def minutes(value: float | None) -> str:
+    return formatting.duration_label(value)
+
+
+@register.filter
+def span(value: timedelta | None) -> str:
+    return formatting.EM_DASH if value is None else formatting.span_label(value)

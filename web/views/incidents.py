@@ -1,0 +1,173 @@
+"""An incident's page (/incidents/<id>/) and its lifecycle actions.
+
+Each action is a CSRF-protected POST that needs the role its API endpoint needs, validates
+its input with the API's own serializer and calls the same incidents.actions function, so the
+timeline event and the audit row are exactly those of the API. The answer redirects back to
+the page (post/redirect/get) with what happened, or why it was refused, as a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework import serializers
+
+from incidents import actions
+from incidents.api import serializers as api
+from incidents.choices import IncidentStatus
+from incidents.models import Incident
+from web.access import INCIDENT_ACTIONS, may, reader_required, role_required
+from web.queries import incident as queries
+
+# Statuses offered by the "change status" form; resolving and closing have their own forms.
+PLAIN_STATUSES = (IncidentStatus.INVESTIGATING, IncidentStatus.IN_PROGRESS)
+
+
+def _get(pk: int) -> Incident:
+    try:
+        return queries.incident_detail(pk)
+    except Incident.DoesNotExist:
+        raise Http404(f"No incident #{pk}.") from None
+
+
+@reader_required
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = _get(pk)
+    allowed = {name: may(request.user, role) for name, role in INCIDENT_ACTIONS.items()}
+    page = queries.incident_page(incident, with_assignees=allowed["assign"])
+    return render(request, "web/incident.html", incident_context(page, allowed))
+
+
+def incident_context(page: queries.IncidentPage, allowed: dict[str, bool]) -> dict[str, Any]:
+    incident = page.incident
+    next_statuses = [
+        (status, IncidentStatus(status).label)
+        for status in incident.allowed_next()
+        if status in PLAIN_STATUSES
+    ]
+    return {
+        "page": page,
+        "incident": incident,
+        "events": list(incident.events.all()),
+        "may": allowed,
+        "can": {
+            "acknowledge": incident.is_active and incident.acknowledged_at is None,
+            "assign": incident.status != IncidentStatus.CLOSED,
+            "change_status": bool(next_statuses),
+            "comment": True,
+            "resolve": incident.can_become(IncidentStatus.RESOLVED),
+            "close": incident.can_become(IncidentStatus.CLOSED),
+        },
+        "next_statuses": next_statuses,
+        "comment_max": settings.INCIDENT_COMMENT_MAX_CHARS,
+        "evidence_limit": queries.EVIDENCE_LIMIT,
+    }
+
+
+# --- actions ----------------------------------------------------------------------------------
+
+
+def _act(
+    request: HttpRequest,
+    pk: int,
+    done: str,
+    run: Callable[[Incident, dict[str, Any]], object],
+    serializer: type[serializers.Serializer] | None = None,
+) -> HttpResponse:
+    """Validate with the API's serializer, run the action, report, go back to the page."""
+    incident = _get(pk)
+    back = redirect(reverse("web:incident", args=[pk]))
+    data: dict[str, Any] = {}
+    if serializer is not None:
+        checked = serializer(data=_form(request))
+        if not checked.is_valid():
+            messages.error(request, _errors(checked.errors))
+            return back
+        data = dict(checked.validated_data)
+    try:
+        run(incident, data)
+    except actions.TransitionNotAllowed as refused:
+        allowed = ", ".join(refused.allowed) or "none"
+        messages.error(request, f"{refused} (allowed next: {allowed})")
+    except actions.AlreadyActive as refused:
+        messages.error(request, str(refused))
+    except ValidationError as refused:
+        messages.error(request, "; ".join(refused.messages))
+    else:
+        messages.success(request, done)
+    return back
+
+
+def _form(request: HttpRequest) -> dict[str, Any]:
+    form = {key: request.POST.get(key) for key in request.POST if key != "csrfmiddlewaretoken"}
+    if form.get("assignee") == "":
+        form["assignee"] = None  # the form's "nobody"
+    return form
+
+
+def _errors(errors: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{field}: {' '.join(map(str, problems))}" for field, problems in errors.items()
+    )
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["acknowledge"])
+def incident_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request, pk, "Acknowledged.",
+        lambda incident, _: actions.incident_acknowledge(incident=incident, actor=request.user),
+    )  # fmt: skip
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["assign"])
+def incident_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    def run(incident: Incident, data: dict[str, Any]) -> object:
+        return actions.incident_assign(incident=incident, actor=request.user, **data)
+
+    return _act(request, pk, "Assignment saved.", run, api.AssignSerializer)
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["change_status"])
+def incident_change_status(request: HttpRequest, pk: int) -> HttpResponse:
+    def run(incident: Incident, data: dict[str, Any]) -> object:
+        return actions.incident_change_status(incident=incident, actor=request.user, **data)
+
+    return _act(request, pk, "Status changed.", run, api.StatusChangeSerializer)
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["comment"])
+def incident_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    def run(incident: Incident, data: dict[str, Any]) -> object:
+        return actions.incident_comment(incident=incident, actor=request.user, **data)
+
+    return _act(request, pk, "Comment added.", run, api.CommentSerializer)
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["resolve"])
+def incident_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    def run(incident: Incident, data: dict[str, Any]) -> object:
+        return actions.incident_resolve(incident=incident, actor=request.user, **data)
+
+    return _act(request, pk, "Resolved.", run, api.ResolveSerializer)
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["close"])
+def incident_close(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request, pk, "Closed.",
+        lambda incident, _: actions.incident_close(incident=incident, actor=request.user),
+    )  # fmt: skip
