@@ -55,3 +55,23 @@ def minutes(value: float | None) -> str:
 @register.filter
 def span(value: timedelta | None) -> str:
     return formatting.EM_DASH if value is None else formatting.span_label(value)
+
+
+@register.inclusion_tag("web/parts/incident_actions.html", takes_context=True)
+def incident_actions(context: template.Context, incident) -> dict[str, Any]:
+    """The incident page's actions, for another page (the admin's change form): the same
+    forms, posting to the console's actions, coming back to the page they were shown on."""
+    # Imported here: the views import DRF, which builds the template engine, which loads this
+    # library: at the module's top that cycle would cache it half-defined.
+    from accounts.models import User
+    from web.views.incidents import actions_context, allowed_actions
+
+    request = context["request"]
+    allowed = allowed_actions(request.user)
+    people = (
+        list(User.objects.filter(is_active=True).order_by("username")) if allowed["assign"] else []
+    )
+    return {
+        **actions_context(incident, allowed, people, next_url=request.get_full_path()),
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -202,3 +202,29 @@ def test_the_page_costs_the_same_queries_for_a_short_or_long_timeline(
     with django_assert_max_num_queries(len(small)):
         html = client.get(url(incident)).content.decode()
     assert html.count('data-event="comment"') == 20
+
+
+# --- the admin's change form offers the same actions ---------------------------------------
+
+
+def test_the_admin_change_form_offers_the_actions_and_comes_back(console_as, incident):
+    client = console_as(Role.ADMIN)
+    change = f"/admin/incidents/incident/{incident.pk}/change/"
+    html = client.get(change).content.decode()
+    assert f'href="/incidents/{incident.pk}/">Open in the console<' in html
+    assert f'action="{url(incident, "acknowledge")}"' in html
+    assert f'name="next" value="{change}"' in html
+    response = submit(client, change, url(incident, "acknowledge"), {"next": change})
+    assert response.status_code == 302
+    assert response["Location"] == change
+    incident.refresh_from_db()
+    assert incident.acknowledged_at is not None
+    assert AuditEvent.objects.filter(target_id=str(incident.pk), verb="acknowledge").exists()
+
+
+def test_next_never_leaves_the_site(console_as, incident):
+    client = console_as(Role.OPERATOR)
+    response = submit(
+        client, url(incident), url(incident, "acknowledge"), {"next": "https://evil.example/"}
+    )
+    assert response["Location"] == url(incident)

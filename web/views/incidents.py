@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
@@ -41,22 +42,35 @@ def _get(pk: int) -> Incident:
 @reader_required
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = _get(pk)
-    allowed = {name: may(request.user, role) for name, role in INCIDENT_ACTIONS.items()}
+    allowed = allowed_actions(request.user)
     page = queries.incident_page(incident, with_assignees=allowed["assign"])
-    return render(request, "web/incident.html", incident_context(page, allowed))
+    context = {
+        "page": page,
+        "incident": incident,
+        "events": list(incident.events.all()),
+        "evidence_limit": queries.EVIDENCE_LIMIT,
+        **actions_context(incident, allowed, page.assignees),
+    }
+    return render(request, "web/incident.html", context)
 
 
-def incident_context(page: queries.IncidentPage, allowed: dict[str, bool]) -> dict[str, Any]:
-    incident = page.incident
+def allowed_actions(user) -> dict[str, bool]:
+    return {name: may(user, role) for name, role in INCIDENT_ACTIONS.items()}
+
+
+def actions_context(
+    incident: Incident, allowed: dict[str, bool], assignees: list, next_url: str = ""
+) -> dict[str, Any]:
+    """What web/parts/incident_actions.html needs: which actions the reader may take (`may`,
+    their role) and which the incident's state allows (`can`). The admin's change form shows
+    the same part, with `next` bringing the reader back there."""
     next_statuses = [
         (status, IncidentStatus(status).label)
         for status in incident.allowed_next()
         if status in PLAIN_STATUSES
     ]
     return {
-        "page": page,
         "incident": incident,
-        "events": list(incident.events.all()),
         "may": allowed,
         "can": {
             "acknowledge": incident.is_active and incident.acknowledged_at is None,
@@ -67,8 +81,9 @@ def incident_context(page: queries.IncidentPage, allowed: dict[str, bool]) -> di
             "close": incident.can_become(IncidentStatus.CLOSED),
         },
         "next_statuses": next_statuses,
+        "assignees": assignees,
         "comment_max": settings.INCIDENT_COMMENT_MAX_CHARS,
-        "evidence_limit": queries.EVIDENCE_LIMIT,
+        "next": next_url,
     }
 
 
@@ -84,7 +99,7 @@ def _act(
 ) -> HttpResponse:
     """Validate with the API's serializer, run the action, report, go back to the page."""
     incident = _get(pk)
-    back = redirect(reverse("web:incident", args=[pk]))
+    back = redirect(_next(request) or reverse("web:incident", args=[pk]))
     data: dict[str, Any] = {}
     if serializer is not None:
         checked = serializer(data=_form(request))
@@ -106,8 +121,20 @@ def _act(
     return back
 
 
+def _next(request: HttpRequest) -> str:
+    """Where to go back to when the form says (the admin's change form): a path on this
+    site only."""
+    target = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()})
+    return target if safe and target.startswith("/") else ""
+
+
 def _form(request: HttpRequest) -> dict[str, Any]:
-    form = {key: request.POST.get(key) for key in request.POST if key != "csrfmiddlewaretoken"}
+    form = {
+        key: request.POST.get(key)
+        for key in request.POST
+        if key not in ("csrfmiddlewaretoken", "next")
+    }
     if form.get("assignee") == "":
         form["assignee"] = None  # the form's "nobody"
     return form
