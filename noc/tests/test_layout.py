@@ -24,6 +24,7 @@ ALLOWED = {
     "noc/api/permissions.py": {"accounts"},
     "noc/api/viewsets.py": {"accounts"},
     "noc/admin.py": {"accounts"},
+    "noc/admin_packages.py": {"accounts"},
 }
 
 
