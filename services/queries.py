@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
+from noc.exact import percent
 from services.choices import LATENCY_BUCKETS_MS, CheckKind
 from services.models import CheckClaim, CheckResult, Service
 
@@ -84,7 +85,7 @@ def service_uptime(service_id: str, window: str, *, now: datetime | None = None)
         degraded=degraded,
         failures=down,
         maintenance=maintenance,
-        uptime_percent=(up + degraded) / checks * 100 if checks else None,
+        uptime_percent=percent(up + degraded, checks),
         response_time_avg_ms=rt_sum / rt_count if rt_count and rt_sum is not None else None,
         response_time_min_ms=rt_min,
         response_time_max_ms=rt_max,

@@ -36,6 +36,8 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
+from noc.exact import PLACES, Number, exact, rounded, to_decimal
+
 ROLLING = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -44,26 +46,6 @@ ROLLING = {
     "90d": timedelta(days=90),
 }
 CLEAR_RATIO = 0.5
-PLACES = 4  # decimals of minutes, percentages and burn rates given out
-Number = int | float | Decimal | Fraction
-
-
-def exact(value: Number) -> Fraction:
-    """A number as an exact fraction (a float as the binary value it holds)."""
-    return value if isinstance(value, Fraction) else Fraction(value)
-
-
-def to_decimal(value: Number, places: int = PLACES) -> Decimal:
-    """`value` rounded to `places` decimals, halves away from zero as people round (1.075 →
-    1.08, where the float 1.075 is a little under and rounds to 1.07), without a float."""
-    scaled = abs(exact(value)) * 10**places
-    units = math.floor(scaled + Fraction(1, 2))
-    return Decimal(units if value >= 0 else -units).scaleb(-places)
-
-
-def rounded(value: Number, places: int = PLACES) -> float:
-    """As to_decimal, as the float closest to it (which prints as that decimal)."""
-    return float(to_decimal(value, places))
 
 
 def objective_for(sli_type: str, target: Number) -> Fraction:

@@ -96,3 +96,27 @@ def test_recent_results_are_the_newest_of_one_service(make_service):
     )
     recent = list(queries.recent_results("web", limit=3))
     assert [r.time for r in recent] == [now - timedelta(minutes=i) for i in range(3)]
+
+
+@pytest.mark.django_db
+def test_uptime_percent_is_exact_to_four_decimals(make_service):
+    now = timezone.now()
+    for spec in (CHECK_RESULTS, ROLLUP_TABLE):
+        ensure_partitions(spec, now - timedelta(hours=3), now)
+    # web: 57 good of 100, which (57 / 100) * 100 in floats makes 56.99999999999999;
+    # db: 57 good of 99, 57.57575757575758 in floats.
+    for service_id, checks in (("web", 100), ("db", 99)):
+        make_service(id=service_id)
+        CheckResult.objects.bulk_create(
+            CheckResult(
+                service_id=service_id, time=now - timedelta(minutes=1 + i),
+                status="up" if i < 57 else "down", response_time_ms=10.0 if i < 57 else None,
+            )
+            for i in range(checks)
+        )  # fmt: skip
+    RollupWatermark.objects.update_or_create(
+        name="services_checkrollup", defaults={"upto": now - timedelta(hours=3)}
+    )
+    refresh_rollups("services_checkrollup")
+    assert queries.service_uptime("web", "24h").uptime_percent == 57.0
+    assert queries.service_uptime("db", "24h").uptime_percent == 57.5758

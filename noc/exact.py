@@ -1,0 +1,37 @@
+"""Exact arithmetic for what the API, the admin and reports show as decimals: fractions in,
+one rounding at the edge out (halves away from zero, as people round), so no float noise
+(56.99999999999999, 43.20000000000004) ever reaches a reader."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from fractions import Fraction
+
+PLACES = 4  # decimals of minutes, percentages and rates given out
+Number = int | float | Decimal | Fraction
+
+
+def exact(value: Number) -> Fraction:
+    """A number as an exact fraction (a float as the binary value it holds)."""
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def to_decimal(value: Number, places: int = PLACES) -> Decimal:
+    """`value` rounded to `places` decimals, halves away from zero (1.075 → 1.08, where the
+    float 1.075 is a little under and rounds to 1.07), without a float on the way."""
+    scaled = abs(exact(value)) * 10**places
+    units = math.floor(scaled + Fraction(1, 2))
+    return Decimal(units if value >= 0 else -units).scaleb(-places)
+
+
+def rounded(value: Number, places: int = PLACES) -> float:
+    """As to_decimal, as the float closest to it (which prints as that decimal)."""
+    return float(to_decimal(value, places))
+
+
+def percent(part: Number, whole: Number, places: int = PLACES) -> float | None:
+    """100 × part / whole, exactly, then rounded; None when the whole is nothing."""
+    if not whole:
+        return None
+    return rounded(100 * exact(part) / exact(whole), places)
