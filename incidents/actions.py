@@ -22,8 +22,10 @@ from incidents.choices import (
     EventKind,
     IncidentSource,
     IncidentStatus,
+    PublicPhase,
 )
-from incidents.models import Incident, IncidentEvent
+from incidents.models import Incident, IncidentEvent, IncidentUpdate
+from noc.limits import PUBLIC_UPDATE_MAX_CHARS
 from services.models import Service
 
 
@@ -316,6 +318,53 @@ def reopen_message(incident: Incident, still_failing: bool) -> str:
         return "The service failed again soon after recovering"
     by = f" by {incident.resolved_by.username}" if incident.resolved_by_id else ""
     return f"Reopened: the service was still failing when the incident was resolved{by}"
+
+
+def _public_update_errors(phase: str, message: str, public_title: str | None) -> dict:
+    errors = {}
+    limit = PUBLIC_UPDATE_MAX_CHARS
+    if not message:
+        errors["message"] = ["A public update needs a message."]
+    elif len(message) > limit:
+        errors["message"] = [
+            f"A public update is at most {limit} characters ({len(message)} given)."
+        ]
+    if phase not in PublicPhase.values:
+        errors["phase"] = [f"Unknown phase {phase!r}; use one of {', '.join(PublicPhase.values)}."]
+    title_limit = Incident._meta.get_field("public_title").max_length
+    if public_title is not None and len(public_title) > title_limit:
+        errors["public_title"] = [f"At most {title_limit} characters ({len(public_title)} given)."]
+    return errors
+
+
+@transaction.atomic
+def incident_publish(
+    *, incident: Incident, actor, phase: str, message: str, public_title: str | None = None
+) -> IncidentUpdate:
+    """Post an update for the public (the status page and its feed), and optionally give the
+    incident its public title (None keeps it; "" goes back to the generic words)."""
+    message = (message or "").strip()
+    public_title = None if public_title is None else public_title.strip()
+    errors = _public_update_errors(phase, message, public_title)
+    if errors:
+        raise ValidationError(errors)
+    incident = _locked(incident)
+    changes = {}
+    if public_title is not None and public_title != incident.public_title:
+        changes["public_title"] = [incident.public_title, public_title]
+        incident.public_title = public_title
+        incident.save(update_fields=["public_title", "updated_at"])
+    update = IncidentUpdate.objects.create(
+        incident=incident, phase=phase, message=message, author=_person(actor)
+    )
+    data = {"phase": phase, "update": update.pk}
+    if changes:
+        data["public_title"] = public_title
+    event_record(
+        incident=incident, kind=EventKind.PUBLIC_UPDATE, actor=actor, message=message, data=data
+    )
+    _audit(actor, incident, "publish", changes or None)
+    return update
 
 
 @transaction.atomic

@@ -36,7 +36,7 @@ STATUS_COLORS = {
     IncidentStatus.RESOLVED: "#1a7f37",
     IncidentStatus.CLOSED: "#6e7781",
 }
-EDITABLE = ["title", "summary", "severity", "root_cause", "resolution_notes"]
+EDITABLE = ["title", "public_title", "summary", "severity", "root_cause", "resolution_notes"]
 STATE_FIELDS = [
     "status", "source", "assignee", "dedup_key", "impact_started_at", "detected_at",
     "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "closed_at", "closed_by",

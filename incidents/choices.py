@@ -63,6 +63,16 @@ class EventKind(models.TextChoices):
     CLOSED = "closed", "Closed"
     SEVERITY_CHANGED = "severity_changed", "Severity changed"
     NOTES_UPDATED = "notes_updated", "Notes updated"
+    PUBLIC_UPDATE = "public_update", "Public update"
+
+
+class PublicPhase(models.TextChoices):
+    """Where an incident stands, as the public reads it (the words status pages use)."""
+
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
 
 
 class ChannelKind(models.TextChoices):

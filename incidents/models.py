@@ -21,9 +21,10 @@ from incidents.choices import (
     IncidentSource,
     IncidentStatus,
     NoticeKind,
+    PublicPhase,
     Severity,
 )
-from noc.limits import NOTES_MAX_CHARS, bounded_text
+from noc.limits import NOTES_MAX_CHARS, PUBLIC_UPDATE_MAX_CHARS, bounded_text
 from services.models import Service
 
 USER = settings.AUTH_USER_MODEL
@@ -65,6 +66,12 @@ class Incident(models.Model):
         USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    public_title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What the public status page calls it. Blank: generic words naming the "
+        "service; the title itself is never public.",
+    )
     root_cause = bounded_text(NOTES_MAX_CHARS, blank=True)
     resolution_notes = bounded_text(NOTES_MAX_CHARS, blank=True)
     failed_checks = models.PositiveIntegerField(default=0)
@@ -138,6 +145,31 @@ class IncidentEvent(models.Model):
     @property
     def actor_label(self) -> str:
         return self.actor.username if self.actor_id else "system"
+
+
+class IncidentUpdate(models.Model):
+    """An update written for the public (the status page and its feed show it): where the
+    incident stands and what people should know, in words meant for them."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="public_updates")
+    phase = models.CharField(max_length=16, choices=PublicPhase.choices)
+    message = bounded_text(PUBLIC_UPDATE_MAX_CHARS)
+    author = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    time = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        indexes = [models.Index(fields=["incident", "-time"], name="incidentupdate_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(phase__in=PublicPhase.values), name="incidentupdate_phase_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} on #{self.incident_id}"
 
 
 def default_events() -> list[str]:

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from incidents.choices import ACTIVE_STATUSES, IncidentStatus, Severity
-from incidents.models import Incident, IncidentEvent
+from incidents.models import Incident, IncidentEvent, IncidentUpdate
 
 # Every user a list row names, joined in the same query so a page costs one query.
 LIST_RELATED = ("service", "assignee", "acknowledged_by", "resolved_by", "closed_by")
@@ -22,8 +22,12 @@ def incidents_for_list() -> QuerySet[Incident]:
 
 
 def incidents_with_timeline() -> QuerySet[Incident]:
+    """With the timeline and the public updates (one query each)."""
     timeline = IncidentEvent.objects.select_related("actor").order_by("time", "id")
-    return incidents_for_list().prefetch_related(Prefetch("events", queryset=timeline))
+    updates = IncidentUpdate.objects.select_related("author").order_by("-time", "-id")
+    return incidents_for_list().prefetch_related(
+        Prefetch("events", queryset=timeline), Prefetch("public_updates", queryset=updates)
+    )
 
 
 def incident_active_for(service_id: str) -> Incident | None:

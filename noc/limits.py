@@ -12,6 +12,7 @@ from django.db import models
 
 DESCRIPTION_MAX_CHARS = 2_000  # services, maintenance windows, SLOs
 NOTES_MAX_CHARS = 10_000  # incident summary, root cause, resolution notes, notes, comments
+PUBLIC_UPDATE_MAX_CHARS = 5_000  # an incident's update for the public (status page, feed)
 CHECK_BODY_MAX_CHARS = 10_000  # the body an HTTP check sends
 HEADERS_MAX_COUNT = 50  # headers of a check or a webhook
 HEADER_NAME_MAX_CHARS = 256

@@ -32,10 +32,10 @@ def api_role(viewset: type[ViewSetMixin], action: str) -> str:
 
 
 # The page actions and the API actions they mirror.
-INCIDENT_ACTIONS = {
-    name: api_role(IncidentViewSet, name)
-    for name in ("acknowledge", "assign", "change_status", "comment", "resolve", "close")
-}
+INCIDENT_ACTION_NAMES = (
+    "acknowledge", "assign", "change_status", "comment", "resolve", "close", "publish",
+)  # fmt: skip
+INCIDENT_ACTIONS = {name: api_role(IncidentViewSet, name) for name in INCIDENT_ACTION_NAMES}
 SERVICE_ACTIONS = {
     "check_now": api_role(ServiceViewSet, "check_now"),
     "enable": api_role(ServiceViewSet, "enable"),

@@ -27,8 +27,10 @@ urlpatterns = [
     path("incidents/<int:pk>/comment/", incidents.incident_comment, name="incident-comment"),
     path("incidents/<int:pk>/resolve/", incidents.incident_resolve, name="incident-resolve"),
     path("incidents/<int:pk>/close/", incidents.incident_close, name="incident-close"),
+    path("incidents/<int:pk>/publish/", incidents.incident_publish, name="incident-publish"),
     path("slos/<slug:slo_id>/", slos.slo_detail, name="slo"),
     path("status/", status.status_page, name="status-page"),
+    path("status/feed.json", status.status_feed, name="status-feed"),
     path("status/badge/<slug:service_id>.svg", status.status_badge, name="badge-status"),
     path(
         "status/badge/<slug:service_id>/uptime.svg", status.uptime_badge, name="badge-uptime"

@@ -10,10 +10,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from incidents.choices import IncidentStatus, Severity
-from incidents.models import Incident, IncidentEvent
+from incidents.choices import IncidentStatus, PublicPhase, Severity
+from incidents.models import Incident, IncidentEvent, IncidentUpdate
 from noc.api.dates import DateTimeField
-from noc.limits import NOTES_MAX_CHARS
+from noc.limits import NOTES_MAX_CHARS, PUBLIC_UPDATE_MAX_CHARS
 from services.models import Service
 
 # The generate_series of the daily figures has one row per day: keep it bounded.
@@ -67,13 +67,26 @@ class IncidentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PublicUpdateSerializer(serializers.ModelSerializer):
+    author = UsernameField(help_text="Username, or null.")
+
+    class Meta:
+        model = IncidentUpdate
+        fields = ["id", "phase", "message", "author", "time"]
+        read_only_fields = fields
+
+
 class IncidentDetailSerializer(IncidentSerializer):
     events = IncidentEventSerializer(many=True, read_only=True, help_text="The timeline.")
+    public_updates = PublicUpdateSerializer(
+        many=True, read_only=True, help_text="What the status page shows, newest first."
+    )
 
     class Meta(IncidentSerializer.Meta):
         fields = [
             *IncidentSerializer.Meta.fields,
-            "root_cause", "resolution_notes", "dedup_key", "last_notified_at", "events",
+            "root_cause", "resolution_notes", "dedup_key", "last_notified_at", "public_title",
+            "public_updates", "events",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -96,6 +109,19 @@ class IncidentUpdateSerializer(serializers.Serializer):
     root_cause = serializers.CharField(required=False, allow_blank=True, max_length=NOTES_MAX_CHARS)
     resolution_notes = serializers.CharField(
         required=False, allow_blank=True, max_length=NOTES_MAX_CHARS
+    )
+    public_title = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class PublishSerializer(serializers.Serializer):
+    phase = serializers.ChoiceField(choices=PublicPhase.choices)
+    message = serializers.CharField(max_length=PUBLIC_UPDATE_MAX_CHARS)
+    public_title = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="What the status page calls the incident from now on (blank: generic words "
+        "naming the service; absent: unchanged). The title itself is never public.",
     )
 
 

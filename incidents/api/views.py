@@ -26,6 +26,7 @@ from incidents.api.serializers import (
     IncidentSerializer,
     IncidentStatsSerializer,
     IncidentUpdateSerializer,
+    PublishSerializer,
     ResolveSerializer,
     StatsQuerySerializer,
     StatusChangeSerializer,
@@ -36,7 +37,9 @@ from incidents.models import Incident
 from noc.api.errors import Conflict
 from services.models import Service
 
-OPERATOR_ACTIONS = ("acknowledge", "assign", "change_status", "comment", "resolve", "close")
+OPERATOR_ACTIONS = (
+    "acknowledge", "assign", "change_status", "comment", "resolve", "close", "publish",
+)  # fmt: skip
 STATS_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATETIME, description="Default: `to` − 30 days."),
     OpenApiParameter("to", OpenApiTypes.DATETIME, description="Default: now."),
@@ -157,6 +160,16 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         """Close a resolved incident: its status is final (comments and the post-incident notes
         can still be added); assigning it is refused."""
         incident = actions.incident_close(incident=self.get_object(), actor=request.user)
+        return self._detail(incident)
+
+    @extend_schema(request=PublishSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def publish(self, request: Request, pk: str | None = None) -> Response:
+        """Post an update for the public (the status page and its feed show it), optionally
+        with the incident's public title."""
+        incident = self.get_object()
+        data = self._input(PublishSerializer)
+        actions.incident_publish(incident=incident, actor=request.user, **data)
         return self._detail(incident)
 
     # --- reads beyond list and detail

@@ -198,6 +198,12 @@ ENDPOINTS = [
     Endpoint("post", _incident_action("comment"), Role.OPERATOR, lambda: {"message": "on it"}),
     Endpoint("post", _incident_action("resolve"), Role.OPERATOR),
     Endpoint("post", _incident_action("close", "resolved"), Role.OPERATOR),
+    Endpoint(
+        "post",
+        _incident_action("publish"),
+        Role.OPERATOR,
+        lambda: {"phase": "investigating", "message": "Looking into it"},
+    ),
     Endpoint("get", "/api/slos/", Role.VIEWER),
     Endpoint("post", "/api/slos/", Role.ADMIN, _new_slo),
     Endpoint("get", "/api/slos/summary/", Role.VIEWER),
@@ -320,6 +326,15 @@ def _public_badge(kind: str) -> Callable[[], str]:
     return url
 
 
+def _public_status_page(path: str) -> Callable[[], str]:
+    def url() -> str:
+        _service(id="matrix-public")  # the page is off while nothing is public
+        return path
+
+    url.__name__ = f"_public_{path.strip('/').replace('/', '_').replace('.', '_')}_url"
+    return url
+
+
 PAGES = [
     Endpoint("get", "/", Role.VIEWER),
     Endpoint("get", "/?parts=1", Role.VIEWER),
@@ -334,8 +349,15 @@ PAGES = [
     Endpoint("post", _page_incident("comment"), Role.OPERATOR, lambda: {"message": "on it"}),
     Endpoint("post", _page_incident("resolve"), Role.OPERATOR),
     Endpoint("post", _page_incident("close", "resolved"), Role.OPERATOR),
+    Endpoint(
+        "post",
+        _page_incident("publish"),
+        Role.OPERATOR,
+        lambda: {"phase": "identified", "message": "Found it"},
+    ),
     Endpoint("get", _page_slo, Role.VIEWER),
-    Endpoint("get", "/status/", None),
+    Endpoint("get", _public_status_page("/status/"), None),
+    Endpoint("get", _public_status_page("/status/feed.json"), None),
     Endpoint("get", _public_badge("status"), None),
     Endpoint("get", _public_badge("uptime"), None),
     Endpoint("get", "/favicon.ico", None),

@@ -193,8 +193,9 @@ def test_the_page_costs_the_same_queries_for_a_short_or_long_timeline(
     client.get(url(incident))
     with CaptureQueriesContext(connection) as small:
         client.get(url(incident))
-    # Session, user, incident, timeline, failed checks, SLO alerts, assignees.
-    assert len(small) <= 7
+    # Session, user, incident, timeline, public updates, failed checks, SLO alerts, assignees,
+    # the status page's settings and whether the service is public.
+    assert len(small) <= 10
     for i in range(20):
         incident_actions.incident_comment(
             incident=incident, actor=make_user(Role.OPERATOR), message=f"note {i}"
@@ -228,3 +229,23 @@ def test_next_never_leaves_the_site(console_as, incident):
         client, url(incident), url(incident, "acknowledge"), {"next": "https://evil.example/"}
     )
     assert response["Location"] == url(incident)
+
+
+# --- words for the public -------------------------------------------------------------------------
+
+
+def test_an_operator_publishes_an_update_for_the_status_page(console_as, incident):
+    viewer = console_as(Role.VIEWER).get(url(incident)).content.decode()
+    assert 'id="public-title">Checkout: service disruption<' in viewer
+    assert 'id="publish"' not in viewer
+    client = console_as(Role.OPERATOR)
+    response = submit(
+        client, url(incident), url(incident, "publish"),
+        {"public_title": "Payments delayed", "phase": "identified", "message": "A fix is out."},
+    )  # fmt: skip
+    assert response.status_code == 302
+    html = client.get(url(incident)).content.decode()
+    assert 'id="public-title">Payments delayed<' in html
+    assert "A fix is out." in html
+    assert AuditEvent.objects.filter(target_id=str(incident.pk), verb="publish").exists()
+    assert kinds(incident)[-1] == EventKind.PUBLIC_UPDATE

@@ -222,8 +222,8 @@ def test_the_page_costs_the_same_queries_for_few_or_many_services_and_checks(
     with CaptureQueriesContext(connection) as small:
         assert client.get(url(service)).status_code == 200
     # Session, user, service, results, 24 h uptime, series, long uptimes, incidents, SLOs,
-    # maintenance windows, whether it is public.
-    assert len(small) <= 11
+    # maintenance windows, the status page settings, whether it is public.
+    assert len(small) <= 12
     for _ in range(40):
         make_service()
     for i in range(30):

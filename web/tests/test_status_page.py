@@ -42,18 +42,27 @@ def overall(html: str) -> str:
 # --- access and contents ------------------------------------------------------------------------
 
 
-def test_anyone_may_read_the_status_page(client, db):
+def test_anyone_may_read_the_status_page(client, make_service):
+    make_service(name="Site")
     response = client.get("/status/")
     assert response.status_code == 200
     assert response["Cache-Control"] == "public, max-age=30"
     html = response.content.decode()
     assert overall(html) == "All systems operational"
-    assert "No public services." in html
+    assert '<meta http-equiv="refresh" content="60">' in html
+    assert 'type="application/feed+json"' in html
 
 
-def test_signed_in_users_read_the_same_page(client, viewer_user):
-    client.force_login(viewer_user)
-    assert "viewer" not in page(client)  # rendered without the request: no user shown
+def test_the_page_is_off_when_nothing_is_public(client, make_service):
+    make_service(name="Batch", tags=["internal"])
+    assert client.get("/status/").status_code == 404
+    assert client.get("/status/feed.json").status_code == 404
+
+
+def test_signed_in_users_read_the_same_page(client, make_user, make_service):
+    make_service(name="Site")
+    client.force_login(make_user("viewer", username="quinlan"))
+    assert "quinlan" not in page(client)  # rendered without the request: no user shown
 
 
 def test_only_enabled_services_not_tagged_internal_are_shown(client, make_service):
@@ -259,7 +268,9 @@ def test_the_status_page_costs_the_same_queries_for_3_or_30_services(
     populate(3, 1)
     with CaptureQueriesContext(connection) as small:
         page(client)
-    assert len(small) <= 4  # services, their days, active incidents, resolved incidents
+    # The settings, the services, their days, the groups, the incidents and their public
+    # updates, the maintenance windows.
+    assert len(small) <= 7
     populate(27, 4)
     cache.clear()
     with django_assert_max_num_queries(len(small)):

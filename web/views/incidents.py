@@ -23,10 +23,11 @@ from rest_framework import serializers
 
 from incidents import actions
 from incidents.api import serializers as api
-from incidents.choices import IncidentStatus
+from incidents.choices import IncidentStatus, PublicPhase
 from incidents.models import Incident
 from web.access import INCIDENT_ACTIONS, may, reader_required, role_required
 from web.queries import incident as queries
+from web.queries import public
 
 # Statuses offered by the "change status" form; resolving and closing have their own forms.
 PLAIN_STATUSES = (IncidentStatus.INVESTIGATING, IncidentStatus.IN_PROGRESS)
@@ -49,6 +50,10 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "incident": incident,
         "events": list(incident.events.all()),
         "evidence_limit": queries.EVIDENCE_LIMIT,
+        "phases": PublicPhase.choices,
+        "public_title_shown": incident.public_title
+        or public.public_wording(incident.source, incident.service.name),
+        "service_public": public.public_services().filter(pk=incident.service_id).exists(),
         **actions_context(incident, allowed, page.assignees),
     }
     return render(request, "web/incident.html", context)
@@ -189,6 +194,18 @@ def incident_resolve(request: HttpRequest, pk: int) -> HttpResponse:
         return actions.incident_resolve(incident=incident, actor=request.user, **data)
 
     return _act(request, pk, "Resolved.", run, api.ResolveSerializer)
+
+
+@require_POST
+@role_required(INCIDENT_ACTIONS["publish"])
+def incident_publish(request: HttpRequest, pk: int) -> HttpResponse:
+    """An update for the public: the status page and its feed show it (and the public title,
+    when given) within their 30-second cache."""
+
+    def run(incident: Incident, data: dict[str, Any]) -> object:
+        return actions.incident_publish(incident=incident, actor=request.user, **data)
+
+    return _act(request, pk, "Published on the status page.", run, api.PublishSerializer)
 
 
 @require_POST

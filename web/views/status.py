@@ -1,19 +1,25 @@
-"""The public status page (/status/), without login.
+"""The public status page (/status/), its JSON feed and its badges, without login.
 
-It shows the public services (enabled, not tagged `internal`) with their current status and a
-90-day uptime bar, and the incidents of those services in public words only. The rendered page
-is cached for 30 seconds, shared by every visitor, so it never depends on the request
-(rendered without one).
+The page shows what the admin's status page settings choose (by default every enabled service
+not tagged `internal`), grouped as they say, with a 90-day uptime bar each, announced
+maintenance, and the incidents of those services in public words only (their public title and
+the updates operators wrote for the public). The rendered page and feed are cached for 30
+seconds, shared by every visitor, so they never depend on the request (rendered without one).
+Switched off, or with nothing public, the page and the feed answer 404.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
@@ -26,33 +32,140 @@ from web.queries import public
 
 logger = logging.getLogger(__name__)
 
-STATUS_PAGE_CACHE_KEY = "noc:status-page:v2"
+STATUS_PAGE_CACHE_KEY = "noc:status-page:v3"
+STATUS_FEED_CACHE_KEY = "noc:status-feed:v1"
 STATUS_PAGE_CACHE_SECONDS = 30
 REFRESH_SECONDS = 60
+OFF = ""  # what the cache holds for a page that is off
+FEED_ITEMS = 50
+
+
+def _public_response(body: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    patch_cache_control(response, public=True, max_age=STATUS_PAGE_CACHE_SECONDS)
+    return response
 
 
 @require_safe
 def status_page(request: HttpRequest) -> HttpResponse:
     html = cached(STATUS_PAGE_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _render_status_page)
-    response = HttpResponse(html)
-    patch_cache_control(response, public=True, max_age=STATUS_PAGE_CACHE_SECONDS)
-    return response
+    if html == OFF:
+        raise Http404("The status page is off.")
+    return _public_response(html, "text/html; charset=utf-8")
 
 
 def _render_status_page() -> str:
     status = public.public_status()
-    bars = [
-        charts.uptime_bar(line.days, label=f"{line.name}: uptime per day, last 90 days")
-        for line in status.services
+    if status.is_off:
+        return OFF
+    groups = [
+        (
+            group,
+            [
+                (
+                    line,
+                    charts.uptime_bar(
+                        line.days, label=f"{line.name}: uptime per day, last 90 days"
+                    ),
+                )
+                for line in group.services
+            ],
+        )
+        for group in status.groups
     ]
     return render_to_string(
         "web/status.html",
         {
             "status": status,
-            "rows": list(zip(status.services, bars, strict=True)),
+            "page": status.page,
+            "groups": groups,
             "refresh_seconds": REFRESH_SECONDS,
         },
     )
+
+
+@require_safe
+def status_feed(request: HttpRequest) -> HttpResponse:
+    """The status page as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1): one item per
+    incident (public words and updates) and per announced maintenance; the overall status
+    and each service's in `_noc`."""
+    body = cached(STATUS_FEED_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _render_feed)
+    if body == OFF:
+        raise Http404("The status page is off.")
+    return _public_response(body, "application/feed+json")
+
+
+def _absolute(path: str) -> str:
+    return settings.NOC_PUBLIC_URL.rstrip("/") + path
+
+
+def _render_feed() -> str:
+    status = public.public_status()
+    if status.is_off:
+        return OFF
+    page_url = _absolute(reverse("web:status-page"))
+    items = [
+        _incident_item(incident, page_url)
+        for incident in [*status.active_incidents, *status.resolved_incidents]
+    ]
+    items += [_maintenance_item(item, page_url, status) for item in status.maintenance]
+    items.sort(key=lambda item: item["date_modified"], reverse=True)
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": status.page.title,
+        "home_page_url": page_url,
+        "feed_url": _absolute(reverse("web:status-feed")),
+        "description": status.overall.text,
+        "items": items[:FEED_ITEMS],
+        "_noc": {
+            "status": status.overall.level,
+            "status_text": status.overall.text,
+            "updated": status.now.isoformat(),
+            "services": [
+                {"name": line.name, "status": line.status, "uptime_90d": line.uptime_percent}
+                for line in status.services
+            ],
+        },
+    }
+    return json.dumps(feed, ensure_ascii=False)
+
+
+def _incident_item(incident: public.PublicIncident, page_url: str) -> dict[str, Any]:
+    lines = [
+        f"{u.phase_label} ({u.time:%Y-%m-%d %H:%M} UTC): {u.message}" for u in incident.updates
+    ]
+    state = "Resolved" if incident.resolved_at else incident.status_label
+    return {
+        "id": f"incident-{incident.id}",
+        "url": f"{page_url}#incident-{incident.id}",
+        "title": f"{incident.title} ({state})",
+        "content_text": "\n\n".join(lines) or f"{incident.service_name}: {state}.",
+        "date_published": incident.started_at.isoformat(),
+        "date_modified": incident.updated_at.isoformat(),
+        "tags": ["incident", incident.status],
+        "_noc": {
+            "service": incident.service_name,
+            "status": incident.status,
+            "started_at": incident.started_at.isoformat(),
+            "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        },
+    }
+
+
+def _maintenance_item(
+    item: public.Announcement, page_url: str, status: public.PublicStatus
+) -> dict[str, Any]:
+    when = item.starts_at or status.now
+    until = f" until {item.ends_at:%Y-%m-%d %H:%M} UTC" if item.ends_at else ""
+    return {
+        "id": f"maintenance-{item.id}-{when:%Y%m%dT%H%M}",
+        "url": f"{page_url}#maintenance",
+        "title": f"Scheduled maintenance: {', '.join(item.services)}",
+        "content_text": f"From {when:%Y-%m-%d %H:%M} UTC{until}.",
+        "date_published": when.isoformat(),
+        "date_modified": when.isoformat(),
+        "tags": ["maintenance", "in progress" if item.active else "scheduled"],
+    }
 
 
 def cached(key: str, seconds: int, build: Callable[[], str]) -> str:
