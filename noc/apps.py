@@ -7,3 +7,6 @@ class NocConfig(AppConfig):
 
     def ready(self) -> None:
         import noc.tasks  # noqa: F401 - registers the time-series beat entries
+        from noc import postgres_datetimes
+
+        postgres_datetimes.register()

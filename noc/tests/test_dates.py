@@ -172,3 +172,42 @@ def test_every_model_serializer_that_writes_a_date_uses_the_project_field():
                 assert isinstance(field, DateTimeField), f"{cls.__name__}.{name}"
     assert "MaintenanceWindowSerializer" in writers
     assert issubclass(services.api.serializers.MaintenanceWindowSerializer, ModelSerializer)
+
+
+# --- outside the API: the database layer sends such an offset as the same instant in UTC -------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/incidents/incident/?detected_at__gte=",
+        "/admin/accounts/apikey/?revoked_at__gte=",
+        "/admin/accounts/auditevent/?time__gte=",
+        "/admin/axes/accessattempt/?attempt_time__gte=",
+    ],
+)
+def test_admin_date_filters_with_any_offset_are_answered(client, make_user, url):
+    client.force_login(make_user(Role.ADMIN))
+
+    response = client.get(url + quote("2026-01-02T00:00:00+23:59"))
+
+    assert response.status_code == 200
+
+
+def test_the_orm_compares_an_offset_postgresql_cannot_parse_as_its_instant(make_service):
+    from datetime import timedelta, timezone
+
+    from incidents.actions import incident_create_manual
+    from incidents.models import Incident
+
+    incident = incident_create_manual(actor=None, service=make_service(), title="x", severity="low")
+    Incident.objects.filter(pk=incident.pk).update(
+        detected_at=datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    )
+    far_east = timezone(timedelta(hours=23, minutes=59))
+
+    def after(moment: datetime) -> bool:
+        return Incident.objects.filter(pk=incident.pk, detected_at__gte=moment).exists()
+
+    assert after(datetime(2026, 1, 2, 0, 0, tzinfo=far_east))  # 2026-01-01T00:01Z
+    assert not after(datetime(2026, 1, 2, 0, 1, tzinfo=far_east))  # 00:02Z
