@@ -471,4 +471,11 @@ METRICS_MAX_LABELS = env.int("METRICS_MAX_LABELS", default=32)
 METRICS_MAX_LABEL_LENGTH = env.int("METRICS_MAX_LABEL_LENGTH", default=1024)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=50_000)
+# --- Observability: logs and alert rules -------------------------------------------------------
+
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
+LOG_MAX_LINE_BYTES = env.int("LOG_MAX_LINE_BYTES", default=65_536)
+LOG_MAX_ATTRIBUTES = env.int("LOG_MAX_ATTRIBUTES", default=64)
+LOG_SHIP = env.bool("LOG_SHIP", default=False)
+LOG_INDEX_PREFIX = env.str("LOG_INDEX_PREFIX", default="noc-logs")
 NOC_PUBLIC_URL = env.str("NOC_PUBLIC_URL", default="") or f"http://{NOC_HOST}:{NOC_PORT}"

@@ -223,3 +223,52 @@ def _mark_rollups_dirty(rows: list, now_us: int) -> None:
     if oldest // 3_600_000_000 >= settled_hour:
         return
     mark_dirty((HOURLY, METRICS_DAILY.name), from_us(oldest))
+
+
+# --- logs --------------------------------------------------------------------------------------
+
+
+def log_lines_ingest(
+    *, application: Application, lines: list, now_us: int | None = None
+) -> IngestResult:
+    """Store a decoded JSON batch of log lines (`observability.logs.decode`) for `application`.
+    A malformed line refuses the whole batch (IngestError); lines whose time is not kept are
+    counted in the result. The lines are stored (in PostgreSQL, or in Elasticsearch or its
+    outbox) before this returns."""
+    from observability.logs.decode import records_of
+
+    now_us = now_us if now_us is not None else to_us(timezone.now())
+    result = IngestResult()
+    records = records_of(
+        lines, application_id=application.pk, application=application.slug, now_us=now_us,
+        result=result,
+    )  # fmt: skip
+    log_records_write(records=records)
+    result.accepted = len(records)
+    return result
+
+
+def log_records_write(*, records: list) -> None:
+    """The one write path of log lines, whatever decoded them (JSON, OTLP, LOG_SHIP)."""
+    from observability.logs.store import log_store
+
+    if not records:
+        return
+    with transaction.atomic():
+        log_store().write(records)
+
+
+def log_outbox_drain() -> int:
+    """Send what waits in the outbox to Elasticsearch; returns the lines stored."""
+    from observability.logs.store import ElasticsearchWithOutbox, log_store
+
+    store = log_store()
+    return store.drain() if isinstance(store, ElasticsearchWithOutbox) else 0
+
+
+def log_retention_apply() -> int:
+    """Elasticsearch: delete daily indices past LOG_RETENTION_DAYS (PostgreSQL partitions go
+    with the time-series maintenance task)."""
+    from observability.logs.store import log_store
+
+    return log_store().drop_expired()

@@ -31,3 +31,43 @@ class Rejection(models.TextChoices):
     TOO_OLD = "too_old", "Older than the retention"
     TOO_NEW = "too_new", "More than 10 minutes in the future"
     CARDINALITY = "cardinality", "The application has reached its series limit"
+
+
+class LogLevel(models.TextChoices):
+    """Levels of a log line, lowest first (OTLP severity numbers map onto them)."""
+
+    TRACE = "trace", "Trace"
+    DEBUG = "debug", "Debug"
+    INFO = "info", "Info"
+    WARN = "warn", "Warning"
+    ERROR = "error", "Error"
+    FATAL = "fatal", "Fatal"
+
+
+class Aggregation(models.TextChoices):
+    """How an alert rule reduces a series' points in its window to one value."""
+
+    AVG = "avg", "Average"
+    SUM = "sum", "Sum"
+    MIN = "min", "Minimum"
+    MAX = "max", "Maximum"
+    COUNT = "count", "Number of points"
+    LAST = "last", "Last value"
+    P95 = "p95", "95th percentile"
+
+
+class Condition(models.TextChoices):
+    GT = "gt", ">"
+    GTE = "gte", ">="
+    LT = "lt", "<"
+    LTE = "lte", "<="
+    ABSENT = "absent", "absent (no data in the window)"
+
+
+class AlertStatus(models.TextChoices):
+    PENDING = "pending", "Pending (breaching, not yet for long enough)"
+    ACTIVE = "active", "Active (firing)"
+    RESOLVED = "resolved", "Resolved"
+
+
+OPEN_ALERT_STATUSES = (AlertStatus.PENDING, AlertStatus.ACTIVE)

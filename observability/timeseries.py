@@ -100,3 +100,12 @@ DAILY_TABLE = register(
         retention=timedelta(days=settings.METRICS_ROLLUP_RETENTION_DAYS),
     )
 )
+
+# Log lines (the PostgreSQL log store): daily partitions or chunks, dropped past the retention.
+LOG_LINES = register(
+    TimeSeriesTable(
+        table="observability_logline",
+        partition=timedelta(days=1),
+        retention=timedelta(days=settings.LOG_RETENTION_DAYS),
+    )
+)

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from observability.api import views
+from observability.api import logs, views
 
 router = SimpleRouter()
 router.register("applications", views.ApplicationViewSet, basename="application")
@@ -11,5 +11,7 @@ router.register("ingest-keys", views.IngestKeyViewSet, basename="ingest-key")
 
 urlpatterns = [
     path("metrics/ingest", views.MetricIngestView.as_view(), name="metrics-ingest"),
+    path("logs/ingest", logs.LogIngestView.as_view(), name="logs-ingest"),
+    path("logs/search", logs.LogSearchView.as_view(), name="logs-search"),
     *router.urls,
 ]

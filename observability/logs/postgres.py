@@ -1,0 +1,188 @@
+"""The PostgreSQL log store (the default): binary COPY into daily partitions or chunks, search
+with the generated tsvector (GIN), substrings with pg_trgm where it exists, retention by the
+time-series layer dropping old partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import uuid
+from collections.abc import Sequence
+
+from django.db import connection
+
+from observability import storage
+from observability.logs.query import LogQuery, QuerySyntaxError, Term, cursor_encode
+from observability.logs.records import LogHit, LogPage, LogRecord
+from observability.points import from_us, to_us
+from observability.timeseries import LOG_LINES
+
+TABLE = LOG_LINES.table
+COLUMNS = (
+    "(uid, time, application_id, level, service, host, trace_id, span_id, message, attributes)"
+)
+_head = struct.Struct(">hi16siqiq").pack  # 10 fields; uid, time and application id
+_len = struct.Struct(">i").pack
+_EMPTY_ATTRIBUTES = _len(3) + b"\x01{}"  # jsonb's binary form: version 1, then the text
+
+
+def _text(value: str) -> bytes:
+    data = value.encode("utf-8", "surrogatepass") if value else b""
+    return _len(len(data)) + data
+
+
+def copy_payload(records: Sequence[LogRecord]) -> bytes:
+    parts = [storage.HEADER]
+    append = parts.append
+    epoch = storage.PG_EPOCH_US
+    for r in records:
+        append(_head(10, 16, r.uid.bytes, 8, r.time_us - epoch, 8, r.application_id))
+        append(_text(r.level))
+        append(_text(r.service))
+        append(_text(r.host))
+        append(_text(r.trace_id))
+        append(_text(r.span_id))
+        append(_text(r.message))
+        if r.attributes:
+            data = b"\x01" + json.dumps(r.attributes, ensure_ascii=False).encode()
+            append(_len(len(data)) + data)
+        else:
+            append(_EMPTY_ATTRIBUTES)
+    append(storage.TRAILER)
+    return b"".join(parts)
+
+
+class PostgresLogStore:
+    name = "postgresql"
+
+    def write(self, records: Sequence[LogRecord]) -> None:
+        """COPY the records in; call inside the accepting transaction (the 2xx follows its
+        commit)."""
+        if not records:
+            return
+        storage.ensure_days(LOG_LINES, {r.time_us // storage.DAY_US for r in records})
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {TABLE} {COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(copy_payload(records))
+
+    def search(self, query: LogQuery) -> LogPage:
+        where, params = _where(query)
+        tsquery, ts_params = _tsquery(query.positive)
+        headline = "ARRAY[]::text[]"
+        if tsquery:
+            # Highlights of the page's lines only: the message HTML-escaped, words in <mark>.
+            headline = (
+                "ARRAY[ts_headline('simple', replace(replace(replace(message, '&', '&amp;'), "
+                "'<', '&lt;'), '>', '&gt;'), " + tsquery + ", 'StartSel=<mark>, StopSel=</mark>, "
+                "MaxFragments=3, MaxWords=30, MinWords=8')]"
+            )
+        sql = (
+            f"SELECT p.uid, p.time, a.slug, p.level, p.message, p.service, p.host, p.trace_id, "
+            f"p.span_id, p.attributes, {headline} FROM (SELECT * FROM {TABLE} l WHERE {where} "
+            "ORDER BY l.time DESC, l.uid DESC LIMIT %s) p "
+            "LEFT JOIN observability_application a ON a.id = p.application_id "
+            "ORDER BY p.time DESC, p.uid DESC"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*ts_params, *params, query.size + 1])
+            rows = cursor.fetchall()
+        hits = [_hit(row) for row in rows[: query.size]]
+        more = len(rows) > query.size
+        last = hits[-1] if hits else None
+        cursor_value = cursor_encode([to_us(last.time), last.uid]) if more and last else None
+        return LogPage(hits, cursor_value)
+
+    def after_values(self, values: list) -> list:
+        """Check a cursor's values: [microseconds, uid]."""
+        time_us, uid = values
+        if type(time_us) is not int:
+            raise QuerySyntaxError("The cursor is not one this API gave.")
+        try:
+            return [time_us, str(uuid.UUID(str(uid)))]
+        except ValueError as exc:
+            raise QuerySyntaxError("The cursor is not one this API gave.") from exc
+
+    def drop_expired(self) -> int:
+        """Partitions past LOG_RETENTION_DAYS go with the time-series maintenance task."""
+        return 0
+
+    def status(self) -> dict:
+        return {"backend": self.name}
+
+
+def _where(query: LogQuery) -> tuple[str, list]:
+    clauses, params = [], []
+    if query.since is not None:
+        clauses.append("l.time >= %s")
+        params.append(query.since)
+    if query.until is not None:
+        clauses.append("l.time < %s")
+        params.append(query.until)
+    if query.levels:
+        clauses.append("l.level = ANY(%s)")
+        params.append(query.levels)
+    if query.application_ids:
+        clauses.append("l.application_id = ANY(%s)")
+        params.append(query.application_ids)
+    if query.service:
+        clauses.append("l.service = %s")
+        params.append(query.service)
+    if query.trace_id:
+        clauses.append("l.trace_id = %s")
+        params.append(query.trace_id)
+    if query.after is not None:
+        clauses.append("(l.time, l.uid) < (%s, %s::uuid)")
+        params.extend([from_us(query.after[0]), query.after[1]])
+    tsquery, ts_params = _tsquery(query.terms)
+    if tsquery:
+        clauses.append(f"l.search @@ {tsquery}")
+        params = [*params, *ts_params]
+    for term in query.terms:
+        if term.kind == "substring":
+            clauses.append(f"l.message {'NOT ' if term.negated else ''}ILIKE %s")
+            params.append("%" + _like_escape(term.text) + "%")
+    # The tsquery clause's parameters come last among the WHERE's: keep their order.
+    return " AND ".join(clauses) or "true", params
+
+
+def _tsquery(terms: list[Term]) -> tuple[str, list]:
+    """One tsquery expression for the word-based terms, so a single GIN lookup serves them."""
+    parts, params = [], []
+    for term in terms:
+        if term.kind == "substring":
+            continue
+        if term.kind == "word":
+            sql = "plainto_tsquery('simple', %s)"
+        elif term.kind == "phrase":
+            sql = "phraseto_tsquery('simple', %s)"
+        else:
+            sql = "to_tsquery('simple', quote_literal(%s) || ':*')"
+        parts.append(f"!!{sql}" if term.negated else sql)
+        params.append(term.text.lower() if term.kind == "prefix" else term.text)
+    if not parts:
+        return "", []
+    return "(" + " && ".join(parts) + ")", params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _hit(row) -> LogHit:
+    uid, time, slug, level, message, service, host, trace_id, span_id, attributes, marks = row
+    return LogHit(
+        uid=str(uid),
+        time=time,
+        application=slug or "",
+        level=level,
+        message=message,
+        service=service,
+        host=host,
+        trace_id=trace_id,
+        span_id=span_id,
+        attributes=attributes if isinstance(attributes, dict) else json.loads(attributes or "{}"),
+        highlight=[m for m in marks if m],
+    )

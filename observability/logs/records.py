@@ -1,0 +1,106 @@
+"""What a log store takes: `LogRecord`, with times in microseconds since the Unix epoch and
+ids that make writing a batch twice store it once (time-ordered, so PostgreSQL's index on
+them and Elasticsearch's segments grow at the end)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from observability.choices import LogLevel
+from observability.points import from_us
+
+LEVELS = tuple(LogLevel.values)
+# Common spellings of levels (syslog, Python, log4j, Go) onto ours.
+LEVEL_ALIASES = {
+    "warning": LogLevel.WARN,
+    "err": LogLevel.ERROR,
+    "critical": LogLevel.FATAL,
+    "crit": LogLevel.FATAL,
+    "emerg": LogLevel.FATAL,
+    "emergency": LogLevel.FATAL,
+    "alert": LogLevel.FATAL,
+    "panic": LogLevel.FATAL,
+    "notice": LogLevel.INFO,
+    "information": LogLevel.INFO,
+    "informational": LogLevel.INFO,
+    "dbg": LogLevel.DEBUG,
+    "trc": LogLevel.TRACE,
+}
+
+
+def level_of(name: str) -> str | None:
+    """Our level for a spelling of one, or None when it is not a level."""
+    lowered = name.strip().lower()
+    if lowered in LEVELS:
+        return lowered
+    alias = LEVEL_ALIASES.get(lowered)
+    return str(alias) if alias else None
+
+
+def new_uid(time_us: int | None = None) -> uuid.UUID:
+    """48 bits of milliseconds then 80 random bits (the layout of UUIDv7, without the version
+    bits, which nobody reads here)."""
+    ms = (time_us // 1000) if time_us is not None else int(time.time() * 1000)
+    return uuid.UUID(bytes=(ms & 0xFFFF_FFFF_FFFF).to_bytes(6, "big") + os.urandom(10))
+
+
+class LogRecord(NamedTuple):
+    uid: uuid.UUID
+    time_us: int
+    application_id: int
+    level: str
+    message: str
+    service: str = ""
+    host: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    attributes: dict[str, Any] | None = None
+    application: str = ""  # the slug, which Elasticsearch documents carry
+
+    @property
+    def time(self) -> datetime:
+        return from_us(self.time_us)
+
+
+def document(record: LogRecord) -> dict[str, Any]:
+    """A record as Elasticsearch and the outbox keep it (plain JSON)."""
+    return {
+        "uid": str(record.uid),
+        "time_us": record.time_us,
+        "application": record.application,
+        "level": record.level,
+        "service": record.service,
+        "host": record.host,
+        "trace_id": record.trace_id,
+        "span_id": record.span_id,
+        "message": record.message,
+        "attributes": record.attributes or {},
+    }
+
+
+@dataclass
+class LogHit:
+    """One line a search found, as the API shows it."""
+
+    uid: str
+    time: datetime
+    application: str
+    level: str
+    message: str
+    service: str
+    host: str
+    trace_id: str
+    span_id: str
+    attributes: dict[str, Any]
+    highlight: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LogPage:
+    hits: list[LogHit]
+    next_cursor: str | None
