@@ -68,6 +68,17 @@ def check_elasticsearch() -> str:
     return f"Elasticsearch {info['version']['number']}"
 
 
+def check_log_outbox() -> str:
+    """Log lines accepted while Elasticsearch was away: reported, never fatal (they are safe
+    in PostgreSQL and drain by themselves)."""
+    from observability.logs.outbox import outbox_status
+
+    status = outbox_status()
+    if status.batches:
+        raise RuntimeError(status.describe())
+    return "empty"
+
+
 def probes() -> list[Probe]:
     found = [
         Probe("database", check_database),
@@ -76,7 +87,9 @@ def probes() -> list[Probe]:
         Probe("broker", check_broker),
     ]
     if settings.ELASTICSEARCH_URL:
-        found.append(Probe("elasticsearch", check_elasticsearch))
+        # Logs wait in the outbox while Elasticsearch is away: the stack degrades, it stays up.
+        found.append(Probe("elasticsearch", check_elasticsearch, required=False))
+        found.append(Probe("log_outbox", check_log_outbox, required=False))
     return found
 
 

@@ -478,4 +478,10 @@ LOG_MAX_LINE_BYTES = env.int("LOG_MAX_LINE_BYTES", default=65_536)
 LOG_MAX_ATTRIBUTES = env.int("LOG_MAX_ATTRIBUTES", default=64)
 LOG_SHIP = env.bool("LOG_SHIP", default=False)
 LOG_INDEX_PREFIX = env.str("LOG_INDEX_PREFIX", default="noc-logs")
+if LOG_SHIP:
+    LOGGING["handlers"]["ship"] = {
+        "class": "observability.logs.shipping.ShippingHandler",
+        "filters": ["request"],
+    }
+    LOGGING["root"]["handlers"].append("ship")
 NOC_PUBLIC_URL = env.str("NOC_PUBLIC_URL", default="") or f"http://{NOC_HOST}:{NOC_PORT}"

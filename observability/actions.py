@@ -272,3 +272,14 @@ def log_retention_apply() -> int:
     from observability.logs.store import log_store
 
     return log_store().drop_expired()
+
+
+def application_for_own_logs() -> Application:
+    """The application the project's own logs are stored under (LOG_SHIP=1), made once."""
+    from observability.logs.shipping import APPLICATION
+
+    application, _created = Application.objects.get_or_create(
+        slug=APPLICATION,
+        defaults={"name": "NOC itself", "description": "The project's own logs (LOG_SHIP)."},
+    )
+    return application

@@ -8,3 +8,8 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         import observability.schema
         import observability.timeseries  # noqa: F401 - registers the time-series tables
+        from observability.metrics import log_outbox_families
+        from services.metrics import EXTRA_FAMILIES
+
+        if log_outbox_families not in EXTRA_FAMILIES:
+            EXTRA_FAMILIES.append(log_outbox_families)

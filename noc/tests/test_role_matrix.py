@@ -253,6 +253,11 @@ def _points() -> dict:
     return {"application": "matrix-app", "points": [{"name": "matrix_up", "value": 1}]}
 
 
+def _log_lines() -> dict:
+    _application()
+    return {"application": "matrix-app", "logs": [{"message": "matrix line"}]}
+
+
 ENDPOINTS += [
     Endpoint("get", "/api/applications/", Role.VIEWER),
     Endpoint("post", "/api/applications/", Role.ADMIN, lambda: {"slug": "new-app", "name": "N"}),
@@ -267,6 +272,8 @@ ENDPOINTS += [
     Endpoint("delete", _ingest_key_url, Role.ADMIN),
     Endpoint("post", _ingest_key_revoke_url, Role.ADMIN),
     Endpoint("post", "/api/metrics/ingest", Role.OPERATOR, _points),
+    Endpoint("post", "/api/logs/ingest", Role.OPERATOR, _log_lines),
+    Endpoint("get", "/api/logs/search?q=matrix", Role.VIEWER),
 ]  # fmt: skip
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
