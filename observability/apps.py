@@ -8,8 +8,12 @@ class ObservabilityConfig(AppConfig):
     def ready(self) -> None:
         import observability.schema
         import observability.timeseries  # noqa: F401 - registers the time-series tables
+        from noc.health import EXTRA_PROBES
+        from observability.health import log_outbox_probes
         from observability.metrics import log_outbox_families
         from services.metrics import EXTRA_FAMILIES
 
         if log_outbox_families not in EXTRA_FAMILIES:
             EXTRA_FAMILIES.append(log_outbox_families)
+        if log_outbox_probes not in EXTRA_PROBES:
+            EXTRA_PROBES.append(log_outbox_probes)
