@@ -94,6 +94,8 @@ class NoticeKind(models.TextChoices):
     """What channels hear about that is not an incident's timeline event."""
 
     SLO_TICKET = "slo_ticket", "SLO ticket alert"
+    ALERT_FIRING = "alert_firing", "Metric alert firing"
+    ALERT_RESOLVED = "alert_resolved", "Metric alert resolved"
 
 
 # Timeline events that can notify.
@@ -104,4 +106,9 @@ NOTIFIABLE_EVENTS = (
     EventKind.REOPENED,
 )
 # What a channel can subscribe to (its `events`): those events and the notices.
-CHANNEL_EVENTS = (*NOTIFIABLE_EVENTS, NoticeKind.SLO_TICKET)
+CHANNEL_EVENTS = (
+    *NOTIFIABLE_EVENTS,
+    NoticeKind.SLO_TICKET,
+    NoticeKind.ALERT_FIRING,
+    NoticeKind.ALERT_RESOLVED,
+)

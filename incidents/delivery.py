@@ -218,7 +218,7 @@ def deliveries_claim_due(*, now: datetime) -> list[int]:
         NotificationDelivery.objects.select_for_update(skip_locked=True)
         .filter(_sweepable(now))
         .order_by("next_attempt_at")
-        .values_list("pk", "status", "incident_id", "event_id")[:SWEEP_BATCH]
+        .values_list("pk", "status", "incident_id", "event_id", "notice__key")[:SWEEP_BATCH]
     )
     stale = [pk for pk, status, *_ in rows if status == DeliveryStatus.SENDING]
     held = [row for row in rows if row[1] == DeliveryStatus.SUPPRESSED]
@@ -245,16 +245,41 @@ def _catch_up(held: list[tuple]) -> tuple[list[int], list[int]]:
     event is still the incident's latest notifiable one) and those a newer event superseded."""
     if not held:
         return [], []
+    notices = [row for row in held if row[2] is None]
+    held = [row for row in held if row[2] is not None]
+    send_notices = _latest_notices(notices)
     latest = dict(
         IncidentEvent.objects.filter(
-            incident_id__in={incident for _, _, incident, _ in held}, kind__in=NOTIFIABLE_EVENTS
+            incident_id__in={incident for _, _, incident, *_ in held}, kind__in=NOTIFIABLE_EVENTS
         )
         .order_by("incident_id", "-time", "-id")
         .distinct("incident_id")
         .values_list("incident_id", "id")
     )
-    send = [pk for pk, _, incident, event in held if latest.get(incident) == event]
-    return send, [pk for pk, *_ in held if pk not in send]
+    send = [pk for pk, _, incident, event, _ in held if latest.get(incident) == event]
+    send += send_notices
+    return send, [pk for pk, *_ in held + notices if pk not in send]
+
+
+def _latest_notices(held: list[tuple]) -> list[int]:
+    """Held notices (a metric alert's) to send now: each is sent when it is still the latest
+    delivery of its key to its channel, so receivers end on the alert's real state."""
+    if not held:
+        return []
+    keys = {key for *_, key in held if key}
+    later = NotificationDelivery.objects.filter(
+        pk__gte=min(pk for pk, *_ in held), incident__isnull=True, notice__key__in=keys,
+        is_test=False,
+    ).values_list("pk", "channel_id", "notice__key")  # fmt: skip
+    newest: dict[tuple, int] = {}
+    for pk, channel_id, key in later:
+        newest[(channel_id, key)] = max(pk, newest.get((channel_id, key), 0))
+    channel_of = dict(
+        NotificationDelivery.objects.filter(pk__in=[pk for pk, *_ in held]).values_list(
+            "pk", "channel_id"
+        )
+    )
+    return [pk for pk, *_, key in held if key and newest.get((channel_of[pk], key)) == pk]
 
 
 def _sweepable(now: datetime) -> Q:

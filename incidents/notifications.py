@@ -10,8 +10,11 @@ held, not dropped: when the interval has passed, the retry sweeper sends it if i
 still the incident's latest notifiable one (so receivers end on the incident's real state, the
 final "resolved" of a flapping service included), and lets it go when a newer event superseded it.
 
-Notices that are not about an incident (an SLO ticket alert) go the same way: one delivery
-per subscribed channel, sent after commit, retried with backoff, listed with the others.
+Notices that are not about an incident (an SLO ticket alert, a metric alert firing or
+resolving) go the same way: one delivery per subscribed channel, sent after commit, retried
+with backoff, listed with the others. A notice with a `key` (one metric alert) is rate-limited
+like an incident: one of a kind per key per interval, repeats held and the key's latest sent
+when the interval ends.
 """
 
 from __future__ import annotations
@@ -46,40 +49,71 @@ def notice_plan(
     message: str,
     facts: dict[str, Any] | None = None,
     time: datetime | None = None,
+    channels: list[NotificationChannel] | None = None,
+    key: str = "",
 ) -> list[NotificationDelivery]:
-    """Plan a notice of `kind` (a NoticeKind) about `service` for the enabled channels that
-    subscribe to it, are routed to the service (default channels included) and whose minimum
-    severity `severity` reaches. Call it inside the transaction that records what happened."""
-    candidates = (
-        NotificationChannel.objects.filter(enabled=True, events__contains=[kind])
-        .filter(Q(is_default=True) | Q(services=service.pk))
-        .distinct()
-    )
+    """Plan a notice of `kind` (a NoticeKind) for the enabled channels that subscribe to it
+    and whose minimum severity `severity` reaches: the `channels` given, or else those routed
+    to `service` (default channels included; only those without a service). `key` names what
+    the notice is about, for the rate limit. Call it inside the transaction that records what
+    happened."""
+    if channels is None:
+        routed = Q(is_default=True) | Q(services=service.pk) if service else Q(is_default=True)
+        channels = list(
+            NotificationChannel.objects.filter(enabled=True, events__contains=[kind])
+            .filter(routed)
+            .distinct()
+        )
     rank = SEVERITY_RANK[severity]
-    channels = [c for c in candidates if SEVERITY_RANK[c.min_severity] <= rank]
+    channels = [
+        c for c in channels
+        if c.enabled and kind in c.events and SEVERITY_RANK[c.min_severity] <= rank
+    ]  # fmt: skip
     if not channels:
         return []
+    about = {"service": {"id": service.pk, "name": service.name}} if service else {}
     notice = {
         "kind": kind,
         "title": title,
         "message": message,
         "time": (time or timezone.now()).isoformat(),
-        "facts": {"service": {"id": service.pk, "name": service.name}, **(facts or {})},
+        "facts": {**about, **(facts or {})},
     }
+    if key:
+        notice["key"] = key
+    now = timezone.now()
+    held = bool(key) and notice_recently_sent(key=key, kind=kind)
+    window = timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
     deliveries = NotificationDelivery.objects.bulk_create(
         [
             NotificationDelivery(
                 channel=channel,
                 notice=notice,
-                status=DeliveryStatus.PENDING,
-                next_attempt_at=timezone.now(),
+                status=DeliveryStatus.SUPPRESSED if held else DeliveryStatus.PENDING,
+                next_attempt_at=now + window if held else now,
             )
             for channel in channels
         ]
     )
-    ids = [d.pk for d in deliveries]
-    transaction.on_commit(lambda: _enqueue(ids), robust=True)
+    if not held:
+        ids = [d.pk for d in deliveries]
+        transaction.on_commit(lambda: _enqueue(ids), robust=True)
     return deliveries
+
+
+def notice_recently_sent(*, key: str, kind: str) -> bool:
+    since = timezone.now() - timedelta(seconds=settings.INCIDENT_NOTIFY_INTERVAL_SECONDS)
+    return (
+        NotificationDelivery.objects.filter(
+            Q(created_at__gte=since) | Q(sent_at__gte=since),
+            incident__isnull=True,
+            notice__key=key,
+            notice__kind=kind,
+            is_test=False,
+        )
+        .exclude(status=DeliveryStatus.SUPPRESSED)
+        .exists()
+    )
 
 
 def recently_notified(event: IncidentEvent) -> bool:

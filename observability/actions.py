@@ -10,18 +10,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.actions import audit_create, audit_delete, audit_update
+from accounts.actions import audit_create, audit_delete, audit_record, audit_update
 from accounts.audit import snapshot
+from accounts.choices import AuditAction
+from incidents.choices import NoticeKind
 from noc.timeseries.rollups import mark_dirty
 from observability import series, storage
-from observability.choices import Rejection
-from observability.models import Application, IngestKey
+from observability.choices import OPEN_ALERT_STATUSES, AlertStatus, Condition, Rejection
+from observability.models import Alert, AlertRule, Application, IngestKey
 from observability.points import (
     FUTURE_US,
     IngestResult,
@@ -283,3 +286,243 @@ def application_for_own_logs() -> Application:
         defaults={"name": "NOC itself", "description": "The project's own logs (LOG_SHIP)."},
     )
     return application
+
+
+# --- alert rules and alerts ---------------------------------------------------------------------
+
+ALERTS_LOCK = 728_021  # pg advisory lock key: one alert evaluation at a time across workers
+
+
+@transaction.atomic
+def alert_rule_create(*, actor, channels=(), **fields: Any) -> AlertRule:
+    rule = AlertRule(**fields)
+    rule.full_clean()
+    rule.save(force_insert=True)
+    rule.channels.set(channels)
+    audit_create(actor=actor, instance=rule)
+    return rule
+
+
+@transaction.atomic
+def alert_rule_update(*, actor, rule: AlertRule, channels=None, **fields: Any) -> AlertRule:
+    before = snapshot(AlertRule.objects.select_for_update().get(pk=rule.pk))
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.full_clean()
+    rule.save()
+    if channels is not None:
+        rule.channels.set(channels)
+    audit_update(actor=actor, instance=rule, before=before)
+    return rule
+
+
+@transaction.atomic
+def alert_rule_delete(*, actor, rule: AlertRule) -> None:
+    """Deletes the rule and its alerts; incidents they opened stay, with their timelines."""
+    audit_delete(actor=actor, instance=rule)
+    rule.delete()
+
+
+@transaction.atomic
+def alert_acknowledge(*, alert: Alert, actor) -> Alert:
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = timezone.now(), _person(actor)
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        audit_record(actor=actor, action=AuditAction.ACTION, instance=alert, verb="acknowledge")
+    return alert
+
+
+@transaction.atomic
+def alert_silence(*, alert: Alert, actor, minutes: int) -> Alert:
+    """No notification of this alert until the silence ends (it is still evaluated)."""
+    alert = Alert.objects.select_for_update().get(pk=alert.pk)
+    before = alert.silenced_until
+    alert.silenced_until = timezone.now() + timedelta(minutes=minutes) if minutes else None
+    alert.save(update_fields=["silenced_until"])
+    audit_record(
+        actor=actor, action=AuditAction.ACTION, instance=alert, verb="silence",
+        changes={"silenced_until": [_iso(before), _iso(alert.silenced_until)]},
+    )  # fmt: skip
+    return alert
+
+
+def _person(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def alerts_evaluate(*, now=None) -> int:
+    """Evaluate every enabled rule: one read per aggregation (observability/alerting.py), then
+    each label set's alert steps pending → active → resolved. Returns the number of rules
+    evaluated, or -1 when another worker holds the evaluation (running it twice at once would
+    only repeat work; the partial unique constraint keeps one open alert per fingerprint in
+    any case)."""
+    from observability import alerting
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ALERTS_LOCK])
+            if not cursor.fetchone()[0]:
+                return -1
+        rules = list(
+            AlertRule.objects.filter(enabled=True)
+            .select_related("service")
+            .prefetch_related("channels")
+        )
+        readings = alerting.read(rules, now)
+        open_alerts = {
+            (a.rule_id, a.fingerprint): a
+            for a in Alert.objects.select_for_update(of=("self",))
+            .select_related("rule", "rule__service")
+            .filter(status__in=OPEN_ALERT_STATUSES)
+        }  # fmt: skip
+        touched: list[Alert] = []
+        for rule in rules:
+            for print_, reading in readings[rule.id].items():
+                alert = open_alerts.pop((rule.id, print_), None)
+                _alert_step(rule, alert, print_, reading, now, touched)
+        for alert in open_alerts.values():  # no data now, or the rule was disabled
+            if alert.rule.enabled:
+                _alert_step(alert.rule, alert, alert.fingerprint, alerting.Reading(alert.labels),
+                            now, touched)  # fmt: skip
+            else:
+                _alert_resolve(alert, now, reason="the rule is disabled")
+        Alert.objects.bulk_update(touched, ["last_value", "last_evaluated_at"])
+    return len(rules)
+
+
+def _alert_step(rule: AlertRule, alert: Alert | None, print_: str, reading, now, touched) -> None:
+    breaching = rule.breaches(reading.value)
+    if alert is None:
+        if breaching:
+            _alert_open(rule, print_, reading, now)
+        return
+    alert.last_value, alert.last_evaluated_at = reading.value, now
+    if not breaching:
+        if alert.status == AlertStatus.PENDING:
+            alert.delete()  # it never fired: nobody heard of it
+        else:
+            _alert_resolve(alert, now)
+    elif alert.status == AlertStatus.PENDING and now - alert.started_at >= timedelta(
+        seconds=rule.for_seconds
+    ):
+        _alert_fire(alert, reading.value, now)
+    else:
+        touched.append(alert)
+
+
+def _alert_open(rule: AlertRule, print_: str, reading, now) -> None:
+    labels = {**reading.labels, **(rule.labels or {})}
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                rule=rule, fingerprint=print_, labels=labels, status=AlertStatus.PENDING,
+                severity=rule.severity, started_at=now, last_value=reading.value,
+                last_evaluated_at=now,
+            )  # fmt: skip
+    except IntegrityError:
+        return  # another evaluation opened it
+    alert.rule = rule
+    if rule.for_seconds == 0:
+        _alert_fire(alert, reading.value, now)
+
+
+def _alert_fire(alert: Alert, value, now) -> None:
+    alert.status, alert.fired_at, alert.value = AlertStatus.ACTIVE, now, value
+    alert.save(update_fields=["status", "fired_at", "value", "last_value", "last_evaluated_at"])
+    rule = alert.rule
+    message = f"{rule.name}: {alert_condition_text(rule, value)}"
+    if rule.opens_incident and rule.service_id:
+        alert.incident = _alert_incident(alert, message)
+        alert.save(update_fields=["incident"])
+    _alert_notify(alert, NoticeKind.ALERT_FIRING, f"Alert firing: {rule.name}", message, now)
+
+
+def _alert_resolve(alert: Alert, now, reason: str = "") -> None:
+    alert.status, alert.ended_at = AlertStatus.RESOLVED, now
+    alert.last_evaluated_at = now
+    alert.save(update_fields=["status", "ended_at", "last_value", "last_evaluated_at"])
+    rule = alert.rule
+    message = (
+        f"{rule.name}: "
+        + (reason or "the condition no longer holds")
+        + (f" (last value {alert.last_value:g})" if alert.last_value is not None else "")
+    )
+    if alert.incident_id:
+        _alert_incident_resolve(alert, message)
+    _alert_notify(alert, NoticeKind.ALERT_RESOLVED, f"Alert resolved: {rule.name}", message, now)
+
+
+def alert_condition_text(rule: AlertRule, value) -> str:
+    if rule.condition == Condition.ABSENT:
+        return f"no {rule.metric} point in the last {rule.window_seconds} s"
+    operator = Condition(rule.condition).label
+    return (
+        f"{rule.aggregation}({rule.metric}) over {rule.window_seconds} s is {value:g} "
+        f"{operator} {rule.threshold:g}"
+    )
+
+
+def _alert_notify(alert: Alert, kind: str, title: str, message: str, now) -> None:
+    from incidents.notifications import notice_plan
+
+    if alert.is_silenced(now):
+        return
+    rule = alert.rule
+    notice_plan(
+        kind=kind, service=rule.service, severity=alert.severity, title=title, message=message,
+        time=now, channels=list(rule.channels.all()) or None,
+        key=f"alert:{rule.pk}:{alert.fingerprint}",
+        facts={
+            "alert": {
+                "id": alert.pk, "status": alert.status, "severity": alert.severity,
+                "labels": alert.labels, "value": alert.value, "last_value": alert.last_value,
+                "started_at": _iso(alert.started_at), "fired_at": _iso(alert.fired_at),
+                "ended_at": _iso(alert.ended_at),
+            },
+            "rule": {"id": rule.pk, "name": rule.name, "metric": rule.metric},
+        },
+    )  # fmt: skip
+
+
+def _alert_incident(alert: Alert, message: str):
+    from incidents import actions as incident_actions
+    from incidents.choices import EventKind, IncidentSource
+
+    rule = alert.rule
+    evidence = {"alert": alert.pk, "rule": rule.pk, "labels": alert.labels, "value": alert.value}
+    try:
+        return incident_actions.incident_open(
+            service=rule.service, source=IncidentSource.ALERT_RULE,
+            impact_started_at=alert.started_at, title=f"Alert: {rule.name}"[:200],
+            summary=message, severity=alert.severity, dedup_key=f"alert:{alert.pk}",
+            evidence=evidence,
+        )  # fmt: skip
+    except incident_actions.AlreadyActive as active:
+        # One active incident per service: the alert joins the incident already open.
+        incident_actions.event_record(
+            incident=active.existing, kind=EventKind.COMMENT, message=message, data=evidence
+        )
+        return active.existing
+
+
+def _alert_incident_resolve(alert: Alert, message: str) -> None:
+    """An incident this alert opened resolves with it; one it joined hears about it."""
+    from incidents import actions as incident_actions
+    from incidents.choices import ACTIVE_STATUSES, EventKind
+
+    incident = alert.incident
+    if incident is None or incident.status not in ACTIVE_STATUSES:
+        return
+    evidence = {"alert": alert.pk, "rule": alert.rule_id, "last_value": alert.last_value}
+    if incident.dedup_key == f"alert:{alert.pk}":
+        incident_actions.incident_resolve(incident=incident, evidence=evidence)
+    else:
+        incident_actions.event_record(
+            incident=incident, kind=EventKind.COMMENT, message=message, data=evidence
+        )

@@ -1,4 +1,5 @@
-"""Admin of the observability app: applications (with their ingest keys) and ingest keys.
+"""Admin of the observability app: applications (with their ingest keys), ingest keys, alert
+rules, alerts (acknowledge, silence) and the log outbox (read-only).
 
 Writes go through observability.actions, which validate and audit. A new key is shown once,
 in the message that follows its creation.
@@ -12,13 +13,19 @@ from django.http import HttpRequest
 
 from noc.admin import ActionsModelAdmin
 from observability.actions import (
+    alert_acknowledge,
+    alert_rule_create,
+    alert_rule_delete,
+    alert_rule_update,
+    alert_silence,
     application_create,
     application_delete,
     application_update,
     ingest_key_create,
     ingest_key_revoke,
 )
-from observability.models import Application, IngestKey
+from observability.models import Alert, AlertRule, Application, IngestKey, LogOutbox
+from observability.queries import alerts_by_severity
 
 KEY_FIELDS = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
 
@@ -98,3 +105,68 @@ class IngestKeyAdmin(admin.ModelAdmin):
         with transaction.atomic():
             for ingest_key in queryset:
                 ingest_key_revoke(actor=request.user, ingest_key=ingest_key)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(ActionsModelAdmin):
+    list_display = ["name", "metric", "aggregation", "condition", "threshold", "window_seconds",
+                    "for_seconds", "severity", "enabled"]  # fmt: skip
+    list_filter = ["enabled", "severity", "aggregation", "condition"]
+    list_select_related = ["application", "service"]
+    search_fields = ["name", "metric", "description"]
+    filter_horizontal = ["channels"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    create_action = staticmethod(alert_rule_create)
+    update_action = staticmethod(alert_rule_update)
+    delete_action = staticmethod(alert_rule_delete)
+    instance_kwarg = "rule"
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ["rule", "status", "severity", "labels", "started_at", "fired_at", "ended_at",
+                    "value", "last_value", "acknowledged_at", "silenced_until"]  # fmt: skip
+    list_filter = ["status", "severity", "rule"]
+    list_select_related = ["rule"]
+    readonly_fields = [f.name for f in Alert._meta.fields]
+    actions = ["acknowledge", "silence_for_an_hour"]
+
+    def get_queryset(self, request: HttpRequest):
+        return alerts_by_severity().select_related("rule")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # alerts come from evaluation only
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Acknowledge selected alerts", permissions=["change"])
+    def acknowledge(self, request, queryset) -> None:
+        with transaction.atomic():
+            for alert in queryset:
+                alert_acknowledge(alert=alert, actor=request.user)
+
+    @admin.action(description="Silence selected alerts for an hour", permissions=["change"])
+    def silence_for_an_hour(self, request, queryset) -> None:
+        with transaction.atomic():
+            for alert in queryset:
+                alert_silence(alert=alert, actor=request.user, minutes=60)
+
+
+@admin.register(LogOutbox)
+class LogOutboxAdmin(admin.ModelAdmin):
+    """What waits for Elasticsearch: read-only (the drain task empties it)."""
+
+    list_display = ["id", "created_at", "line_count", "attempts", "next_attempt_at", "last_error"]
+    readonly_fields = ["created_at", "line_count", "attempts", "next_attempt_at", "last_error"]
+    exclude = ["documents"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -5,7 +5,9 @@ from __future__ import annotations
 import django_filters
 
 from noc.api.filters import FilterSet
-from observability.models import Application, IngestKey
+from observability.choices import AlertStatus
+from observability.models import Alert, AlertRule, Application, IngestKey
+from services.choices import Severity
 
 
 class ApplicationFilter(FilterSet):
@@ -23,3 +25,20 @@ class IngestKeyFilter(FilterSet):
     class Meta:
         model = IngestKey
         fields = ["application", "revoked"]
+
+
+class AlertRuleFilter(FilterSet):
+    application = django_filters.CharFilter(field_name="application__slug")
+
+    class Meta:
+        model = AlertRule
+        fields = ["enabled", "severity", "application", "metric", "condition"]
+
+
+class AlertFilter(FilterSet):
+    status = django_filters.ChoiceFilter(choices=AlertStatus.choices)
+    severity = django_filters.ChoiceFilter(choices=Severity.choices)
+
+    class Meta:
+        model = Alert
+        fields = ["status", "severity", "rule"]

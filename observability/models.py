@@ -1,22 +1,30 @@
 """Data pushed by applications: applications and their ingest keys, metric series and points,
-log lines (and their outbox for Elasticsearch)."""
+log lines (and their outbox for Elasticsearch), alert rules and alerts."""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import secrets
 
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 
 from observability.choices import (
+    OPEN_ALERT_STATUSES,
+    Aggregation,
+    AlertStatus,
+    Condition,
     Environment,
     LogLevel,
     MetricKind,
 )
+from services.choices import Severity
 
 INGEST_KEY_PREFIX = "noci"
 
@@ -214,3 +222,149 @@ class LogOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_count} lines waiting since {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- alert rules and alerts ------------------------------------------------------------------
+
+
+METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+MIN_WINDOW, MAX_WINDOW, MAX_FOR = 60, 86_400, 86_400
+
+
+class AlertRule(models.Model):
+    """A condition on metric series: the points of each series the selector matches (metric
+    name, label values, application) are reduced over the window by the aggregation and
+    compared with the threshold; breaching for `for_seconds` makes the series' alert active.
+    `absent` fires when no matching series has a point in the window."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules",
+        help_text="Only this application's series (any application when empty).",
+    )  # fmt: skip
+    metric = models.CharField(max_length=200, help_text="The metric name the rule reads.")
+    match_labels = models.JSONField(
+        default=dict, blank=True, help_text="Label values a series must have (all of them)."
+    )
+    aggregation = models.CharField(max_length=8, choices=Aggregation.choices)
+    window_seconds = models.PositiveIntegerField(default=300)
+    condition = models.CharField(max_length=8, choices=Condition.choices)
+    threshold = models.FloatField(null=True, blank=True)
+    for_seconds = models.PositiveIntegerField(
+        default=0, help_text="How long the condition must hold before the alert fires."
+    )
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    labels = models.JSONField(default=dict, blank=True, help_text="Added to every alert.")
+    channels = models.ManyToManyField(
+        "incidents.NotificationChannel", blank=True, related_name="alert_rules",
+        help_text="Channels notified; when empty, the channels routed by the usual rules.",
+    )  # fmt: skip
+    service = models.ForeignKey(
+        "services.Service", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="alert_rules",
+        help_text="The service alerts are about: routes notifications, and opens incidents.",
+    )  # fmt: skip
+    opens_incident = models.BooleanField(
+        default=False, help_text="A firing alert opens an incident on the service."
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if not self.metric or len(self.metric) > 200 or not METRIC_NAME.fullmatch(self.metric):
+            errors["metric"] = (
+                "Name the metric series the rule reads (a Prometheus name such as "
+                "http_requests_total)."
+            )
+        for name in ("match_labels", "labels"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v
+                for k, v in value.items()
+            ):
+                errors[name] = "An object of label names to text values."
+        if not MIN_WINDOW <= (self.window_seconds or 0) <= MAX_WINDOW:
+            errors["window_seconds"] = f"From {MIN_WINDOW} s to a day ({MAX_WINDOW} s)."
+        if (self.for_seconds or 0) > MAX_FOR:
+            errors["for_seconds"] = f"At most a day ({MAX_FOR} s)."
+        if self.condition != Condition.ABSENT and self.threshold is None:
+            errors["threshold"] = "A threshold is needed for this condition."
+        if self.threshold is not None and not math.isfinite(self.threshold):
+            errors["threshold"] = "A finite number."
+        if self.opens_incident and not self.service_id:
+            errors["service"] = "Opening incidents needs the service they are about."
+        if errors:
+            raise ValidationError(errors)
+
+    def breaches(self, value: float | None) -> bool:
+        """The rule's condition on one aggregated value (None: the series had no point)."""
+        if self.condition == Condition.ABSENT:
+            return value is None
+        if value is None or self.threshold is None:
+            return False
+        compare = {
+            Condition.GT: value > self.threshold,
+            Condition.GTE: value >= self.threshold,
+            Condition.LT: value < self.threshold,
+            Condition.LTE: value <= self.threshold,
+        }
+        return compare[self.condition]
+
+
+class Alert(models.Model):
+    """One condition of one rule on one label set: pending while it has not held for the
+    rule's `for`, active while it fires, resolved after. At most one open (pending or active)
+    alert per rule and fingerprint, which the database enforces."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    fingerprint = models.CharField(max_length=64)
+    labels = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=AlertStatus.choices)
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    started_at = models.DateTimeField(help_text="When the condition started to hold.")
+    fired_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    value = models.FloatField(null=True, blank=True, help_text="The value that fired it.")
+    last_value = models.FloatField(null=True, blank=True)
+    last_evaluated_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    silenced_until = models.DateTimeField(null=True, blank=True)
+    incident = models.ForeignKey(
+        "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "fingerprint"],
+                condition=models.Q(status__in=OPEN_ALERT_STATUSES),
+                name="alert_one_open_per_fingerprint",
+            )
+        ]
+        indexes = [
+            # The default list and the dashboard: open alerts by severity, newest first.
+            models.Index(
+                fields=["status", "-started_at"],
+                name="alert_status_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}:{self.fingerprint[:8]} {self.status}"
+
+    def is_silenced(self, now) -> bool:
+        return self.silenced_until is not None and self.silenced_until > now

@@ -20,6 +20,16 @@ def log_retention() -> int:
     return actions.log_retention_apply()
 
 
+@shared_task(name="observability.alerts_evaluate", soft_time_limit=25, time_limit=28)
+def alerts_evaluate() -> int:
+    """Evaluate every enabled alert rule (idempotent: one open alert per rule and label set)."""
+    return actions.alerts_evaluate()
+
+
+register(
+    BeatEntry("observability: evaluate alert rules", "observability.alerts_evaluate", 30,
+              queue="slo")
+)  # fmt: skip
 register(
     BeatEntry("observability: drain the log outbox", "observability.log_outbox_drain", 10,
               queue="ingest")

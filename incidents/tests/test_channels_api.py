@@ -143,7 +143,15 @@ def test_an_email_channel_is_created_and_routed(admin_api, make_service):
     assert response.status_code == 201, response.content
     channel = NotificationChannel.objects.get(name="on-call")
     assert list(channel.services.all()) == [service]
-    assert channel.events == ["opened", "acknowledged", "resolved", "reopened", "slo_ticket"]
+    assert channel.events == [
+        "opened",
+        "acknowledged",
+        "resolved",
+        "reopened",
+        "slo_ticket",
+        "alert_firing",
+        "alert_resolved",
+    ]
 
 
 def test_patching_routes_and_is_audited_in_the_same_request(admin_api, receiver, make_service):

@@ -56,3 +56,39 @@ def test_channels_notices_forward_and_back_on_populated_tables():
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_alert_notices_forward_and_back_on_populated_tables():
+    old = migrate([("incidents", "0003_delivery_sweep_index")])
+    Channel = old.get_model("incidents", "NotificationChannel")
+    channel = Channel.objects.create(
+        name="team", kind="webhook", url="https://hooks.example.test/", events=["opened"]
+    )
+    try:
+        new = migrate([("incidents", "0004_alert_notices")])
+        Channel = new.get_model("incidents", "NotificationChannel")
+        assert Channel.objects.get(pk=channel.pk).events == [
+            "opened", "alert_firing", "alert_resolved",
+        ]  # fmt: skip
+        only_alerts = Channel.objects.create(
+            name="alerts", kind="webhook", url="https://a.example.test/", events=["alert_firing"]
+        )
+        Delivery = new.get_model("incidents", "NotificationDelivery")
+        firing = Delivery.objects.create(
+            channel_id=channel.pk, status="retrying", notice={"kind": "alert_firing"}
+        )
+        new.get_model("incidents", "DeliveryAttempt").objects.create(delivery=firing, ok=False)
+        Delivery.objects.create(channel_id=channel.pk, status="sent", notice={"kind": "slo_ticket"})
+
+        old = migrate([("incidents", "0003_delivery_sweep_index")])
+        Channel = old.get_model("incidents", "NotificationChannel")
+        assert Channel.objects.get(pk=channel.pk).events == ["opened"]
+        assert Channel.objects.get(pk=only_alerts.pk).events == [
+            "opened", "acknowledged", "resolved", "reopened", "slo_ticket",
+        ]  # fmt: skip
+        Delivery = old.get_model("incidents", "NotificationDelivery")
+        assert [d.notice["kind"] for d in Delivery.objects.all()] == ["slo_ticket"]
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -275,6 +275,60 @@ ENDPOINTS += [
     Endpoint("post", "/api/logs/ingest", Role.OPERATOR, _log_lines),
     Endpoint("get", "/api/logs/search?q=matrix", Role.VIEWER),
 ]  # fmt: skip
+
+
+def _alert_rule(name: str = "matrix-rule"):
+    from observability.actions import alert_rule_create
+    from observability.models import AlertRule
+
+    return AlertRule.objects.filter(name=name).first() or alert_rule_create(
+        actor=None, name=name, metric="matrix_up", aggregation="last", condition="lt",
+        threshold=1,
+    )  # fmt: skip
+
+
+def _alert_rule_url() -> str:
+    return f"/api/alert-rules/{_alert_rule().pk}/"
+
+
+def _new_alert_rule() -> dict:
+    return {"name": "matrix-new-rule", "metric": "matrix_up", "aggregation": "avg",
+            "condition": "lt", "threshold": 1}  # fmt: skip
+
+
+def _alert_url() -> str:
+    from django.utils import timezone
+
+    from observability.models import Alert
+
+    now = timezone.now()
+    alert = Alert.objects.create(
+        rule=_alert_rule(), fingerprint="matrix", status="active", severity="medium",
+        started_at=now, fired_at=now, last_evaluated_at=now,
+    )  # fmt: skip
+    return f"/api/alerts/{alert.pk}/"
+
+
+def _alert_action(name: str) -> Callable[[], str]:
+    def url() -> str:
+        return f"{_alert_url()}{name}/"
+
+    url.__name__ = f"_alert_{name}_url"
+    return url
+
+
+ENDPOINTS += [
+    Endpoint("get", "/api/alert-rules/", Role.VIEWER),
+    Endpoint("post", "/api/alert-rules/", Role.ADMIN, _new_alert_rule),
+    Endpoint("get", _alert_rule_url, Role.VIEWER),
+    Endpoint("put", _alert_rule_url, Role.ADMIN, lambda: {**_new_alert_rule(), "name": "put"}),
+    Endpoint("patch", _alert_rule_url, Role.ADMIN, lambda: {"threshold": 2}),
+    Endpoint("delete", _alert_rule_url, Role.ADMIN),
+    Endpoint("get", "/api/alerts/", Role.VIEWER),
+    Endpoint("get", _alert_url, Role.VIEWER),
+    Endpoint("post", _alert_action("acknowledge"), Role.OPERATOR),
+    Endpoint("post", _alert_action("silence"), Role.OPERATOR, lambda: {"minutes": 10}),
+]
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 

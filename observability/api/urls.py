@@ -3,11 +3,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from observability.api import logs, views
+from observability.api import alerts, logs, views
 
 router = SimpleRouter()
 router.register("applications", views.ApplicationViewSet, basename="application")
 router.register("ingest-keys", views.IngestKeyViewSet, basename="ingest-key")
+router.register("alert-rules", alerts.AlertRuleViewSet, basename="alert-rule")
+router.register("alerts", alerts.AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("metrics/ingest", views.MetricIngestView.as_view(), name="metrics-ingest"),
