@@ -121,3 +121,19 @@ def test_attributes_and_ids_come_back(store, application):
     assert hit.uid == str(line.uid)
     assert hit.attributes == {"user": {"id": 7}, "retry": True}
     assert (hit.host, hit.span_id, hit.application) == ("web-1", "b7ad6b7169203331", "shop")
+
+
+def test_word_pages_across_the_last_hour_and_older_lines_stay_in_order(store, application):
+    # A text search reads the last hour in time order, then older lines through the index.
+    written(store, [record(application, f"word line {i}", minutes_ago=180 - 10 * i)
+                    for i in range(18)])  # fmt: skip
+    seen, after = [], None
+    for _ in range(10):
+        now = datetime.now(UTC)
+        page = store.search(LogQuery(terms=parse("word"), since=now - timedelta(days=1),
+                                     until=now, after=after, size=4))  # fmt: skip
+        seen += messages(page)
+        if page.next_cursor is None:
+            break
+        after = store.after_values(cursor_decode(page.next_cursor))
+    assert seen == [f"word line {i}" for i in reversed(range(18))]
