@@ -251,6 +251,21 @@ def log_lines_ingest(
     return result
 
 
+def log_otlp_ingest(
+    *, application: Application, request, now_us: int | None = None
+) -> IngestResult:
+    """Store the log records of an OTLP `ExportLogsServiceRequest` for `application`; records
+    whose time is not kept are counted in the result (OTLP's partial success)."""
+    from observability.otlp.logs import records_of
+
+    now_us = now_us if now_us is not None else to_us(timezone.now())
+    result = IngestResult()
+    records = records_of(request, application=application, now_us=now_us, result=result)
+    log_records_write(records=records)
+    result.accepted = len(records)
+    return result
+
+
 def log_records_write(*, records: list) -> None:
     """The one write path of log lines, whatever decoded them (JSON, OTLP, LOG_SHIP)."""
     from observability.logs.store import log_store

@@ -18,7 +18,11 @@ WRITES = [e for e in ENDPOINTS if e.method in ("post", "put", "patch")]
 NO_BODY = Endpoint.__dataclass_fields__["payload"].default
 WITH_BODY = [e for e in WRITES if e.payload is not NO_BODY]
 # Ingestion endpoints decode their own format and answer any other content type with a 415.
-OWN_FORMAT = [e for e in WITH_BODY if e.url in {"/api/metrics/ingest", "/api/logs/ingest"}]
+OWN_FORMAT = [
+    e
+    for e in WITH_BODY
+    if e.url in {"/api/metrics/ingest", "/api/logs/ingest", "/v1/logs?application=matrix-app"}
+]
 FORMS = [e for e in WITH_BODY if e not in OWN_FORMAT]
 
 

@@ -253,6 +253,12 @@ def _points() -> dict:
     return {"application": "matrix-app", "points": [{"name": "matrix_up", "value": 1}]}
 
 
+def _otlp_logs() -> dict:
+    _application()
+    record = {"body": {"stringValue": "matrix line"}}
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+
+
 def _log_lines() -> dict:
     _application()
     return {"application": "matrix-app", "logs": [{"message": "matrix line"}]}
@@ -274,6 +280,7 @@ ENDPOINTS += [
     Endpoint("post", "/api/metrics/ingest", Role.OPERATOR, _points),
     Endpoint("post", "/api/logs/ingest", Role.OPERATOR, _log_lines),
     Endpoint("get", "/api/logs/search?q=matrix", Role.VIEWER),
+    Endpoint("post", "/v1/logs?application=matrix-app", Role.OPERATOR, _otlp_logs),
 ]  # fmt: skip
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,6 +27,7 @@ from observability.logs.query import LogQuery, QuerySyntaxError, cursor_decode, 
 from observability.logs.records import level_of
 from observability.logs.store import log_store
 from observability.models import Application, IngestKey
+from observability.otlp import logs as otlp_logs
 
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_PAGE_SIZE = 500
@@ -81,6 +84,60 @@ class LogIngestView(APIView):
             body.update(message=f"Every line was rejected ({reasons}).", code="rejected")
             return Response(body, status=400)
         return Response(body)
+
+
+@extend_schema(exclude=True)
+class OtlpLogsView(APIView):
+    """OTLP/HTTP logs: `POST /v1/logs`, protobuf or JSON, gzip accepted. An ingest key writes
+    its application; a user API key (operator or above) names one in `?application=` or
+    `X-NOC-Application`. Every answer, refusals included, is OTLP's, in the request's
+    encoding; records whose time is not kept are reported as a partial success."""
+
+    authentication_classes = INGEST_AUTHENTICATION
+    permission_classes = [CanIngest]
+    throttle_classes = [IngestRateThrottle]
+
+    def post(self, request: Request) -> HttpResponse:
+        encoding = otlp_logs.JSON
+        try:
+            encoding = otlp_logs.encoding_of(request.content_type)
+            export = otlp_logs.parse(request_body(request), encoding)
+            ingest_key = request.auth if isinstance(request.auth, IngestKey) else None
+            named = request.query_params.get("application") or request.headers.get(
+                "X-NOC-Application"
+            )
+            application = application_for(ingest_key=ingest_key, named=named)
+            result = actions.log_otlp_ingest(application=application, request=export)
+        except IngestError as exc:
+            return self.refuse(exc)
+        reply = ExportLogsServiceResponse()
+        if result.rejected:
+            reply.partial_success.rejected_log_records = result.rejected
+            reply.partial_success.error_message = "; ".join(result.examples[:3])
+        data, content_type = otlp_logs.answer(reply, encoding)
+        return HttpResponse(data, content_type=content_type)
+
+    def refuse(self, exc: IngestError) -> HttpResponse:
+        try:
+            encoding = otlp_logs.encoding_of(self.request.content_type)
+        except IngestError:
+            encoding = otlp_logs.JSON
+        data, content_type = otlp_logs.error_answer(exc, encoding)
+        return HttpResponse(data, status=exc.status, content_type=content_type)
+
+    def handle_exception(self, exc):
+        """Authentication, permission and rate-limit refusals in OTLP's form too."""
+        if not isinstance(exc, exceptions.APIException):
+            return super().handle_exception(exc)
+        status = exc.status_code
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            status = 401
+        response = self.refuse(IngestError(status, "refused", str(exc.detail)))
+        if status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="ingest"'
+        if isinstance(exc, exceptions.Throttled) and exc.wait:
+            response["Retry-After"] = str(int(exc.wait))
+        return response
 
 
 class LogSearchParams(serializers.Serializer):
