@@ -9,13 +9,13 @@ class ObservabilityConfig(AppConfig):
         import observability.schema
         import observability.timeseries  # noqa: F401 - registers the time-series tables
         from accounts.roles import register_operator_permissions
-
-        # Operators acknowledge and silence alerts in the admin too.
-        register_operator_permissions("observability.change_alert")
         from noc.health import EXTRA_PROBES
         from observability.health import log_outbox_probes
         from observability.metrics import log_outbox_families
         from services.metrics import EXTRA_FAMILIES
+
+        # Operators acknowledge and silence alerts in the admin too.
+        register_operator_permissions("observability.change_alert")
 
         if log_outbox_families not in EXTRA_FAMILIES:
             EXTRA_FAMILIES.append(log_outbox_families)

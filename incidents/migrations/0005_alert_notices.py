@@ -12,7 +12,7 @@ import incidents.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0003_delivery_sweep_index"),
+        ("incidents", "0004_text_maximums"),
     ]
 
     operations = [
