@@ -8,7 +8,8 @@ from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
@@ -86,7 +87,28 @@ class LogIngestView(APIView):
         return Response(body)
 
 
-@extend_schema(exclude=True)
+OTLP_STATUS = inline_serializer(
+    "OtlpStatus",
+    {
+        "code": serializers.IntegerField(help_text="A google.rpc code (3: invalid argument)."),
+        "message": serializers.CharField(),
+    },
+)
+OTLP_LOGS_RESPONSE = inline_serializer(
+    "OtlpExportLogsResponse",
+    {
+        "partialSuccess": inline_serializer(
+            "OtlpLogsPartialSuccess",
+            {
+                "rejectedLogRecords": serializers.CharField(help_text="A count (int64)."),
+                "errorMessage": serializers.CharField(),
+            },
+            required=False,
+        )
+    },
+)
+
+
 class OtlpLogsView(APIView):
     """OTLP/HTTP logs: `POST /v1/logs`, protobuf or JSON, gzip accepted. An ingest key writes
     its application; a user API key (operator or above) names one in `?application=` or
@@ -97,6 +119,19 @@ class OtlpLogsView(APIView):
     permission_classes = [CanIngest]
     throttle_classes = [IngestRateThrottle]
 
+    @extend_schema(
+        operation_id="otlp_logs_export",
+        parameters=[OpenApiParameter("application", str, description="With a user's API key.")],
+        request={
+            "application/json": OpenApiTypes.OBJECT,
+            "application/x-protobuf": OpenApiTypes.BINARY,
+        },
+        responses={
+            200: OTLP_LOGS_RESPONSE,
+            **{status: OTLP_STATUS for status in (400, 401, 403, 413, 415, 429)},
+        },
+        description="An OTLP ExportLogsServiceRequest; answers in the request's encoding.",
+    )
     def post(self, request: Request) -> HttpResponse:
         encoding = otlp_logs.JSON
         try:
