@@ -60,13 +60,13 @@ def test_channels_notices_forward_and_back_on_populated_tables():
 
 @pytest.mark.django_db(transaction=True)
 def test_alert_notices_forward_and_back_on_populated_tables():
-    old = migrate([("incidents", "0004_text_maximums")])
+    old = migrate([("incidents", "0005_public_updates")])
     Channel = old.get_model("incidents", "NotificationChannel")
     channel = Channel.objects.create(
         name="team", kind="webhook", url="https://hooks.example.test/", events=["opened"]
     )
     try:
-        new = migrate([("incidents", "0005_alert_notices")])
+        new = migrate([("incidents", "0006_alert_notices")])
         Channel = new.get_model("incidents", "NotificationChannel")
         assert Channel.objects.get(pk=channel.pk).events == [
             "opened", "alert_firing", "alert_resolved",
@@ -81,7 +81,7 @@ def test_alert_notices_forward_and_back_on_populated_tables():
         new.get_model("incidents", "DeliveryAttempt").objects.create(delivery=firing, ok=False)
         Delivery.objects.create(channel_id=channel.pk, status="sent", notice={"kind": "slo_ticket"})
 
-        old = migrate([("incidents", "0004_text_maximums")])
+        old = migrate([("incidents", "0005_public_updates")])
         Channel = old.get_model("incidents", "NotificationChannel")
         assert Channel.objects.get(pk=channel.pk).events == ["opened"]
         assert Channel.objects.get(pk=only_alerts.pk).events == [

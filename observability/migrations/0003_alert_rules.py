@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0005_alert_notices"),
+        ("incidents", "0006_alert_notices"),
         ("observability", "0002_logs"),
         ("services", "0003_check_gaps"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -12,7 +12,7 @@ import incidents.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("incidents", "0004_text_maximums"),
+        ("incidents", "0005_public_updates"),
     ]
 
     operations = [
@@ -36,6 +36,7 @@ class Migration(migrations.Migration):
                         ("closed", "Closed"),
                         ("severity_changed", "Severity changed"),
                         ("notes_updated", "Notes updated"),
+                        ("public_update", "Public update"),
                         ("slo_ticket", "SLO ticket alert"),
                         ("alert_firing", "Metric alert firing"),
                         ("alert_resolved", "Metric alert resolved"),
