@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from croniter import CroniterError
 from django.conf import settings
@@ -612,12 +613,15 @@ PING = """
 """
 
 
-def push_ping_record(*, token, outcome: str, now: datetime | None = None, body: str = "") -> str:
+def push_ping_record(
+    *, token, outcome: str, now: datetime | None = None, body: str = "", fast: bool = True
+) -> str:
     """A monitored job pinged us: `outcome` is success, fail or start (Healthchecks.io's API).
-    Returns the service id. Kept to a handful of statements: this is the hot push path."""
+    Returns the service id. Kept to a handful of statements: this is the hot push path.
+    `fast=False` skips the one-statement attempt (the caller already made it)."""
     now = now or timezone.now()
     body = body.replace("\x00", "")  # PostgreSQL text and jsonb cannot hold NUL
-    if outcome == "success":
+    if outcome == "success" and fast:
         fast = _push_success_fast(token=token, now=now, body=body)
         if fast is not None:
             return fast
@@ -650,63 +654,84 @@ def push_ping_record(*, token, outcome: str, now: datetime | None = None, body: 
     return service_id
 
 
-# A success ping to a healthy push service in one prepared statement. It applies only where
+# Success pings to healthy push services, recorded by one prepared statement for any number of
+# them (the event-loop front commits the pings that arrive together in one transaction, see
+# services/ping_commit.py; a request through Django records its own). It applies only where
 # recording has nothing else to do: the service is up with enough consecutive successes (so
-# incident evaluation would do nothing), no maintenance window may cover now (a recurring one
-# always sends the ping the general way), and the slot is newer than the last. Anything else
-# (a failure, a recovery, maintenance, an unknown token, a missing partition, a duplicate
-# time) matches no row or fails, and the ping takes the general path in push_ping_record.
-PING_SUCCESS_FAST = """
-WITH before AS (
-    SELECT s.id, s.last_start_at FROM services_service s
-    WHERE s.ping_token = %(token)s AND s.kind = 'push' AND s.enabled AND s.status = 'up'
+# incident evaluation would do nothing), no maintenance window may cover the ping's time (a
+# recurring one always sends the ping the general way), and the slot is newer than the last.
+# Anything else (a failure, a recovery, maintenance, an unknown token) matches no row, and a
+# missing partition or a duplicate time fails the statement: those pings take the general
+# path in push_ping_record. Tokens must be distinct within one call; rows are locked in id
+# order so that two groups committing at once cannot deadlock. The commit is durable.
+PINGS_SUCCESS_FAST = """
+WITH pings AS (
+    SELECT * FROM unnest(%(tokens)s::uuid[], %(times)s::timestamptz[], %(details)s::jsonb[])
+        AS p(token, at, details)),
+before AS (
+    SELECT s.id, s.last_start_at, p.at, p.details FROM pings p
+    JOIN services_service s ON s.ping_token = p.token
+    WHERE s.kind = 'push' AND s.enabled AND s.status = 'up'
       AND s.consecutive_successes >= s.success_threshold
-      AND (s.last_slot IS NULL OR s.last_slot < %(now)s)
+      AND (s.last_slot IS NULL OR s.last_slot < p.at)
       AND NOT EXISTS (
         SELECT 1 FROM services_maintenancewindow_services m
         JOIN services_maintenancewindow w ON w.id = m.maintenancewindow_id
         WHERE m.service_id = s.id
-          AND (w.starts_at IS NULL OR w.starts_at <= %(now)s)
-          AND (w.ends_at IS NULL OR w.ends_at > %(now)s))
+          AND (w.starts_at IS NULL OR w.starts_at <= p.at)
+          AND (w.ends_at IS NULL OR w.ends_at > p.at))
+    ORDER BY s.id
     FOR UPDATE OF s),
 pinged AS (
     UPDATE services_service s SET
-        last_ping_at = %(now)s, last_start_at = NULL, last_checked_at = %(now)s,
-        last_slot = %(now)s,
-        last_response_time_ms = extract(epoch FROM %(now)s - before.last_start_at) * 1000,
+        last_ping_at = b.at, last_start_at = NULL, last_checked_at = b.at, last_slot = b.at,
+        last_response_time_ms = extract(epoch FROM b.at - b.last_start_at) * 1000,
         last_status_code = NULL, last_error = '', consecutive_failures = 0,
         consecutive_successes = s.consecutive_successes + 1
-    FROM before WHERE s.id = before.id
-    RETURNING s.id, before.last_start_at),
+    FROM before b WHERE s.id = b.id
+    RETURNING s.id, s.ping_token, b.last_start_at, b.at, b.details),
 inserted AS (
     INSERT INTO services_checkresult (service_id, time, started_at, status, response_time_ms,
         status_code, error, details, in_maintenance)
-    SELECT id, %(now)s, %(now)s, 'up', extract(epoch FROM %(now)s - last_start_at) * 1000,
-           NULL, '', %(details)s, false
+    SELECT id, at, at, 'up', extract(epoch FROM at - last_start_at) * 1000, NULL, '', details,
+           false
     FROM pinged
     RETURNING service_id)
-SELECT service_id FROM inserted
+SELECT p.ping_token, p.id FROM pinged p JOIN inserted i ON i.service_id = p.id
 """
+
+
+def push_success_fast_params(pings: Sequence[tuple[UUID, datetime, str]]) -> dict:
+    """PINGS_SUCCESS_FAST's parameters for (token, time, body) triples."""
+    from psycopg.types.json import Jsonb
+
+    return {
+        "tokens": [token for token, _, _ in pings],
+        "times": [at for _, at, _ in pings],
+        "details": [
+            Jsonb({"body": body.replace("\x00", "")[:200]} if body else {}) for _, _, body in pings
+        ],
+    }
 
 
 def _push_success_fast(*, token, now: datetime, body: str) -> str | None:
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    params = {"token": token, "now": now, "details": Jsonb({"body": body[:200]} if body else {})}
     try:
+        params = push_success_fast_params([(_as_uuid(token), now, body)])
         with transaction.atomic():
             connection.ensure_connection()
             # psycopg's own cursor, so the statement is prepared once per connection.
             with connection.connection.cursor() as cursor:
-                # A ping is a heartbeat: losing the last fraction of a second of them in a
-                # crash is harmless (the next ping repairs it); waiting for each WAL flush is not.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                cursor.execute(PING_SUCCESS_FAST, params, prepare=True)
+                cursor.execute(PINGS_SUCCESS_FAST, params, prepare=True)
                 row = cursor.fetchone()
-    except (DatabaseError, psycopg.Error):
+    except (ValueError, DatabaseError, psycopg.Error):
         return None
-    return None if row is None else row[0]
+    return None if row is None else row[1]
+
+
+def _as_uuid(token) -> UUID:
+    return token if isinstance(token, UUID) else UUID(str(token))
 
 
 # The next deadline a silent interval push service misses and that is not yet recorded: the
