@@ -38,6 +38,6 @@ RUN SECRET_KEY=build-only-collectstatic \
 USER noc
 EXPOSE 8000
 
-CMD ["gunicorn", "noc.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", \
-     "--worker-class", "gthread", "--threads", "4", "--no-control-socket", \
-     "--graceful-timeout", "10", "--access-logfile", "-"]
+CMD ["uvicorn", "noc.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
+     "--workers", "2", "--loop", "uvloop", "--http", "httptools", \
+     "--timeout-graceful-shutdown", "10"]

@@ -130,11 +130,12 @@ class Runner:
         python = sys.executable
         hostname = socket.gethostname()
         return [
+            # noc.asgi: pings on the event loop with group commit, the rest through Django
+            # (README, "Push pings"); one host and port for everything.
             Child("web", [
-                python, "-m", "gunicorn", "noc.wsgi", "--bind", f"{self.host}:{self.port}",
-                "--workers", str(settings.NOC_WEB_WORKERS), "--worker-class", "gthread",
-                "--threads", "4", "--no-control-socket", "--graceful-timeout", "10",
-                "--access-logfile", "-",
+                python, "-m", "uvicorn", "noc.asgi:application", "--host", self.host,
+                "--port", str(self.port), "--workers", str(settings.NOC_WEB_WORKERS),
+                "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "10",
             ]),
             Child("worker", [
                 python, "-m", "celery", "-A", "noc", "worker", "-Q", ",".join(QUEUES),
@@ -184,7 +185,7 @@ class Runner:
                 self.say(f"{child.name} did not stop in {STOP_GRACE_SECONDS}s; killing it.")
                 os.killpg(child.process.pid, signal.SIGKILL)
                 child.process.wait()
-            # Anything the child left in its session (gunicorn or celery pool processes) goes too.
+            # Anything the child left in its session (uvicorn or celery pool processes) goes too.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.process.pid, signal.SIGKILL)
 

@@ -101,12 +101,11 @@ def test_worker_consumes_exactly_the_celery_queues() -> None:
     assert tuple(option(args, "-Q").split(",")) == QUEUES
 
 
-def test_web_runs_gunicorn_on_noc_wsgi() -> None:
+def test_web_runs_uvicorn_on_noc_asgi() -> None:
     args = argv(services()["web"])
 
-    assert args[:2] == ["gunicorn", "noc.wsgi"]
-    assert option(args, "--bind") == "0.0.0.0:8000"
-    assert "--no-control-socket" in args
+    assert args[:2] == ["uvicorn", "noc.asgi:application"]
+    assert (option(args, "--host"), option(args, "--port")) == ("0.0.0.0", "8000")
 
 
 def test_beat_runs_celery_beat() -> None:
@@ -284,9 +283,8 @@ def test_dockerfile_builds_a_non_root_web_image() -> None:
     assert base.startswith("python:3.11-slim")
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     assert ("EXPOSE", "8000") in instructions
-    assert cmd[:2] == ["gunicorn", "noc.wsgi"]
-    assert option(cmd, "--bind") == "0.0.0.0:8000"
-    assert "--no-control-socket" in cmd
+    assert cmd[:2] == ["uvicorn", "noc.asgi:application"]
+    assert (option(cmd, "--host"), option(cmd, "--port")) == ("0.0.0.0", "8000")
 
 
 def test_dockerfile_collects_static_files_without_real_secrets() -> None:

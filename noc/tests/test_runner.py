@@ -84,6 +84,12 @@ def test_run_starts_everything_and_stops_without_leftovers(fresh_var):
     )  # fmt: skip
     try:
         wait_ready(f"http://127.0.0.1:{port}/health/ready", runner)
+        # Pings are answered on the same host and port as everything else (noc.asgi): the
+        # demo's push job, its token in upper case too, and twice so the group path runs.
+        token = "00000000-0000-4000-8000-000000000008"
+        for path in (token, token.upper(), token):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping/{path}") as ping:
+                assert (ping.status, ping.read()) == (200, b"OK")
         pids = family(runner.pid)
         postmaster = int((fresh_var / "pgdata" / "postmaster.pid").read_text().split()[0])
         redis = int((fresh_var / "redis" / "redis.pid").read_text())
