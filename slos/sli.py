@@ -1,5 +1,5 @@
 """Reading SLIs for every enabled SLO at once from the check rollups, in two set-based queries
-(three when a calendar window starts inside an hour).
+(three when a calendar window starts inside an hour), each one pass over the rows it needs.
 
 Short ranges (≤ 6 h, the burn-rate lookbacks up to the 6 h rule) are summed exactly from the
 per-minute rollup. Longer ranges (1 d and 3 d lookbacks, and SLO windows over 6 h) are summed
@@ -87,11 +87,21 @@ class Target:
     exact_start: bool = False
 
 
-def _sum_columns(prefix: str, condition: str, *, minutes: str, good_minutes: str) -> list[str]:
-    columns = [f"coalesce(sum({c}) FILTER (WHERE {condition}), 0) AS {prefix}_{c}" for c in COUNTS]
-    columns.append(f"coalesce(sum({minutes}) FILTER (WHERE {condition}), 0) AS {prefix}_minutes")
-    columns.append(f"coalesce(sum({good_minutes}) FILTER (WHERE {condition}), 0) AS {prefix}_good")
-    return columns
+def _band_sums(*, minutes: str, good_minutes: str) -> str:
+    """The sums one band of rollup rows contributes (per service). As integers, so that their
+    sums are bigint (Python ints), not numeric: a band is at most 90 days of one service."""
+    columns = [f"sum(r.{c})::integer AS {c}" for c in COUNTS]
+    return ", ".join(
+        [*columns, f"sum({minutes})::integer AS minutes", f"sum({good_minutes})::integer AS good"]
+    )
+
+
+def _range_columns(prefix: str, band: str) -> list[str]:
+    """One range's sums for a target: the bands from `band` up (the ranges all end now)."""
+    return [
+        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {band}), 0) AS {prefix}_{c}"
+        for c in (*COUNTS, "minutes", "good")
+    ]
 
 
 def _sums_from(row: dict, prefix: str) -> Sums:
@@ -108,8 +118,8 @@ def _sums_from(row: dict, prefix: str) -> Sums:
 def _targets_cte() -> str:
     return (
         "WITH t AS (SELECT * FROM unnest(%(slos)s::varchar[], %(services)s::varchar[], "
-        "%(starts)s::timestamptz[], %(hour_starts)s::timestamptz[]) "
-        "AS t(slo_id, service_id, window_start, hour_start))"
+        "%(minute_bands)s::int[], %(hour_bands)s::int[]) "
+        "AS t(slo_id, service_id, minute_band, hour_band))"
     )
 
 
@@ -117,55 +127,58 @@ def _seconds(delta: timedelta) -> int:
     return int(delta.total_seconds())
 
 
-def _minute_query() -> str:
-    ranges = {
-        f"lb{_seconds(lb)}": f"r.bucket >= %(now)s - interval '{_seconds(lb)} seconds'"
-        for lb in LOOKBACKS
-        if lb <= SHORT
-    }
-    ranges["tail"] = "r.bucket >= %(hour)s"
-    ranges["win"] = "r.bucket >= t.window_start"
-    with_data = "(r.n_up + r.n_degraded + r.n_down > 0)::int"
-    good_minute = "(r.n_up + r.n_degraded + r.n_down > 0 AND r.n_down = 0)::int"
-    columns = [
-        col
-        for prefix, condition in ranges.items()
-        for col in _sum_columns(prefix, condition, minutes=with_data, good_minutes=good_minute)
-    ]
+# Every range an SLO needs ends now and starts at one of a few moments (the lookbacks, the
+# current hour, the windows' starts, which SLOs of one kind share). So each query first sums
+# the rollup rows per service and *band*, the rows between two consecutive such moments
+# (width_bucket against their sorted list): one pass with a dozen plain sums a row, where
+# filtering every row into every range cost ~40 (hourly) and ~90 (per minute) FILTER
+# aggregates a row. A range is then the bands from its start on, summed per target over a
+# few rows per service.
+
+
+def _banded_query(rollup: str, *, minutes: str, good_minutes: str, ranges: dict) -> str:
+    columns = [col for prefix, band in ranges.items() for col in _range_columns(prefix, band)]
     return (
-        f"{_targets_cte()} SELECT t.slo_id, {', '.join(columns)} FROM t "
-        "JOIN services_checkrollup r ON r.service_id = t.service_id "
-        # Every minute range read here starts within the last 6 h (longer windows come from
-        # the hourly rollup), so the bound prunes partitions and uses the bucket index.
-        "AND r.bucket >= %(now)s - interval '6 hours' "
-        "AND r.bucket < %(now)s GROUP BY t.slo_id"
+        f"{_targets_cte()}, b AS ("
+        "SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[]) AS band, "
+        f"{_band_sums(minutes=minutes, good_minutes=good_minutes)} "
+        f"FROM {rollup} r "
+        "WHERE r.bucket >= %(lowest)s AND r.bucket < %(upto)s "
+        "AND r.service_id IN (SELECT service_id FROM t) GROUP BY 1, 2) "
+        f"SELECT t.slo_id, {', '.join(columns)} FROM t "
+        "JOIN b ON b.service_id = t.service_id GROUP BY t.slo_id"
     )
 
 
-def _hour_query() -> str:
-    ranges = {
-        f"lb{_seconds(lb)}": (
-            f"r.bucket >= date_trunc('hour', %(now)s - interval '{_seconds(lb)} seconds')"
-        )
-        for lb in LOOKBACKS
-        if lb > SHORT
-    }
+WITH_DATA = "(r.n_up + r.n_degraded + r.n_down > 0)::int"
+GOOD_MINUTE = "(r.n_up + r.n_degraded + r.n_down > 0 AND r.n_down = 0)::int"
+
+
+def _minute_query(bands: dict[str, int]) -> str:
+    # Every minute range read here starts within the last 6 h (longer windows come from the
+    # hourly rollup), so the lower bound prunes partitions and uses the bucket index.
+    ranges = {prefix: str(band) for prefix, band in bands.items()}
+    ranges["win"] = "t.minute_band"
+    return _banded_query(
+        "services_checkrollup", minutes=WITH_DATA, good_minutes=GOOD_MINUTE, ranges=ranges
+    )
+
+
+def _hour_query(bands: dict[str, int]) -> str:
+    ranges = {prefix: str(band) for prefix, band in bands.items()}
     # The hour the window starts in (rolling), or the first whole hour in it (exact start).
-    ranges["win"] = "r.bucket >= t.hour_start"
-    columns = [
-        col
-        for prefix, condition in ranges.items()
-        for col in _sum_columns(
-            prefix, condition, minutes="r.m_total", good_minutes="r.m_good_avail"
-        )
-    ]
-    oldest = f"%(now)s - interval '{_seconds(max(LOOKBACKS))} seconds'"
-    return (
-        f"{_targets_cte()} SELECT t.slo_id, {', '.join(columns)} FROM t "
-        "JOIN services_checkrollup_hourly r ON r.service_id = t.service_id "
-        f"AND r.bucket >= date_trunc('hour', least(t.window_start, {oldest})) "
-        "AND r.bucket < %(hour)s GROUP BY t.slo_id"
-    )
+    ranges["win"] = "t.hour_band"
+    return _banded_query(
+        "services_checkrollup_hourly", minutes="r.m_total", good_minutes="r.m_good_avail",
+        ranges=ranges,
+    )  # fmt: skip
+
+
+def _sum_columns(prefix: str, condition: str, *, minutes: str, good_minutes: str) -> list[str]:
+    columns = [f"coalesce(sum({c}) FILTER (WHERE {condition}), 0) AS {prefix}_{c}" for c in COUNTS]
+    columns.append(f"coalesce(sum({minutes}) FILTER (WHERE {condition}), 0) AS {prefix}_minutes")
+    columns.append(f"coalesce(sum({good_minutes}) FILTER (WHERE {condition}), 0) AS {prefix}_good")
+    return columns
 
 
 def _head_query() -> str:
@@ -214,16 +227,50 @@ def _head(target: Target, now: datetime) -> tuple[datetime, datetime] | None:
     return None
 
 
-def query_params(targets: list[Target], now: datetime) -> dict:
-    """The parameters of the minute and hour queries (bench/slos.py EXPLAINs them too)."""
-    return {
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation reads: each query's band bounds and parameters."""
+
+    minute_sql: str
+    minute_params: dict
+    hour_sql: str
+    hour_params: dict
+
+
+def _bands(starts: set[datetime]) -> tuple[list[datetime], dict[datetime, int]]:
+    """Sorted distinct range starts, and the band (width_bucket's number) each begins."""
+    bounds = sorted(starts)
+    return bounds, {moment: i for i, moment in enumerate(bounds, 1)}
+
+
+def plan(targets: list[Target], now: datetime) -> Plan:
+    """The minute and hour queries for these targets (bench/slos.py EXPLAINs them too)."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    short = {f"lb{_seconds(lb)}": now - lb for lb in LOOKBACKS if lb <= SHORT}
+    short["tail"] = hour
+    # A window of at most 6 h so far is summed from minutes: its start is a band bound too.
+    window_starts = {t.window_start for t in targets if now - t.window_start <= SHORT}
+    minute_bounds, minute_band = _bands({now - SHORT, *short.values(), *window_starts})
+    long = {
+        f"lb{_seconds(lb)}": (now - lb).replace(minute=0, second=0, microsecond=0)
+        for lb in LOOKBACKS
+        if lb > SHORT
+    }
+    hour_starts = [_hour_start(t) for t in targets]
+    hour_bounds, hour_band = _bands({*long.values(), *hour_starts})
+    beyond = len(minute_bounds) + 1  # no row: the window is summed hourly
+    common = {
         "slos": [t.slo_id for t in targets],
         "services": [t.service_id for t in targets],
-        "starts": [t.window_start for t in targets],
-        "hour_starts": [_hour_start(t) for t in targets],
-        "now": now,
-        "hour": now.replace(minute=0, second=0, microsecond=0),
+        "minute_bands": [minute_band.get(t.window_start, beyond) for t in targets],
+        "hour_bands": [hour_band[start] for start in hour_starts],
     }
+    return Plan(
+        minute_sql=_minute_query({k: minute_band[v] for k, v in short.items()}),
+        minute_params=common | {"bounds": minute_bounds, "lowest": minute_bounds[0], "upto": now},
+        hour_sql=_hour_query({k: hour_band[v] for k, v in long.items()}),
+        hour_params=common | {"bounds": hour_bounds, "lowest": hour_bounds[0], "upto": hour},
+    )
 
 
 def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
@@ -231,9 +278,9 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
     third when some exact-start window begins inside an hour)."""
     if not targets:
         return {}
-    params = query_params(targets, now)
-    minutes = _fetch(_minute_query(), params)
-    hours = _fetch(_hour_query(), params)
+    queries = plan(targets, now)
+    minutes = _fetch(queries.minute_sql, queries.minute_params)
+    hours = _fetch(queries.hour_sql, queries.hour_params)
     heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
     head_rows = {}
     if heads:
