@@ -13,7 +13,18 @@ runs the batches, all against a throwaway database on the project's PostgreSQL. 
 - sustained: checks/s recorded over the steady part of the run, lag p50/p99, failures;
 - ceiling: wrk with as many connections as a batch runs at once, against the same nginx, in
   the same run. The required rate is services / interval; the ratio to the ceiling says how
-  much of the HTTP path's capacity the whole pipeline (dispatch, check, write) reaches.
+  much of the HTTP path's capacity the whole pipeline (dispatch, check, write) reaches;
+- the aiohttp client's own rate against the same nginx (the client the worker uses, with as
+  many concurrent keep-alive requests as a batch runs, on the event loop the worker uses);
+- where the CPU goes, per check recorded in the sustained window: by process (worker, beat,
+  Redis, our PostgreSQL backends, nginx), and the worker's own CPU split into stages
+  (dispatcher, broker, HTTP client, result writes, incident evaluation, other) from py-spy
+  samples of the worker's processes taken with --gil (threads holding the GIL, i.e. running
+  Python); the dispatcher's share of PostgreSQL and all of Redis are reported apart;
+- resident memory (RSS) of the worker (all its processes) and beat at the start and the end of
+  the sustained window.
+
+py-spy is optional (`pip install py-spy`): without it the stage split is skipped.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,6 +87,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=180, help="seconds of sustained load")
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--profile-seconds", type=int, default=60,
+        help="seconds of the sustained window the worker is sampled by py-spy (0: none)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -160,6 +176,117 @@ def lags_since(start, end) -> tuple[list[float], int, int]:
     return lags, len(rows), failures
 
 
+# Where a stack sample of the worker belongs, by the first of these frames it contains (the
+# innermost stages first: an incident evaluated inside the result write counts as evaluation).
+STAGES = (
+    ("incident evaluation", ("incidents/evaluation.py",)),
+    ("result writes", ("check_results_record", "services/actions.py", "_release")),
+    ("HTTP client", ("aiohttp/", "services/checks/", "_run_on_time", "run_on_time")),
+    ("dispatcher", ("services/tasks.py:dispatch", "checks_claim_due", "checks_reclaim_expired",
+                    "check_gaps_record", "push_overdue_record", "dispatch (services/tasks.py")),
+    ("broker", ("kombu/", "redis/", "celery/backends/", "amqp/")),
+)  # fmt: skip
+
+
+def stage_of(stack: str) -> str:
+    for stage, markers in STAGES:
+        if any(marker in stack for marker in markers):
+            return stage
+    return "other (Celery, Django set-up, Python)"
+
+
+def redis_marker(url: str) -> str:
+    """What the bench's redis-server has on its command line: its socket path or its port."""
+    parts = urlsplit(url)
+    return parts.path if parts.scheme == "unix" else f":{parts.port or 6379}"
+
+
+def watch(processes: dict, args: argparse.Namespace, tmp: Path):
+    """A CPU meter over the stack's processes, an RSS reader and a py-spy starter."""
+    from bench.common import CpuMeter, process_tree, processes_matching
+
+    worker, beat, nginx = processes["worker"], processes["beat"], processes["nginx"]
+    meter = CpuMeter(
+        {
+            "worker": lambda: process_tree(worker.pid),
+            "beat": lambda: process_tree(beat.pid),
+            "redis": lambda: [
+                p
+                for p in processes_matching("redis-server")
+                if redis_marker(args.redis_url) in " ".join(p.cmdline())
+            ],
+            "postgres": lambda: processes_matching(" noc_bench_checks "),
+            "nginx": lambda: process_tree(nginx.pid),
+        }
+    )
+
+    def memory() -> dict[str, float]:
+        return {
+            name: sum(p.memory_info().rss for p in process_tree(proc.pid)) / 2**20
+            for name, proc in (("worker", worker), ("beat", beat))
+        }
+
+    def profile():
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not args.profile_seconds or not Path(spy).exists():
+            return None
+        out = tmp / "worker.pyspy"
+        proc = subprocess.Popen(
+            [spy, "record", "--gil", "--subprocesses", "--rate", "100", "--format", "raw",
+             "--duration", str(args.profile_seconds), "--pid", str(worker.pid),
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+        def stages() -> dict[str, float]:
+            proc.wait(timeout=args.profile_seconds + 60)
+            counts: dict[str, int] = {}
+            for line in out.read_text().splitlines() if out.exists() else []:
+                stack, _, n = line.rpartition(" ")
+                counts[stage_of(stack)] = counts.get(stage_of(stack), 0) + int(n)
+            total = sum(counts.values()) or 1
+            return {stage: n / total for stage, n in counts.items()}
+
+        return stages
+
+    return meter, memory, profile
+
+
+AIOHTTP_RATE = """
+import asyncio, sys, time
+import aiohttp
+from services.checks.engine import _loop_factory
+
+async def main(url, connections, seconds):
+    done = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def client():
+            nonlocal done
+            while time.monotonic() < deadline:
+                async with session.get(url) as response:
+                    await response.read()
+                done += 1
+        began = time.monotonic()
+        await asyncio.gather(*(client() for _ in range(connections)))
+        print(done / (time.monotonic() - began))
+
+factory = _loop_factory()
+with asyncio.Runner(loop_factory=factory) as runner:
+    runner.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
+"""
+
+
+def aiohttp_rate(url: str, connections: int, seconds: float = 5) -> float:
+    """Requests/s of the worker's HTTP client alone against `url`, in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-c", AIOHTTP_RATE, url, str(connections), str(seconds)],
+        cwd=BASE_DIR, capture_output=True, text=True, timeout=seconds + 60, check=True,
+    )  # fmt: skip
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def run_burst(count: int) -> dict:
     from django.utils import timezone
 
@@ -184,7 +311,7 @@ def run_burst(count: int) -> dict:
     }
 
 
-def run_sustained(args: argparse.Namespace) -> dict:
+def run_sustained(args: argparse.Namespace, processes: dict, tmp: Path) -> dict:
     from django.db import connection
     from django.utils import timezone
 
@@ -200,13 +327,25 @@ def run_sustained(args: argparse.Namespace) -> dict:
         f"sustained: {args.services} services every {args.interval}s for {args.duration}s …",
         flush=True,
     )
-    time.sleep(args.duration + 5)
     # Measure whole intervals after the first, when every service has its phase.
     begin = start + timedelta(seconds=args.interval)
     end = start + timedelta(seconds=args.duration)
+    time.sleep(max((begin - timezone.now()).total_seconds(), 0))
+    meter, memory, profile = watch(processes, args, tmp)
+    with meter:
+        rss_start = memory()
+        profiler = profile()
+        time.sleep(max((end - timezone.now()).total_seconds(), 0))
+        rss_end = memory()
+    stages = profiler() if profiler else None
+    time.sleep(5)  # the last checks of the window are written
     lags, results, failures = lags_since(begin, end)
     seconds = (end - begin).total_seconds()
     return {
+        "cpu": meter.usage,
+        "rss_start": rss_start,
+        "rss_end": rss_end,
+        "stages": stages,
         "window_seconds": seconds,
         "recorded": results,
         "expected": int(args.services * seconds / args.interval),
@@ -223,6 +362,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="noc-bench-checks-"))
     with throwaway_database(database, "noc_bench_checks") as url:
         os.environ.update(DATABASE_URL=url, REDIS_URL=private_redis(redis), NOC_EMBEDDED="off")
+        args.redis_url = redis
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "noc.settings")
         import django
 
@@ -239,12 +379,14 @@ def main() -> None:
             target = f"http://127.0.0.1:{port}"
             batch = int(os.environ.get("NOC_DISPATCH_BATCH_SIZE", "200"))
             ceiling = run_wrk(f"{target}/", threads=1, connections=batch, duration=5)
+            client_rate = aiohttp_rate(f"{target}/", batch)
             create_services(args.services, args.interval, target)
             env = child_environment(DEBUG="false", LOG_LEVEL="WARNING")
-            processes += start_celery(tmp, env, args.concurrency)
+            worker, beat = start_celery(tmp, env, args.concurrency)
+            processes += [worker, beat]
             time.sleep(5)
             burst = run_burst(args.burst)
-            sustained = run_sustained(args)
+            sustained = run_sustained(args, {"worker": worker, "beat": beat, "nginx": nginx}, tmp)
         except Exception:
             for name in ("worker.log", "beat.log"):
                 print(f"--- {name}\n{tail(tmp / name)}", file=sys.stderr)
@@ -255,11 +397,11 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-        report(args, ceiling, burst, sustained, server_version(url))
+        report(args, ceiling, client_rate, burst, sustained, server_version(url))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def report(args, ceiling, burst: dict, sustained: dict, pg_version: str) -> None:
+def report(args, ceiling, client_rate: float, burst: dict, sustained: dict, pg_version: str):
     required = args.services / args.interval
     connections = os.environ.get("NOC_DISPATCH_BATCH_SIZE", "200")
     burst_seconds = burst["seconds_to_all_recorded"]
@@ -278,9 +420,43 @@ def report(args, ceiling, burst: dict, sustained: dict, pg_version: str) -> None
         f"{sustained['recorded']}/{sustained['expected']} recorded, "
         f"failures {sustained['failures']}, "
         f"lag p50 {fmt(sustained['lag_p50'])} p99 {fmt(sustained['lag_p99'])}",
-        f"  = {ratio(sustained['checks_per_second'], ceiling_rate):.4f} of ceiling",
+        f"  = {ratio(sustained['checks_per_second'], ceiling_rate):.4f} of ceiling, "
+        f"{ratio(sustained['checks_per_second'], client_rate):.3f} of the aiohttp client alone",
+        f"aiohttp client alone ({connections} concurrent, keep-alive): {client_rate:,.0f} req/s "
+        f"= {ratio(client_rate, ceiling_rate):.3f} of ceiling",
+        *cpu_lines(sustained),
+        f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
     ]
     print("\n" + "\n".join(lines))
+
+
+def cpu_lines(sustained: dict) -> list[str]:
+    cpu, checks = sustained["cpu"], max(sustained["recorded"], 1)
+    per_check = {name: 1000 * sec / checks for name, sec in cpu.groups.items()}
+    ours = sum(cpu.groups.values())
+    lines = [
+        "CPU per check recorded (ms): "
+        + ", ".join(f"{name} {ms:.3f}" for name, ms in per_check.items())
+        + f"; everything else on the machine {1000 * cpu.other() / checks:.3f} "
+        f"(machine {cpu.busy_fraction:.0%} busy)",
+        f"  server-side bound: {(os.cpu_count() or 1) * checks / max(ours, 1e-9):,.0f}"
+        " checks/s if these processes had every core",
+    ]
+    if sustained["stages"]:
+        worker = per_check["worker"]
+        lines.append(
+            "  worker by stage (py-spy --gil shares × worker CPU): "
+            + ", ".join(
+                f"{stage} {share:.0%} = {share * worker:.3f} ms"
+                for stage, share in sorted(sustained["stages"].items(), key=lambda kv: -kv[1])
+            )
+        )
+    rss0, rss1 = sustained["rss_start"], sustained["rss_end"]
+    lines.append(
+        "RSS at start → end of the window: "
+        + ", ".join(f"{name} {rss0[name]:.0f} → {rss1[name]:.0f} MiB" for name in rss0)
+    )
+    return lines
 
 
 def fmt(value: float | None) -> str:

@@ -47,6 +47,7 @@ PING_PATH = re.compile(
     re.IGNORECASE,  # UUIDs are case-insensitive
 )
 PING_METHODS = ("GET", "HEAD", "POST")
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 DJANGO_THREADS = 8  # requests to Django at once in one process (gthread's 4 threads × 2)
 GENERAL_PING_THREADS = 4  # pings that take the general path at once in one process
 HOSTS_REMEMBERED = 64
@@ -171,7 +172,7 @@ class Front:
             await self.answer(scope, send, 200, b"OK")
 
     async def answer(self, scope, send, status: int, content: bytes) -> None:
-        request_id = uuid.uuid4().hex.encode()
+        request_id = _request_id(scope)
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(content)).encode()),
@@ -208,6 +209,14 @@ class Front:
             *(loop.run_in_executor(self.general, close_connections) for _ in range(barrier.parties))
         )
         self.general.shutdown(wait=True)
+
+
+def _request_id(scope) -> bytes:
+    """The caller's X-Request-ID when well-formed, else a new one (as RequestContextMiddleware)."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value if REQUEST_ID.fullmatch(value) else uuid.uuid4().hex.encode()
+    return uuid.uuid4().hex.encode()
 
 
 async def _body(receive) -> str:

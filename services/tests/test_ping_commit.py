@@ -20,8 +20,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def call(
-    front: Front, path: str, *, method: str = "GET", body: bytes = b"", host=b"testserver"
-):
+    front: Front, path: str, *, method: str = "GET", body: bytes = b"", host=b"testserver",
+    headers: list[tuple[bytes, bytes]] = (),
+):  # fmt: skip
     """One HTTP request through the ASGI app; returns (status, headers, body)."""
     sent: list[dict] = []
     messages = [{"type": "http.request", "body": body, "more_body": False}]
@@ -35,7 +36,8 @@ async def call(
     scope = {
         "type": "http", "http_version": "1.1", "method": method, "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", host)], "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "headers": [(b"host", host), *headers], "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
     }  # fmt: skip
     await front(scope, receive, send)
     start = next(m for m in sent if m["type"] == "http.response.start")
@@ -172,6 +174,21 @@ def test_the_answer_carries_the_headers_django_would_add(front, make_service):
     assert headers[b"x-frame-options"] == b"DENY"
     assert headers[b"x-content-type-options"] == b"nosniff"
     assert len(headers[b"x-request-id"]) == 32
+
+
+def test_a_well_formed_request_id_is_echoed(front, make_service):
+    service = healthy(make_service)
+
+    async def ping(request_id: bytes):
+        try:
+            return await call(
+                front, f"/ping/{service.ping_token}", headers=[(b"x-request-id", request_id)]
+            )
+        finally:
+            await front.committer.close()
+
+    assert run(ping(b"job-42"))[1][b"x-request-id"] == b"job-42"
+    assert len(run(ping(b"bad id\x01"))[1][b"x-request-id"]) == 32
 
 
 def test_what_the_front_does_not_handle_plainly_goes_to_django(front, make_service):
