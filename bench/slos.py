@@ -593,8 +593,10 @@ def plans_at(now: datetime) -> dict[str, Plan]:
 
     queries = sli.plan(targets_at(now), now)
     return {
-        "minute query (slos.sli)": explain(queries.minute_sql, queries.minute_params),
-        "hour query (slos.sli)": explain(queries.hour_sql, queries.hour_params),
+        "minute query (slos.sli)": explain(queries.minute.sql, queries.minute.params),
+        "minute latency query": explain(queries.minute_latency.sql, queries.minute_latency.params),
+        "hour query (slos.sli)": explain(queries.hour.sql, queries.hour.params),
+        "hour latency query": explain(queries.hour_latency.sql, queries.hour_latency.params),
     }
 
 

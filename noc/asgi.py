@@ -191,12 +191,14 @@ class Front:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.close()
+                await self.committer.close()
+                self.general.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def close(self) -> None:
-        """Stop the writers and close every connection the ping threads opened."""
+        """Stop the writers and close every connection the ping threads opened (tests: a
+        process that exits closes them anyway)."""
         await self.committer.close()
         barrier = threading.Barrier(GENERAL_PING_THREADS)
 

@@ -134,7 +134,11 @@ def sli_targets(slos: list[SLO], now: datetime) -> list[sli.Target]:
     """What the SLI reads need of each SLO: its service and where its window starts now."""
     return [
         sli.Target(
-            s.id, s.service_id, s.window_bounds(now)[0], exact_start=s.window not in budget.ROLLING
+            s.id,
+            s.service_id,
+            s.window_bounds(now)[0],
+            exact_start=s.window not in budget.ROLLING,
+            latency=s.sli_type == "latency",
         )
         for s in slos
     ]

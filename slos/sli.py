@@ -22,6 +22,7 @@ Minutes without any check are counted and reported, never guessed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -85,22 +86,19 @@ class Target:
     service_id: str
     window_start: datetime
     exact_start: bool = False
+    latency: bool = False  # a latency SLO: its service's latency histogram is read too
 
 
-def _band_sums(*, minutes: str, good_minutes: str) -> str:
+def _band_sums(columns: dict[str, str]) -> str:
     """The sums one band of rollup rows contributes (per service). As integers, so that their
     sums are bigint (Python ints), not numeric: a band is at most 90 days of one service."""
-    columns = [f"sum(r.{c})::integer AS {c}" for c in COUNTS]
-    return ", ".join(
-        [*columns, f"sum({minutes})::integer AS minutes", f"sum({good_minutes})::integer AS good"]
-    )
+    return ", ".join(f"sum({expr})::integer AS {name}" for name, expr in columns.items())
 
 
-def _range_columns(prefix: str, band: str) -> list[str]:
+def _range_columns(prefix: str, band: str, columns: Iterable[str]) -> list[str]:
     """One range's sums for a target: the bands from `band` up (the ranges all end now)."""
     return [
-        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {band}), 0) AS {prefix}_{c}"
-        for c in (*COUNTS, "minutes", "good")
+        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {band}), 0) AS {prefix}_{c}" for c in columns
     ]
 
 
@@ -109,7 +107,7 @@ def _sums_from(row: dict, prefix: str) -> Sums:
         n_up=row[f"{prefix}_n_up"],
         n_degraded=row[f"{prefix}_n_degraded"],
         n_down=row[f"{prefix}_n_down"],
-        le={ms: row[f"{prefix}_le_{ms}"] for ms in LATENCY_BUCKETS_MS},
+        le={ms: row.get(f"{prefix}_le_{ms}", 0) for ms in LATENCY_BUCKETS_MS},
         minutes=row[f"{prefix}_minutes"],
         good_minutes=row[f"{prefix}_good"],
     )
@@ -118,8 +116,8 @@ def _sums_from(row: dict, prefix: str) -> Sums:
 def _targets_cte() -> str:
     return (
         "WITH t AS (SELECT * FROM unnest(%(slos)s::varchar[], %(services)s::varchar[], "
-        "%(minute_bands)s::int[], %(hour_bands)s::int[]) "
-        "AS t(slo_id, service_id, minute_band, hour_band))"
+        "%(minute_bands)s::int[], %(hour_bands)s::int[], %(latency)s::bool[]) "
+        "AS t(slo_id, service_id, minute_band, hour_band, latency))"
     )
 
 
@@ -129,49 +127,69 @@ def _seconds(delta: timedelta) -> int:
 
 # Every range an SLO needs ends now and starts at one of a few moments (the lookbacks, the
 # current hour, the windows' starts, which SLOs of one kind share). So each query first sums
-# the rollup rows per service and *band*, the rows between two consecutive such moments
-# (width_bucket against their sorted list): one pass with a dozen plain sums a row, where
-# filtering every row into every range cost ~40 (hourly) and ~90 (per minute) FILTER
-# aggregates a row. A range is then the bands from its start on, summed per target over a
-# few rows per service.
+# the rollup rows per service and *band*, the rows between two consecutive such moments (a
+# row's band is the number of those moments at or before it): one pass with a few plain sums
+# a row, where filtering every row into every range cost ~40 (hourly) and ~90 (per minute)
+# FILTER aggregates a row. A range is then the bands from its start on, summed per target over
+# a few rows per service. The latency histogram (8 columns) is summed in a second pass over
+# the services of latency SLOs only, through the primary key: the other services (most) cost
+# five sums a row.
 
 
-def _banded_query(rollup: str, *, minutes: str, good_minutes: str, ranges: dict) -> str:
-    columns = [col for prefix, band in ranges.items() for col in _range_columns(prefix, band)]
+def _banded_query(
+    rollup: str, columns: dict[str, str], ranges: dict[str, str], bounds: int, *, latency: bool
+) -> str:
+    band = " + ".join(f"(r.bucket >= %(bound{i})s)::int" for i in range(bounds))
+    services = "latency_services" if latency else "all_services"
+    selected = [
+        col for prefix, start in ranges.items() for col in _range_columns(prefix, start, columns)
+    ]
     return (
-        f"{_targets_cte()}, b AS ("
-        "SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[]) AS band, "
-        f"{_band_sums(minutes=minutes, good_minutes=good_minutes)} "
-        f"FROM {rollup} r "
-        "WHERE r.bucket >= %(lowest)s AND r.bucket < %(upto)s "
-        "AND r.service_id IN (SELECT service_id FROM t) GROUP BY 1, 2) "
-        f"SELECT t.slo_id, {', '.join(columns)} FROM t "
-        "JOIN b ON b.service_id = t.service_id GROUP BY t.slo_id"
+        f"{_targets_cte()}, b AS MATERIALIZED ("
+        f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} FROM {rollup} r "
+        "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
+        f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2) "
+        f"SELECT t.slo_id, {', '.join(selected)} FROM t "
+        f"JOIN b ON b.service_id = t.service_id {'WHERE t.latency ' if latency else ''}"
+        "GROUP BY t.slo_id"
     )
 
 
 WITH_DATA = "(r.n_up + r.n_degraded + r.n_down > 0)::int"
 GOOD_MINUTE = "(r.n_up + r.n_degraded + r.n_down > 0 AND r.n_down = 0)::int"
+HISTOGRAM = {c: f"r.{c}" for c in LE}
 
 
-def _minute_query(bands: dict[str, int]) -> str:
+def _counts(*, minutes: str, good_minutes: str) -> dict[str, str]:
+    return {
+        "n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
+        "minutes": minutes, "good": good_minutes,
+    }  # fmt: skip
+
+
+def _minute_queries(bands: dict[str, int], bounds: int) -> tuple[str, str]:
     # Every minute range read here starts within the last 6 h (longer windows come from the
     # hourly rollup), so the lower bound prunes partitions and uses the bucket index.
     ranges = {prefix: str(band) for prefix, band in bands.items()}
     ranges["win"] = "t.minute_band"
-    return _banded_query(
-        "services_checkrollup", minutes=WITH_DATA, good_minutes=GOOD_MINUTE, ranges=ranges
+    counts = _counts(minutes=WITH_DATA, good_minutes=GOOD_MINUTE)
+    rollup = "services_checkrollup"
+    return (
+        _banded_query(rollup, counts, ranges, bounds, latency=False),
+        _banded_query(rollup, HISTOGRAM, ranges, bounds, latency=True),
     )
 
 
-def _hour_query(bands: dict[str, int]) -> str:
+def _hour_queries(bands: dict[str, int], bounds: int) -> tuple[str, str]:
     ranges = {prefix: str(band) for prefix, band in bands.items()}
     # The hour the window starts in (rolling), or the first whole hour in it (exact start).
     ranges["win"] = "t.hour_band"
-    return _banded_query(
-        "services_checkrollup_hourly", minutes="r.m_total", good_minutes="r.m_good_avail",
-        ranges=ranges,
-    )  # fmt: skip
+    counts = _counts(minutes="r.m_total", good_minutes="r.m_good_avail")
+    rollup = "services_checkrollup_hourly"
+    return (
+        _banded_query(rollup, counts, ranges, bounds, latency=False),
+        _banded_query(rollup, HISTOGRAM, ranges, bounds, latency=True),
+    )
 
 
 def _sum_columns(prefix: str, condition: str, *, minutes: str, good_minutes: str) -> list[str]:
@@ -228,23 +246,30 @@ def _head(target: Target, now: datetime) -> tuple[datetime, datetime] | None:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What one evaluation reads: each query's band bounds and parameters."""
+class Query:
+    sql: str
+    params: dict
 
-    minute_sql: str
-    minute_params: dict
-    hour_sql: str
-    hour_params: dict
+
+@dataclass(frozen=True)
+class Plan:
+    """What one evaluation reads: per rollup, the counts of every target's service and the
+    latency histogram of the latency SLOs' services, each with its band bounds."""
+
+    minute: Query
+    minute_latency: Query
+    hour: Query
+    hour_latency: Query
 
 
 def _bands(starts: set[datetime]) -> tuple[list[datetime], dict[datetime, int]]:
-    """Sorted distinct range starts, and the band (width_bucket's number) each begins."""
+    """Sorted distinct range starts, and the band number of the rows from each on."""
     bounds = sorted(starts)
     return bounds, {moment: i for i, moment in enumerate(bounds, 1)}
 
 
 def plan(targets: list[Target], now: datetime) -> Plan:
-    """The minute and hour queries for these targets (bench/slos.py EXPLAINs them too)."""
+    """The queries for these targets (bench/slos.py EXPLAINs them too)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     short = {f"lb{_seconds(lb)}": now - lb for lb in LOOKBACKS if lb <= SHORT}
     short["tail"] = hour
@@ -264,23 +289,47 @@ def plan(targets: list[Target], now: datetime) -> Plan:
         "services": [t.service_id for t in targets],
         "minute_bands": [minute_band.get(t.window_start, beyond) for t in targets],
         "hour_bands": [hour_band[start] for start in hour_starts],
+        "latency": [t.latency for t in targets],
+        "all_services": sorted({t.service_id for t in targets}),
+        "latency_services": sorted({t.service_id for t in targets if t.latency}),
     }
+
+    def bound_params(bounds: list[datetime], upto: datetime) -> dict:
+        return common | {f"bound{i}": b for i, b in enumerate(bounds)} | {"upto": upto}
+
+    minute_sql, minute_latency_sql = _minute_queries(
+        {k: minute_band[v] for k, v in short.items()}, len(minute_bounds)
+    )
+    hour_sql, hour_latency_sql = _hour_queries(
+        {k: hour_band[v] for k, v in long.items()}, len(hour_bounds)
+    )
+    minute_params, hour_params = bound_params(minute_bounds, now), bound_params(hour_bounds, hour)
     return Plan(
-        minute_sql=_minute_query({k: minute_band[v] for k, v in short.items()}),
-        minute_params=common | {"bounds": minute_bounds, "lowest": minute_bounds[0], "upto": now},
-        hour_sql=_hour_query({k: hour_band[v] for k, v in long.items()}),
-        hour_params=common | {"bounds": hour_bounds, "lowest": hour_bounds[0], "upto": hour},
+        minute=Query(minute_sql, minute_params),
+        minute_latency=Query(minute_latency_sql, minute_params),
+        hour=Query(hour_sql, hour_params),
+        hour_latency=Query(hour_latency_sql, hour_params),
     )
 
 
+def _fetch_both(counts: Query, histogram: Query, any_latency: bool) -> dict[str, dict]:
+    rows = _fetch(counts.sql, counts.params)
+    if any_latency:
+        for slo_id, row in _fetch(histogram.sql, histogram.params).items():
+            rows.setdefault(slo_id, {}).update(row)
+    return rows
+
+
 def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
-    """Window and lookback sums for every target, in two queries whatever their number (and a
-    third when some exact-start window begins inside an hour)."""
+    """Window and lookback sums for every target, in two queries whatever their number (four
+    when some are latency SLOs; one more when some exact-start window begins inside an
+    hour)."""
     if not targets:
         return {}
     queries = plan(targets, now)
-    minutes = _fetch(queries.minute_sql, queries.minute_params)
-    hours = _fetch(queries.hour_sql, queries.hour_params)
+    any_latency = any(t.latency for t in targets)
+    minutes = _fetch_both(queries.minute, queries.minute_latency, any_latency)
+    hours = _fetch_both(queries.hour, queries.hour_latency, any_latency)
     heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
     head_rows = {}
     if heads:

@@ -3,6 +3,7 @@ and leaves no process behind when stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -56,6 +57,15 @@ def alive(pids: set[int]) -> set[int]:
         except psutil.NoSuchProcess:
             pass
     return left
+
+
+def described(pids: set[int]) -> str:
+    """The command lines of processes left alive, for the failure message."""
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            lines.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:200]}")
+    return "left alive: " + "; ".join(lines)
 
 
 @pytest.fixture
@@ -155,7 +165,7 @@ def test_a_runner_killed_outright_takes_its_children_with_it(fresh_var):
         deadline = time.monotonic() + 30
         while alive(children) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert alive(children) == set()
+        assert alive(children) == set(), described(alive(children))
     finally:
         if runner.poll() is None:
             runner.kill()
