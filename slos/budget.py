@@ -29,6 +29,7 @@ API, the admin or the report, and total = used + remaining holds to the last dig
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,11 +80,14 @@ class AlertRule:
     budget_fraction: float  # spent within the long window when the rule fires
 
     def threshold(self, window: timedelta) -> float:
-        # timedelta / timedelta is a float division: count microseconds instead.
-        scale = Fraction(
-            window // timedelta(microseconds=1), self.long // timedelta(microseconds=1)
-        )
-        return rounded(max(Fraction(1), Fraction(str(self.budget_fraction)) * scale))
+        return _threshold(self, window)
+
+
+@functools.lru_cache(maxsize=256)
+def _threshold(rule: AlertRule, window: timedelta) -> float:
+    # timedelta / timedelta is a float division: count microseconds instead.
+    scale = Fraction(window // timedelta(microseconds=1), rule.long // timedelta(microseconds=1))
+    return rounded(max(Fraction(1), Fraction(str(rule.budget_fraction)) * scale))
 
 
 RULES = (
@@ -130,10 +134,23 @@ def budget_minutes(objective: Number, window_minutes: Number) -> Fraction:
     return (1 - exact(objective)) * exact(window_minutes)
 
 
+class _Ratio(tuple):
+    """n / d left unreduced: what to_decimal needs, without Fraction's gcd on every step."""
+
+    def as_integer_ratio(self) -> tuple[int, int]:
+        return self[0], self[1]
+
+
 def burn_rate(bad: Number, total: Number, objective: Number) -> float | None:
     if total <= 0:
         return None
-    return rounded(exact(bad) / exact(total) / (1 - exact(objective)))
+    # bad / total / (1 − objective), exactly, in integers (7 per SLO per minute).
+    bad_n, bad_d = bad.as_integer_ratio()
+    total_n, total_d = total.as_integer_ratio()
+    objective_n, objective_d = exact(objective).as_integer_ratio()
+    return rounded(
+        _Ratio((bad_n * total_d * objective_d, bad_d * total_n * (objective_d - objective_n)))
+    )
 
 
 @dataclass(frozen=True)

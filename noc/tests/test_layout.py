@@ -1,7 +1,8 @@
 """The layers: the project package (noc/) is the base the apps stand on, the console (web/)
 stands on all of them. Read from the source, so a new import that crosses a layer fails here.
 
-- noc/ imports no domain app, except urls.py (which routes to every app), the `manage.py`
+- noc/ imports no domain app, except urls.py (which routes to every app) and asgi.py (the web
+  entry point, which answers push pings through services before Django routes), the `manage.py`
   commands that span apps (DESIGN.md: `up` and its runner, `load_demo`), and accounts (the
   base app: roles and audit) in the shared API and admin base classes that apply them.
 - No app imports web/: the console reads the apps, never the other way round.
@@ -19,6 +20,7 @@ TOP = "web"
 # noc/ modules that may import apps, and which.
 ALLOWED = {
     "noc/urls.py": DOMAIN_APPS | {TOP},
+    "noc/asgi.py": {"services"},
     "noc/runner.py": {"accounts", "services"},
     "noc/management/commands/load_demo.py": {"services"},
     "noc/api/permissions.py": {"accounts"},
