@@ -26,13 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 
 from services.choices import LATENCY_BUCKETS_MS
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
 WORK_MEM = "64MB"  # for the evaluation's transaction only
+MANY = 1000  # targets from which the read raises work_mem
 HOUR = timedelta(hours=1)
 LE = tuple(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 COUNTS = ("n_up", "n_degraded", "n_down", *LE)
@@ -329,12 +330,13 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
         return {}
     queries = plan(targets, now)
     any_latency = any(t.latency for t in targets)
-    with transaction.atomic():
+    if len(targets) >= MANY and connection.in_atomic_block:
         with connection.cursor() as cursor:
-            # The band aggregates of 10,000 services spill to disk with the default 4 MB.
+            # The band aggregates of 10,000 services spill to disk with the default 4 MB;
+            # for the evaluation's transaction only (a page reading one SLO needs none).
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-        minutes = _fetch_both(queries.minute, queries.minute_latency, any_latency)
-        hours = _fetch_both(queries.hour, queries.hour_latency, any_latency)
+    minutes = _fetch_both(queries.minute, queries.minute_latency, any_latency)
+    hours = _fetch_both(queries.hour, queries.hour_latency, any_latency)
     heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
     head_rows = {}
     if heads:
