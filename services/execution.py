@@ -20,7 +20,7 @@ from services.actions import (
     missed_observation,
 )
 from services.checks.context import CheckContext
-from services.checks.engine import run_batch_sync, run_one
+from services.checks.engine import _loop_factory, run_batch_sync, run_one
 from services.checks.spec import Assertions, CheckSpec, Outcome
 from services.choices import CheckKind
 from services.models import Service
@@ -133,7 +133,7 @@ async def _run_on_time(
 def run_on_time(
     planned: Sequence[tuple[CheckSpec, datetime]], concurrency: int = 200
 ) -> list[tuple[datetime, Outcome]]:
-    with asyncio.Runner() as runner:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:  # uvloop: a cheaper client
         return runner.run(_run_on_time(planned, concurrency))
 
 
