@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.actions import user_create
 from accounts.choices import Role
+from noc.cachekeys import delete_prefixed
 
 # Fixtures of the apps, shared because other apps' tests build on them.
 pytest_plugins = [
@@ -21,12 +24,26 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def pytest_configure(config):
+    """Cache keys of this run get a prefix of their own: the suite may run against a Redis that
+    others use (CI's second pass uses the machine's), so it deletes only what it wrote."""
+    from django.conf import settings
+
+    cache = settings.CACHES["default"]
+    cache["KEY_PREFIX"] = f"{cache.get('KEY_PREFIX') or 'noc'}-test-{os.getpid()}"
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Tests share one Redis: start each with an empty cache (axes, rate limits)."""
-    from django.core.cache import cache
+    """Start each test with none of this run's cache entries (axes, rate limits); never
+    cache.clear(), which would empty a Redis database others may use."""
+    delete_prefixed()
 
-    cache.clear()
+
+@pytest.fixture(autouse=True, scope="session")
+def _leave_no_cache_keys():
+    yield
+    delete_prefixed()
 
 
 @pytest.fixture

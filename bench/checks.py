@@ -367,12 +367,13 @@ def main() -> None:
         import django
 
         django.setup()
-        from django.core.cache import cache
         from django.core.management import call_command
+
+        from noc.cachekeys import delete_prefixed
 
         call_command("migrate", verbosity=0)
         call_command("sync_beat", verbosity=0)
-        cache.clear()
+        delete_prefixed()  # this installation's keys, not the whole database
         nginx, port = start_nginx(tmp)
         processes = [nginx]
         try:

@@ -126,14 +126,14 @@ def setup_project(database_url: str, redis_url: str) -> None:
     import django
 
     django.setup()
-    from django.core.cache import cache
     from django.core.management import call_command
     from django.db import connection
 
+    from noc.cachekeys import delete_prefixed
     from noc.timeseries import backend
 
     call_command("migrate", verbosity=0)
-    cache.clear()
+    delete_prefixed()  # this installation's keys, not the whole database
     if backend.table_backend_of(connection, "services_checkrollup") != backend.NATIVE:
         raise SystemExit("this bench writes the native rollup tables: use NOC_TIMESERIES=native")
 

@@ -250,11 +250,34 @@ def _redis_with_db(url: str, db: int) -> str:
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
+def _redis_db_of(url: str) -> int:
+    parts = urlsplit(url)
+    raw = parse_qs(parts.query).get("db", ["0"])[0] if parts.scheme == "unix" else parts.path
+    raw = raw.strip("/") or "0"
+    if not raw.isdigit():
+        raise ImproperlyConfigured(f"REDIS_URL must name a database number, not {raw!r}")
+    return int(raw)
+
+
+def _cache_url_from(redis_url: str) -> str:
+    """The cache lives in the database after REDIS_URL's: two installations on one Redis
+    (databases 0 and 2, say) get caches of their own, and clearing one never empties a queue."""
+    db = _redis_db_of(redis_url) + 1
+    if db > 15:
+        raise ImproperlyConfigured(
+            "REDIS_URL names database 15, the last one a default Redis has; the cache needs the "
+            "next one: set CACHE_URL"
+        )
+    return _redis_with_db(redis_url, db)
+
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env.str("CACHE_URL", default="") or _redis_with_db(REDIS_URL, 1),
+        "LOCATION": env.str("CACHE_URL", default="") or _cache_url_from(REDIS_URL),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="noc"),
+        # A Redis that stops answering fails cache calls in seconds instead of hanging requests.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from noc.settings import (
     BASE_DIR,
+    _cache_url_from,
     _celery_redis_url,
     _database_from_url,
     _pool_settings,
@@ -47,6 +48,26 @@ def test_unix_socket_urls_for_the_embedded_servers():
     assert _celery_redis_url(sock) == "redis+socket:///work/var/redis/redis.sock?virtual_host=0"
     assert _redis_with_db(sock, 1) == "unix:///work/var/redis/redis.sock?db=1"
     assert _redis_with_db("redis://127.0.0.1:6379/0", 1) == "redis://127.0.0.1:6379/1"
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "cache_url"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/1"),
+        ("redis://127.0.0.1:6379/4", "redis://127.0.0.1:6379/5"),
+        ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379/1"),
+        ("rediss://:secret@redis.example:6380/2", "rediss://:secret@redis.example:6380/3"),
+        ("unix:///run/redis.sock?db=7", "unix:///run/redis.sock?db=8"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock?db=1"),
+    ],
+)
+def test_the_cache_uses_the_database_after_the_one_redis_url_names(redis_url, cache_url):
+    assert _cache_url_from(redis_url) == cache_url
+
+
+def test_a_redis_url_on_the_last_database_asks_for_a_cache_url():
+    with pytest.raises(ImproperlyConfigured, match="set CACHE_URL"):
+        _cache_url_from("redis://127.0.0.1:6379/15")
 
 
 def pool_of(url: str, *, max_size=None, min_size=None, timeout=None):
