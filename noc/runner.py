@@ -45,6 +45,25 @@ class Child:
     name: str
     argv: list[str]
     process: subprocess.Popen | None = None
+    started_at: float = 0.0  # monotonic
+    quick_deaths: int = 0  # deaths in a row, each within HEALTHY_AFTER of its start
+    restart_at: float | None = None  # monotonic time of a restart that is due
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the runner treats a child that dies, as a process manager would: it is restarted
+    after a backoff that doubles with each quick death in a row (1 s, 2 s, 4 s … up to
+    `backoff_max`), reset once the child has lived `healthy_after`; `max_quick_deaths` quick
+    deaths in a row stop the stack, since restarting it again would not help."""
+
+    backoff_first: float = 1.0
+    backoff_max: float = 30.0
+    healthy_after: float = 60.0
+    max_quick_deaths: int = 5
+
+    def backoff(self, quick_deaths: int) -> float:
+        return min(self.backoff_first * 2 ** max(quick_deaths - 1, 0), self.backoff_max)
 
 
 @dataclass
@@ -54,6 +73,7 @@ class Runner:
     out: TextIO = sys.stdout
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
 
     # --- single instance ---------------------------------------------------------------
 
@@ -158,17 +178,21 @@ class Runner:
 
     def start(self) -> None:
         self.children = self.plan()
-        env = self.child_env()
         for child in self.children:
-            # A session of its own: Ctrl-C reaches the runner, which stops children in order.
-            child.process = subprocess.Popen(
-                child.argv,
-                env=env,
-                cwd=settings.BASE_DIR,
-                start_new_session=True,
-                preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
-            )
-            self.say(f"Started {child.name} (pid {child.process.pid}).")
+            self.spawn(child)
+
+    def spawn(self, child: Child) -> None:
+        # A session of its own: Ctrl-C reaches the runner, which stops children in order.
+        child.process = subprocess.Popen(
+            child.argv,
+            env=self.child_env(),
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+            preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
+        )
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        self.say(f"Started {child.name} (pid {child.process.pid}).")
 
     def stop(self) -> None:
         self.stopping = True
@@ -190,15 +214,42 @@ class Runner:
                 os.killpg(child.process.pid, signal.SIGKILL)
 
     def wait(self) -> int:
-        """Block until a signal asks to stop (0) or a child dies on its own (1)."""
+        """Supervise until a signal asks to stop (0), or a child keeps dying right after each
+        start (1). A child that dies is restarted under the RestartPolicy."""
         while not self.stopping:
             for child in self.children:
+                if self.stopping:
+                    break
+                if child.restart_at is not None:
+                    if time.monotonic() >= child.restart_at:
+                        self.spawn(child)
+                    continue
                 code = child.process.poll() if child.process else None
-                if code is not None and not self.stopping:
-                    self.say(f"{child.name} exited with code {code}; stopping everything.")
+                if code is not None and not self.stopping and not self.on_death(child, code):
                     return 1
-            time.sleep(0.5)
+            time.sleep(0.2)
         return 0
+
+    def on_death(self, child: Child, code: int) -> bool:
+        """Log the death, clean up what the child left, schedule its restart. False when it
+        died too often in a row right after starting: the stack stops."""
+        lived = time.monotonic() - child.started_at
+        child.quick_deaths = child.quick_deaths + 1 if lived < self.policy.healthy_after else 1
+        # Its own children (gunicorn workers, the Celery pool) go with it before a new one starts.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        if child.quick_deaths >= self.policy.max_quick_deaths:
+            self.say(
+                f"{child.name} {how} after {lived:.1f}s: {child.quick_deaths} deaths in a row, "
+                f"each within {self.policy.healthy_after:.0f}s of its start. Stopping "
+                f"everything; the output above says why {child.name} cannot run."
+            )
+            return False
+        delay = self.policy.backoff(child.quick_deaths)
+        self.say(f"{child.name} {how} after {lived:.1f}s; restarting it in {delay:g}s.")
+        child.restart_at = time.monotonic() + delay
+        return True
 
     def say(self, message: str) -> None:
         self.out.write(f"[noc] {message}\n")
