@@ -32,3 +32,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class BrokerRetryFilter(logging.Filter):
+    """A worker that lost its broker logs 'Cannot connect … trying again' at every attempt (every
+    few seconds for as long as the outage lasts): the first goes through, the repeats are
+    dropped until it is connected again, so an outage reads as one line down, one line back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retrying = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("celery.worker.consumer"):
+            return True
+        message = record.getMessage()
+        if message.startswith("Connected to"):
+            self.retrying = False
+        elif message.startswith("consumer: Cannot connect to"):
+            if self.retrying:
+                return False
+            self.retrying = True
+        return True

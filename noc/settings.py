@@ -426,7 +426,10 @@ if LOG_FORMAT not in {"text", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request": {"()": "noc.logs.RequestContextFilter"}},
+    "filters": {
+        "request": {"()": "noc.logs.RequestContextFilter"},
+        "broker_retries": {"()": "noc.logs.BrokerRetryFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "noc.logs.JsonFormatter"},
@@ -435,7 +438,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request"],
+            "filters": ["request", "broker_retries"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -1,10 +1,11 @@
 """Where a service's slots fall: its grid (an interval from its phase, or a cron), which slot a
 late dispatcher still runs, and which slots it records as missed instead.
 
-The rule, wherever a slot is handled late (the dispatcher, the reclaimer, the worker): a slot
-is run only while it is the service's latest one (its next slot is not due yet) and at most
-MAX_SLOT_AGE after its time; otherwise it is recorded `missed`. A service never leaves its
-grid, so an outage can neither lose slots silently nor line a fleet up on one second.
+The dispatcher runs a slot it claims late only within a tenth of the service's interval (and
+MAX_SLOT_AGE); a slot handed out again (its worker died) or reaching a worker late is run only
+while its service's next slot is not due yet. Every other slot is recorded `missed`. A service
+never leaves its grid, so an outage can neither lose slots silently nor line a fleet up on one
+second.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from services.models import Service
 # A check never starts more than this after its slot: later, its result would describe a
 # moment it was not taken at. (A dispatched batch gets longer, see actions.MAX_RUN_DELAY.)
 MAX_SLOT_AGE = timedelta(minutes=5)
+# The dispatcher still runs a slot it claims this late, as a share of the service's interval
+# (dispatch jitter); later, the slot is missed. Running every late slot at once after an outage
+# would start a whole interval's worth of checks in the same second.
+LATE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,9 @@ def first_slot_from(service: Service, due: datetime, floor: datetime) -> datetim
 
 def plan_claim(service: Service, now: datetime) -> Plan:
     """The service is due (`next_check_at` at or before now + the dispatcher's lookahead): run
-    its latest slot if that is recent enough, record the slots before it as missed, and move
-    its due time to the next slot of the same grid, so it keeps its own phase."""
+    its latest slot if that is late by less than a tenth of its interval, record every slot
+    before it (and it, when later than that) as missed, and move its due time to the next slot
+    of the same grid after now, so it keeps its own phase."""
     due = service.next_check_at
     try:
         latest = latest_slot(service, due, now)
@@ -84,7 +90,7 @@ def plan_claim(service: Service, now: datetime) -> Plan:
         # A cron that stopped firing (its years ran out, or a date that never comes): its due
         # slot is its last.
         latest, upcoming = due, None
-    run = latest if latest >= now - MAX_SLOT_AGE else None
+    run = latest if latest >= now - late_tolerance(service, latest, upcoming) else None
     gap_until = latest if run is not None else upcoming or latest + timedelta(microseconds=1)
     try:
         gap_from = first_slot_from(service, due, gap_floor(service, now))
@@ -93,6 +99,13 @@ def plan_claim(service: Service, now: datetime) -> Plan:
     if gap_from >= gap_until:
         gap_from = gap_until = None
     return Plan(run=run, gap_from=gap_from, gap_until=gap_until, next=upcoming)
+
+
+def late_tolerance(service: Service, slot: datetime, upcoming: datetime | None) -> timedelta:
+    """How late the dispatcher may still run `slot`: a tenth of the service's interval (the
+    time to its next slot), never more than MAX_SLOT_AGE."""
+    period = (upcoming - slot) if upcoming is not None else MAX_SLOT_AGE
+    return min(period * LATE_SHARE, MAX_SLOT_AGE)
 
 
 def superseded(service: Service, slot: datetime, now: datetime) -> bool:

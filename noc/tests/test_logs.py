@@ -40,3 +40,23 @@ def test_a_request_logs_with_its_id(client, caplog, db):
     RequestContextFilter().filter(record)
     # The filter runs at emit time, inside the request: caplog keeps the attribute it set then.
     assert getattr(record, "request_id", None) in {"trace-me", "-"}
+
+
+def test_a_worker_retrying_its_broker_logs_the_first_attempt_and_the_reconnection_only():
+    from noc.logs import BrokerRetryFilter
+
+    retries = BrokerRetryFilter()
+
+    def record(name: str, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, message, None, None)
+
+    cannot = "consumer: Cannot connect to redis://127.0.0.1:6379/0: Error 111. Trying again in 3s"
+    lines = [
+        record("celery.worker.consumer.consumer", cannot),
+        record("celery.worker.consumer.consumer", cannot),
+        record("celery.worker.consumer.consumer", cannot),
+        record("celery.worker.consumer.connection", "Connected to redis://127.0.0.1:6379/0"),
+        record("celery.worker.consumer.consumer", cannot),
+        record("noc.other", cannot),
+    ]
+    assert [retries.filter(r) for r in lines] == [True, False, False, True, True, True]

@@ -66,12 +66,12 @@ def test_a_service_claimed_intervals_late_runs_its_latest_slot_and_misses_the_re
 ):
     service = make_service(interval_seconds=60)
     now = timezone.now()
-    due = make_due(service, at=now - timedelta(minutes=3, seconds=30))
+    due = make_due(service, at=now - timedelta(minutes=3, seconds=3))
 
     [slot] = actions.checks_claim_due(now=now)
     assert actions.check_gaps_record() == 3
 
-    # The latest slot of its own grid runs (30 s late); the three before it are missed.
+    # The latest slot of its own grid runs (3 s late); the three before it are missed.
     assert slot.due == due + timedelta(minutes=3)
     assert missed_times(service) == [due + timedelta(minutes=m) for m in range(3)]
     assert "not dispatched in time" in CheckResult.objects.filter(service_id=service.id)[0].error
@@ -94,12 +94,27 @@ def test_a_slot_too_old_to_run_is_missed_and_the_service_stays_on_its_grid(make_
     assert service.next_check_at == due + timedelta(minutes=10)
 
 
-def test_a_slot_less_than_one_interval_late_still_runs(make_service):
+def test_a_slot_claimed_within_a_tenth_of_its_interval_still_runs(make_service):
     service = make_service(interval_seconds=60)
     now = timezone.now()
-    due = make_due(service, at=now - timedelta(seconds=50))
+    due = make_due(service, at=now - timedelta(seconds=5))
     assert [s.due for s in actions.checks_claim_due(now=now)] == [due]
     assert actions.check_gaps_record() == 0
+    service.refresh_from_db()
+    assert service.next_check_at == due + timedelta(seconds=60)
+
+
+def test_a_slot_claimed_later_than_that_is_missed_and_the_next_one_keeps_the_phase(
+    make_service,
+):
+    # After an outage, running every late slot at once would start a whole interval's worth
+    # of the fleet in one second: they are missed, and each service resumes on its grid.
+    service = make_service(interval_seconds=60)
+    now = timezone.now()
+    due = make_due(service, at=now - timedelta(seconds=7))
+    assert actions.checks_claim_due(now=now) == []
+    actions.check_gaps_record()
+    assert missed_times(service) == [due]
     service.refresh_from_db()
     assert service.next_check_at == due + timedelta(seconds=60)
 
@@ -109,11 +124,13 @@ def test_a_due_time_older_than_the_service_records_nothing_missed(make_service):
     service = make_service(interval_seconds=60)
     Service.objects.filter(pk=service.pk).update(next_check_at=datetime(2026, 1, 1, tzinfo=UTC))
     now = timezone.now()
-    [slot] = actions.checks_claim_due(now=now)
+    actions.checks_claim_due(now=now)
     actions.check_gaps_record()
-    assert now - timedelta(seconds=60) < slot.due <= now
-    assert slot.due.second == 0 and slot.due.microsecond == 0  # the grid of 2026-01-01
     assert missed_times(service) == []
+    service.refresh_from_db()
+    assert now < service.next_check_at <= now + timedelta(seconds=60)
+    assert service.next_check_at.second == 0  # the grid of 2026-01-01, whole minutes
+    assert service.next_check_at.microsecond == 0
 
 
 def test_a_fleet_claimed_after_an_outage_keeps_its_phases(make_service):
@@ -158,7 +175,7 @@ def test_a_long_outage_is_written_in_bounded_runs(make_service):
 def test_a_cron_service_late_misses_each_firing_it_skipped(make_service):
     service = make_service(interval_seconds=None, cron="*/30 * * * * *", timeout_seconds=5)
     due = make_due(service, at=timezone.now().replace(second=0, microsecond=0))
-    now = due + timedelta(minutes=2, seconds=10)
+    now = due + timedelta(minutes=2, seconds=2)
 
     [slot] = actions.checks_claim_due(now=now)
     actions.check_gaps_record()
