@@ -7,6 +7,8 @@ minute, the rollup refresh period), certificates, check lag and pending claims.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +22,8 @@ from noc.metrics_access import metrics_access
 from services import queries
 from services.choices import ServiceStatus
 from services.models import Service
+
+logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UPTIME_WINDOW = "24h"
@@ -107,11 +111,7 @@ def service_families(out: Exposition) -> set[str]:
 
 
 def uptime_family(out: Exposition, service_ids: set[str]) -> None:
-    ratios = cache.get_or_set(
-        f"services:metrics:uptime:{UPTIME_WINDOW}",
-        lambda: queries.uptime_ratios(UPTIME_WINDOW),
-        UPTIME_CACHE_SECONDS,
-    )
+    ratios = _cached_uptime_ratios()
     out.family(
         "noc_service_uptime_ratio",
         "gauge",
@@ -189,3 +189,18 @@ def render_metrics() -> str:
 @metrics_access
 def metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(render_metrics(), content_type=CONTENT_TYPE)
+
+
+def _cached_uptime_ratios() -> dict[str, float]:
+    """From the cache when it answers; a Redis outage costs the scrape a query, not the page."""
+    key = f"services:metrics:uptime:{UPTIME_WINDOW}"
+    try:
+        ratios = cache.get(key)
+    except Exception:
+        logger.warning("metrics: cache unavailable; uptime read from PostgreSQL", exc_info=True)
+        return queries.uptime_ratios(UPTIME_WINDOW)
+    if ratios is None:
+        ratios = queries.uptime_ratios(UPTIME_WINDOW)
+        with contextlib.suppress(Exception):
+            cache.set(key, ratios, UPTIME_CACHE_SECONDS)
+    return ratios

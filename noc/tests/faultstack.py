@@ -45,9 +45,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def http_status(url: str, timeout: float = 5) -> int | None:
+def http_status(url: str, timeout: float = 5, key: str = "") -> int | None:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -66,6 +67,7 @@ class FaultStack:
     runner: subprocess.Popen | None = None
     fleet: dict[str, datetime] = field(default_factory=dict)  # service id -> a slot of its grid
     interval: timedelta = timedelta(seconds=5)
+    api_key: str = ""
 
     # --- the servers ----------------------------------------------------------------------
 
@@ -196,6 +198,9 @@ class FaultStack:
             [FLEET_PREFIX + "%"],
         )
         self.fleet = dict(rows)
+
+    def create_api_key(self) -> None:
+        self.api_key = self.manage("create_api_key", "admin").strip().splitlines()[-1]
 
     def sql(self, query: str, params=None) -> list[tuple]:
         with psycopg.connect(self.database_url, connect_timeout=5) as conn:
