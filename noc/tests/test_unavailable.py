@@ -8,8 +8,8 @@ import pytest
 import redis.exceptions
 from django.db import OperationalError
 
-from noc import dashboard
 from services.api import views as service_views
+from web.queries import public
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def test_a_page_whose_database_is_away_is_a_503_naming_it(client, monkeypatch):
     def database_gone():
         raise OperationalError('connection to server on socket "/x/.s.PGSQL.5432" failed')
 
-    monkeypatch.setattr(dashboard, "public_status", database_gone)
+    monkeypatch.setattr(public, "public_status", database_gone)
     response = client.get("/status/")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
