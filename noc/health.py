@@ -29,6 +29,9 @@ class Probe:
     name: str
     check: Callable[[], str | None]  # returns a detail, raises on failure
     required: bool = True
+    # Reads through Django's connection: run in the request's thread once the database
+    # answered (a thread of its own would open another connection, outside the request's).
+    reads_database: bool = False
 
 
 def check_database() -> str:
@@ -176,18 +179,22 @@ def _in_thread(probe: Probe) -> dict:
 
 
 def readiness() -> dict[str, dict]:
-    results = run_probes(probes())
-    # Migrations are read through Django's connection: only once the database answered.
-    if results["database"]["status"] == "ok":
-        results["migrations"] = run_probe(Probe("migrations", check_migrations))
-    else:
-        results["migrations"] = {
-            "status": "down",
-            "required": True,
-            "latency_ms": 0.0,
-            "detail": "not checked: the database is down",
-        }
+    found = probes()
+    results = run_probes([probe for probe in found if not probe.reads_database])
+    database_ok = results["database"]["status"] == "ok"
+    migrations = Probe("migrations", check_migrations, reads_database=True)
+    for probe in [migrations, *(probe for probe in found if probe.reads_database)]:
+        results[probe.name] = run_probe(probe) if database_ok else not_checked(probe)
     return results
+
+
+def not_checked(probe: Probe) -> dict:
+    return {
+        "status": "down",
+        "required": probe.required,
+        "latency_ms": 0.0,
+        "detail": "not checked: the database is down",
+    }
 
 
 @never_cache

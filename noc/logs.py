@@ -34,23 +34,37 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
-class BrokerRetryFilter(logging.Filter):
-    """A worker that lost its broker logs 'Cannot connect … trying again' at every attempt (every
-    few seconds for as long as the outage lasts): the first goes through, the repeats are
-    dropped until it is connected again, so an outage reads as one line down, one line back."""
+class RepeatedOutageFilter(logging.Filter):
+    """Celery logs the same line at every attempt while a dependency is away (the worker's
+    'Cannot connect' every few seconds, beat's failed publication or database error at every
+    tick): the first goes through, the repeats are dropped until the outage ends (a line saying
+    so, or QUIET_SECONDS without a repeat), so an outage reads as one line down, one line back."""
+
+    QUIET_SECONDS = 30.0
+    REPEATS = (
+        ("celery.worker.consumer", "consumer: Cannot connect to"),
+        ("celery.beat", "Message Error:"),
+        ("celery.beat", "beat: Connection error"),
+        ("django_celery_beat.schedulers", "Database gave error"),
+        ("django_celery_beat.schedulers", "Database error while sync"),
+    )
+    ENDS = (("celery.worker.consumer", "Connected to"),)
 
     def __init__(self) -> None:
         super().__init__()
-        self.retrying = False
+        self.last_seen: dict[tuple[str, str], float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith("celery.worker.consumer"):
+        if not record.name.startswith(("celery", "django_celery_beat")):
             return True
         message = record.getMessage()
-        if message.startswith("Connected to"):
-            self.retrying = False
-        elif message.startswith("consumer: Cannot connect to"):
-            if self.retrying:
-                return False
-            self.retrying = True
+        for family, prefix in self.ENDS:
+            if record.name.startswith(family) and message.startswith(prefix):
+                self.last_seen = {k: v for k, v in self.last_seen.items() if k[0] != family}
+                return True
+        for pattern in self.REPEATS:
+            if record.name.startswith(pattern[0]) and message.startswith(pattern[1]):
+                previous = self.last_seen.get(pattern)
+                self.last_seen[pattern] = record.created
+                return previous is None or record.created - previous > self.QUIET_SECONDS
         return True

@@ -429,7 +429,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request": {"()": "noc.logs.RequestContextFilter"},
-        "broker_retries": {"()": "noc.logs.BrokerRetryFilter"},
+        "outage_repeats": {"()": "noc.logs.RepeatedOutageFilter"},
     },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -439,7 +439,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["request", "broker_retries"],
+            "filters": ["request", "outage_repeats"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -21,4 +21,4 @@ def check_log_outbox() -> str:
 def log_outbox_probes() -> list[Probe]:
     if not settings.ELASTICSEARCH_URL:
         return []
-    return [Probe("log_outbox", check_log_outbox, required=False)]
+    return [Probe("log_outbox", check_log_outbox, required=False, reads_database=True)]

@@ -42,21 +42,33 @@ def test_a_request_logs_with_its_id(client, caplog, db):
     assert getattr(record, "request_id", None) in {"trace-me", "-"}
 
 
-def test_a_worker_retrying_its_broker_logs_the_first_attempt_and_the_reconnection_only():
-    from noc.logs import BrokerRetryFilter
+def test_an_outage_logs_the_first_of_celerys_repeated_lines_and_the_reconnection_only():
+    from noc.logs import RepeatedOutageFilter
 
-    retries = BrokerRetryFilter()
+    repeats = RepeatedOutageFilter()
 
-    def record(name: str, message: str) -> logging.LogRecord:
-        return logging.LogRecord(name, logging.ERROR, __file__, 1, message, None, None)
+    def record(name: str, message: str, at: float) -> logging.LogRecord:
+        line = logging.LogRecord(name, logging.ERROR, __file__, 1, message, None, None)
+        line.created = at
+        return line
 
     cannot = "consumer: Cannot connect to redis://127.0.0.1:6379/0: Error 111. Trying again in 3s"
+    worker = "celery.worker.consumer.consumer"
     lines = [
-        record("celery.worker.consumer.consumer", cannot),
-        record("celery.worker.consumer.consumer", cannot),
-        record("celery.worker.consumer.consumer", cannot),
-        record("celery.worker.consumer.connection", "Connected to redis://127.0.0.1:6379/0"),
-        record("celery.worker.consumer.consumer", cannot),
-        record("noc.other", cannot),
+        record(worker, cannot, 0),
+        record(worker, cannot, 3),
+        record(worker, cannot, 6),
+        record("celery.worker.consumer.connection", "Connected to redis://127.0.0.1:6379/0", 8),
+        record(worker, cannot, 9),  # a new outage
+        record("noc.other", cannot, 10),
+        # beat's database errors at every tick, then none for a while: a new outage.
+        record("django_celery_beat.schedulers", "Database gave error: OperationalError()", 0),
+        record("django_celery_beat.schedulers", "Database gave error: OperationalError()", 5),
+        record("django_celery_beat.schedulers", "Database gave error: OperationalError()", 10),
+        record("django_celery_beat.schedulers", "Database gave error: OperationalError()", 100),
+        record("celery.beat", "Message Error: Couldn't apply scheduled task", 1),
+        record("celery.beat", "Message Error: Couldn't apply scheduled task", 2),
     ]
-    assert [retries.filter(r) for r in lines] == [True, False, False, True, True, True]
+    assert [repeats.filter(r) for r in lines] == [
+        True, False, False, True, True, True, True, False, False, True, True, False,
+    ]  # fmt: skip
