@@ -235,7 +235,7 @@ class Runner:
         died too often in a row right after starting: the stack stops."""
         lived = time.monotonic() - child.started_at
         child.quick_deaths = child.quick_deaths + 1 if lived < self.policy.healthy_after else 1
-        # Its own children (gunicorn workers, the Celery pool) go with it before a new one starts.
+        # Its own children (the web server's workers, the Celery pool) go before a new one starts.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, signal.SIGKILL)
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
