@@ -58,6 +58,17 @@ def burn_label(rate: float | None) -> str:
     return f"{rate:.2f}×" if rate < 1 else f"{rate:.1f}×"
 
 
+def measure_label(value: float | None) -> str:
+    """A measured value (what fired an alert): 97, 0.123, 1,234.5; at most three decimals,
+    none that are zero."""
+    if value is None:
+        return EM_DASH
+    decimals = 1 if abs(value) >= 100 else 3
+    return (
+        f"{value:,.{decimals}f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:,.0f}"
+    )
+
+
 def ms_label(ms: float | None) -> str:
     """123 ms, 1.23 s, 12.3 s."""
     if ms is None:

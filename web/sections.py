@@ -1,5 +1,5 @@
-"""Dashboard sections that other apps contribute: the place for "alerts firing" (alert rules)
-and "collectors in error" (collectors) once those apps exist.
+"""Dashboard sections that other apps contribute: "alerts firing" (observability's alert
+rules) and later "collectors in error" (collectors).
 
 The console stands on top of every app, so a section is declared here, reading its app's
 `queries.py`. To add one:
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from web.queries import alerts
+
 if TYPE_CHECKING:
     from web.queries.dashboard import OperatorDashboard
 
@@ -37,7 +39,14 @@ class Section:
     rows: Callable[[OperatorDashboard], list[Any]]
 
 
-SECTIONS: list[Section] = []
+SECTIONS: list[Section] = [
+    Section(
+        name="alerts-firing",
+        title="Alerts firing",
+        template="web/sections/alerts_firing.html",
+        rows=lambda board: alerts.alerts_firing(board.filters),
+    ),
+]
 
 
 def render_all(board: OperatorDashboard) -> SafeString:

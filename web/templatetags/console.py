@@ -43,6 +43,11 @@ def burn(value: float | None) -> str:
 
 
 @register.filter
+def measure(value: float | None) -> str:
+    return formatting.measure_label(value)
+
+
+@register.filter
 def ms(value: float | None) -> str:
     return formatting.ms_label(value)
 
