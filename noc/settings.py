@@ -498,6 +498,8 @@ METRICS_MAX_LABELS = env.int("METRICS_MAX_LABELS", default=32)
 METRICS_MAX_LABEL_LENGTH = env.int("METRICS_MAX_LABEL_LENGTH", default=1024)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=50_000)
+METRICS_QUERY_MAX_POINTS = env.int("METRICS_QUERY_MAX_POINTS", default=11_000)
+METRICS_QUERY_TIMEOUT_MS = env.int("METRICS_QUERY_TIMEOUT_MS", default=10_000)
 # --- Observability: logs and alert rules -------------------------------------------------------
 
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)

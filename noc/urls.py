@@ -13,6 +13,7 @@ from rest_framework.reverse import reverse
 from noc import health
 from noc.converters import AnyCaseUUIDConverter
 from observability.api.logs import OtlpLogsView
+from observability.api.metrics import OtlpMetricsView
 from services import metrics, ping
 
 register_converter(AnyCaseUUIDConverter, "uuid_any_case")
@@ -67,6 +68,7 @@ urlpatterns = [
     path("ping/<uuid_any_case:token>/start", ping.ping, {"outcome": "start"}, name="ping-start"),
     path("metrics", metrics.metrics, name="metrics"),
     path("v1/logs", OtlpLogsView.as_view(), name="otlp-logs"),
+    path("v1/metrics", OtlpMetricsView.as_view(), name="otlp-metrics"),
 ]
 
 # The API answers in its JSON error shape even where Django, not DRF, answers.

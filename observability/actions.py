@@ -178,6 +178,16 @@ def metric_points_ingest(
     return result
 
 
+def metric_otlp_ingest(
+    *, application: Application, request, now_us: int | None = None
+) -> IngestResult:
+    """Store the points of an OTLP `ExportMetricsServiceRequest` (decoded by
+    `observability.otlp.metrics`) for `application`, as `metric_points_ingest` does."""
+    from observability.otlp.metrics import points_of
+
+    return metric_points_ingest(application=application, points=points_of(request), now_us=now_us)
+
+
 def _group(
     points: Iterable[MetricPoint], now_us: int, limits: Limits, result: IngestResult
 ) -> tuple[dict, int]:

@@ -56,6 +56,19 @@ class Aggregation(models.TextChoices):
     P95 = "p95", "95th percentile"
 
 
+class QueryAggregation(models.TextChoices):
+    """How GET /api/metrics/query reduces each step of a series."""
+
+    AVG = "avg", "Average"
+    MIN = "min", "Minimum"
+    MAX = "max", "Maximum"
+    SUM = "sum", "Sum"
+    COUNT = "count", "Number of points"
+    LAST = "last", "Last value"
+    RATE = "rate", "Increase per second (counters; delta series: sum per second)"
+    P95 = "p95", "95th percentile"
+
+
 class Condition(models.TextChoices):
     GT = "gt", ">"
     GTE = "gte", ">="

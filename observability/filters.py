@@ -6,7 +6,7 @@ import django_filters
 
 from noc.api.filters import FilterSet
 from observability.choices import AlertStatus
-from observability.models import Alert, AlertRule, Application, IngestKey
+from observability.models import Alert, AlertRule, Application, IngestKey, MetricSeries
 from services.choices import Severity
 
 
@@ -42,3 +42,12 @@ class AlertFilter(FilterSet):
     class Meta:
         model = Alert
         fields = ["status", "severity", "rule"]
+
+
+class MetricSeriesFilter(FilterSet):
+    application = django_filters.CharFilter(field_name="application__slug")
+    prefix = django_filters.CharFilter(field_name="name", lookup_expr="startswith")
+
+    class Meta:
+        model = MetricSeries
+        fields = ["application", "prefix", "name", "kind"]

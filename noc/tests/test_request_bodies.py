@@ -21,7 +21,13 @@ WITH_BODY = [e for e in WRITES if e.payload is not NO_BODY]
 OWN_FORMAT = [
     e
     for e in WITH_BODY
-    if e.url in {"/api/metrics/ingest", "/api/logs/ingest", "/v1/logs?application=matrix-app"}
+    if e.url
+    in {
+        "/api/metrics/ingest",
+        "/api/logs/ingest",
+        "/v1/logs?application=matrix-app",
+        "/v1/metrics?application=matrix-app",
+    }
 ]
 FORMS = [e for e in WITH_BODY if e not in OWN_FORMAT]
 

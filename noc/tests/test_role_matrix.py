@@ -259,6 +259,24 @@ def _otlp_logs() -> dict:
     return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
 
 
+def _otlp_metrics() -> dict:
+    _application()
+    gauge = {"dataPoints": [{"asDouble": 1}]}
+    return {
+        "resourceMetrics": [
+            {"scopeMetrics": [{"metrics": [{"name": "matrix_up", "gauge": gauge}]}]}
+        ]
+    }
+
+
+def _metric_query_url() -> str:
+    from observability.actions import metric_points_ingest
+    from observability.points import MetricPoint
+
+    metric_points_ingest(application=_application(), points=[MetricPoint("matrix_up", {}, 1.0)])
+    return "/api/metrics/query?name=matrix_up&from=-5m"
+
+
 def _log_lines() -> dict:
     _application()
     return {"application": "matrix-app", "logs": [{"message": "matrix line"}]}
@@ -281,6 +299,10 @@ ENDPOINTS += [
     Endpoint("post", "/api/logs/ingest", Role.OPERATOR, _log_lines),
     Endpoint("get", "/api/logs/search?q=matrix", Role.VIEWER),
     Endpoint("post", "/v1/logs?application=matrix-app", Role.OPERATOR, _otlp_logs),
+    Endpoint("post", "/v1/metrics?application=matrix-app", Role.OPERATOR, _otlp_metrics),
+    Endpoint("get", "/api/metrics/", Role.VIEWER),
+    Endpoint("get", _metric_query_url, Role.VIEWER),
+    Endpoint("get", "/api/metrics/series?prefix=matrix", Role.VIEWER),
 ]  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from observability.api import alerts, logs, views
+from observability.api import alerts, logs, metrics, views
 
 router = SimpleRouter()
 router.register("applications", views.ApplicationViewSet, basename="application")
@@ -12,7 +12,10 @@ router.register("alert-rules", alerts.AlertRuleViewSet, basename="alert-rule")
 router.register("alerts", alerts.AlertViewSet, basename="alert")
 
 urlpatterns = [
+    path("metrics/", metrics.MetricsIndexView.as_view(), name="metrics-index"),
     path("metrics/ingest", views.MetricIngestView.as_view(), name="metrics-ingest"),
+    path("metrics/query", metrics.MetricQueryView.as_view(), name="metrics-query"),
+    path("metrics/series", metrics.MetricSeriesView.as_view(), name="metrics-series"),
     path("logs/ingest", logs.LogIngestView.as_view(), name="logs-ingest"),
     path("logs/search", logs.LogSearchView.as_view(), name="logs-search"),
     *router.urls,

@@ -53,10 +53,11 @@ def encoding_of(content_type: str) -> str:
         ) from None  # fmt: skip
 
 
-def parse(body: bytes, encoding: str) -> ExportLogsServiceRequest:
-    """A malformed body is a 400. OTLP/JSON writes trace and span ids in hex, where protobuf's
-    JSON mapping reads base64: they are converted first."""
-    request = ExportLogsServiceRequest()
+def parse(body: bytes, encoding: str, request: Message | None = None) -> Message:
+    """The export request in `body` (logs unless another empty `request` is given). A malformed
+    body is a 400. OTLP/JSON writes trace and span ids in hex, where protobuf's JSON mapping
+    reads base64: they are converted first."""
+    request = ExportLogsServiceRequest() if request is None else request
     if encoding == PROTOBUF:
         try:
             request.ParseFromString(body)
