@@ -22,7 +22,7 @@ from accounts.audit import snapshot
 from accounts.choices import AuditAction
 from incidents.choices import NoticeKind
 from noc.timeseries.rollups import mark_dirty
-from observability import series, storage
+from observability import counters, series, storage
 from observability.choices import OPEN_ALERT_STATUSES, AlertStatus, Condition, Rejection
 from observability.models import Alert, AlertRule, Application, IngestKey
 from observability.points import (
@@ -151,6 +151,7 @@ def metric_points_ingest(
             ids[key] = series_id
     if not groups:
         result.accepted = total - result.rejected
+        counters.count(counters.METRICS, rejections=result.rejections)
         return result
     storage.ensure_days(METRIC_POINTS, _days(groups))
     with transaction.atomic():
@@ -175,6 +176,7 @@ def metric_points_ingest(
             storage.write_points(METRIC_POINTS.table, storage.copy_payload(rows))
             _mark_rollups_dirty(rows, now_us)
     result.accepted = total - result.rejected
+    counters.count(counters.METRICS, accepted=result.accepted, rejections=result.rejections)
     return result
 
 
@@ -258,6 +260,7 @@ def log_lines_ingest(
     )  # fmt: skip
     log_records_write(records=records)
     result.accepted = len(records)
+    counters.count(counters.LOGS, accepted=result.accepted, rejections=result.rejections)
     return result
 
 
@@ -273,6 +276,7 @@ def log_otlp_ingest(
     records = records_of(request, application=application, now_us=now_us, result=result)
     log_records_write(records=records)
     result.accepted = len(records)
+    counters.count(counters.LOGS, accepted=result.accepted, rejections=result.rejections)
     return result
 
 

@@ -11,13 +11,14 @@ class ObservabilityConfig(AppConfig):
         from accounts.roles import register_operator_permissions
         from noc.health import EXTRA_PROBES
         from observability.health import log_outbox_probes
-        from observability.metrics import log_outbox_families
+        from observability.metrics import ingest_counter_families, log_outbox_families
         from services.metrics import EXTRA_FAMILIES
 
         # Operators acknowledge and silence alerts in the admin too.
         register_operator_permissions("observability.change_alert")
 
-        if log_outbox_families not in EXTRA_FAMILIES:
-            EXTRA_FAMILIES.append(log_outbox_families)
+        for family in (log_outbox_families, ingest_counter_families):
+            if family not in EXTRA_FAMILIES:
+                EXTRA_FAMILIES.append(family)
         if log_outbox_probes not in EXTRA_PROBES:
             EXTRA_PROBES.append(log_outbox_probes)

@@ -1,9 +1,39 @@
-"""Observability gauges for /metrics (registered into services.metrics by the app config):
-the log outbox, and firing alerts by severity."""
+"""Observability families for /metrics (registered into services.metrics by the app config):
+the log outbox, and the ingestion counters (`observability.counters`)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+
+from observability import counters
+
+STORED = {
+    counters.METRICS: ("noc_ingest_points_total", "Metric points stored (every ingestion path)."),
+    counters.LOGS: ("noc_ingest_log_lines_total", "Log lines stored."),
+    counters.SPANS: ("noc_ingest_spans_total", "Trace spans stored."),
+}
+
+
+def ingest_counter_families(out) -> None:
+    values = counters.read()
+    for signal, (name, help_text) in STORED.items():
+        out.family(name, "counter", help_text, [({}, values.get(f"accepted|{signal}", 0))])
+    rejected, refused = [], []
+    for field, value in sorted(values.items()):
+        kind, _, rest = field.partition("|")
+        signal, _, reason = rest.partition("|")
+        if kind == "rejected":
+            rejected.append(({"signal": signal, "reason": reason}, value))
+        elif kind == "refused":
+            refused.append(({"signal": signal, "code": reason}, value))
+    out.family(
+        "noc_ingest_rejected_total", "counter",
+        "Items (metric points, log lines, spans) not stored, by signal and reason.", rejected,
+    )  # fmt: skip
+    out.family(
+        "noc_ingest_requests_refused_total", "counter",
+        "Ingestion requests refused whole (4xx), by signal and error code.", refused,
+    )  # fmt: skip
 
 
 def log_outbox_families(out) -> None:

@@ -1,8 +1,11 @@
-"""GET /metrics: the fleet's state in the Prometheus text exposition format 0.0.4.
+"""GET /metrics: the fleet's state for Prometheus, served with `prometheus_client`.
 
-Hand-written (the format is a few lines of text) so no client library is needed. Each scrape
-costs a fixed number of queries whatever the fleet size: services, 24 h uptime (cached for a
-minute, the rollup refresh period), certificates, check lag and pending claims.
+A custom collector (`NocCollector`) runs the same set-based reads at every scrape: services,
+24 h uptime (cached for a minute, the rollup refresh period), certificates, check lag and
+pending claims, the families other apps register (`EXTRA_FAMILIES`) and the process. Each
+scrape costs a fixed number of queries whatever the fleet size. The exposition and content
+negotiation are prometheus_client's: the text format 0.0.4 by default, OpenMetrics for a
+scraper that asks for `application/openmetrics-text`.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import psutil
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 from noc.metrics_access import metrics_access
 from services import queries
@@ -31,15 +37,11 @@ UPTIME_CACHE_SECONDS = 60
 Sample = tuple[dict[str, str], float]
 
 
-# --- the text format ---------------------------------------------------------------------------
+# --- the text format (prometheus_client writes it; these remain for callers and tests) ----------
 
 
 def escape_label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def format_value(value: float) -> str:
@@ -59,18 +61,19 @@ def format_labels(labels: dict[str, str]) -> str:
 
 
 class Exposition:
+    """Where each family function writes: `family(name, kind, help, samples)` becomes one
+    prometheus_client `Metric` (a counter's family name without its `_total`, as the client
+    wants it)."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.metrics: list[Metric] = []
 
     def family(self, name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> None:
-        self.lines.append(f"# HELP {name} {escape_help(help_text)}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        self.lines.extend(
-            f"{name}{format_labels(labels)} {format_value(value)}" for labels, value in samples
-        )
-
-    def render(self) -> str:
-        return "\n".join(self.lines) + "\n"
+        family_name = name.removesuffix("_total") if kind == "counter" else name
+        metric = Metric(family_name, help_text, kind)
+        for labels, value in samples:
+            metric.add_sample(name, {k: str(v) for k, v in labels.items()}, float(value))
+        self.metrics.append(metric)
 
 
 # --- the metrics -------------------------------------------------------------------------------
@@ -164,7 +167,7 @@ def process_families(out: Exposition) -> None:
 EXTRA_FAMILIES: list[Callable[[Exposition], None]] = []
 
 
-def render_metrics() -> str:
+def collect_families() -> list[Metric]:
     started = time.perf_counter()
     out = Exposition()
     service_ids = service_families(out)
@@ -179,7 +182,24 @@ def render_metrics() -> str:
         "Time spent computing this page.",
         [({}, round(time.perf_counter() - started, 6))],
     )
-    return out.render()
+    return out.metrics
+
+
+class NocCollector:
+    """prometheus_client's custom collector over the project's reads, run at each scrape."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from collect_families()
+
+
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(NocCollector())
+
+
+def render_metrics(accept: str = "") -> tuple[bytes, str]:
+    """The exposition for an Accept header: (body, content type)."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(REGISTRY), content_type
 
 
 # --- the view (who may read it: noc/metrics_access.py) -----------------------------------------
@@ -188,7 +208,8 @@ def render_metrics() -> str:
 @require_GET
 @metrics_access
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(render_metrics(), content_type=CONTENT_TYPE)
+    body, content_type = render_metrics(request.headers.get("Accept", ""))
+    return HttpResponse(body, content_type=content_type)
 
 
 def _cached_uptime_ratios() -> dict[str, float]:

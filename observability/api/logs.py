@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from noc.api.dates import DateTimeField
 from noc.api.throttles import IngestRateThrottle
-from observability import actions
+from observability import actions, counters
 from observability.api.serializers import IngestResultSerializer
 from observability.api.views import error_response, request_body
 from observability.authentication import INGEST_AUTHENTICATION, CanIngest, ReadPermission
@@ -78,6 +78,7 @@ class LogIngestView(APIView):
             application = application_for(ingest_key=ingest_key, named=batch.application)
             result = actions.log_lines_ingest(application=application, lines=batch.lines)
         except IngestError as exc:
+            counters.refused(counters.LOGS, exc.code)
             return error_response(exc)
         body = result.as_dict()
         if result.accepted == 0 and result.rejected > 0:
@@ -118,6 +119,7 @@ class OtlpLogsView(APIView):
     authentication_classes = INGEST_AUTHENTICATION
     permission_classes = [CanIngest]
     throttle_classes = [IngestRateThrottle]
+    signal = counters.LOGS  # what the ingestion counters count its refusals under
 
     @extend_schema(
         operation_id="otlp_logs_export",
@@ -153,6 +155,7 @@ class OtlpLogsView(APIView):
         return HttpResponse(data, content_type=content_type)
 
     def refuse(self, exc: IngestError) -> HttpResponse:
+        counters.refused(self.signal, exc.code)
         try:
             encoding = otlp_logs.encoding_of(self.request.content_type)
         except IngestError:

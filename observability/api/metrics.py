@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from observability import actions, metric_query
+from observability import actions, counters, metric_query
 from observability.api.logs import OTLP_STATUS, OtlpLogsView
 from observability.api.views import ObservabilityReadMixin, error_response, request_body
 from observability.choices import QueryAggregation
@@ -47,6 +47,8 @@ class OtlpMetricsView(OtlpLogsView):
     or `X-NOC-Application`. Points the limits refuse are reported as a partial success
     (`rejected_data_points`); refusals of the request itself are OTLP's `Status`, in the
     request's encoding (inherited from the logs endpoint)."""
+
+    signal = counters.METRICS
 
     @extend_schema(
         operation_id="otlp_metrics_export",

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from noc.api.throttles import IngestRateThrottle
-from observability import actions
+from observability import actions, counters
 from observability.api.serializers import (
     ApplicationCreatedSerializer,
     ApplicationSerializer,
@@ -150,6 +150,7 @@ class MetricIngestView(APIView):
             application = application_for(ingest_key=ingest_key, named=batch.application)
             result = actions.metric_points_ingest(application=application, points=batch.points)
         except IngestError as exc:
+            counters.refused(counters.METRICS, exc.code)
             return error_response(exc)
         body = result.as_dict()
         if result.accepted == 0 and result.rejected > 0:

@@ -191,3 +191,29 @@ def test_a_scrape_costs_the_same_queries_for_any_fleet_size(
         make_service()
     with django_assert_max_num_queries(6):
         assert client.get("/metrics").status_code == 200
+
+
+def test_the_page_is_prometheus_clients_exposition_that_its_parser_reads(client, make_service):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    make_service(id="api")
+    body = client.get("/metrics").content.decode()
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    assert families["noc_service_up"].type == "gauge"
+    assert families["process_cpu_seconds"].type == "counter"
+    assert families["process_cpu_seconds"].samples[0].name == "process_cpu_seconds_total"
+
+
+def test_a_scraper_asking_for_openmetrics_gets_it(client, make_service):
+    make_service(id="api")
+    response = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    body = response.content.decode()
+    assert body.endswith("# EOF\n")
+    assert 'noc_service_up{kind="http",service="api"}' in body
+    # Anything else (Prometheus' usual Accept included) gets the text format 0.0.4.
+    plain = client.get("/metrics", headers={"Accept": "text/plain;q=0.5,*/*;q=0.1"})
+    assert plain["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
