@@ -7,6 +7,9 @@ from django.db import connection
 from noc.timeseries import backend, partitions
 from noc.timeseries.operations import interval_sql
 from noc.timeseries.registry import TABLES, TimeSeriesTable
+from noc.timeseries.rollups import ROLLUPS, Rollup, refresh_window
+
+REFRESH_PROC = "policy_refresh_continuous_aggregate"
 
 
 def maintain(spec: TimeSeriesTable) -> dict:
@@ -61,5 +64,45 @@ def _compression_enabled(table: str) -> bool:
     return bool(row and row[0])
 
 
+def keep_refresh_policy(rollup: Rollup) -> str | None:
+    """Keep a continuous aggregate's refresh look-back below its source's retention as the
+    settings have it now. A retention lowered after migrating left the policy of the old one,
+    whose next run would recompute buckets over dropped chunks and delete their rows. Returns
+    what changed: "replaced", "removed" (the retention leaves less than the three buckets a
+    policy needs; real-time reads still cover the recent ones), or None."""
+    window = refresh_window(rollup)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT config->>'start_offset' FROM timescaledb_information.jobs "
+            "WHERE proc_name = %s AND hypertable_name = %s",
+            [REFRESH_PROC, rollup.name],
+        )
+        row = cursor.fetchone()
+        if row is not None and window >= 3 * rollup.bucket:
+            cursor.execute("SELECT %s::interval = %s::interval", [row[0], interval_sql(window)])
+            if cursor.fetchone()[0]:
+                return None
+        if row is not None:
+            cursor.execute("SELECT remove_continuous_aggregate_policy(%s)", [rollup.name])
+        if window < 3 * rollup.bucket:
+            return "removed" if row is not None else None
+        cursor.execute(
+            "SELECT add_continuous_aggregate_policy(%s, start_offset => %s::interval, "
+            "end_offset => %s::interval, schedule_interval => %s::interval)",
+            [rollup.name, interval_sql(window), interval_sql(rollup.bucket),
+             interval_sql(rollup.bucket)],
+        )  # fmt: skip
+    return "replaced"
+
+
 def maintain_all() -> dict[str, dict]:
-    return {table: maintain(spec) for table, spec in TABLES.items()}
+    # Refresh windows first: a retention policy shortened below them must find them shortened.
+    changed = {}
+    for name, rollup in ROLLUPS.items():
+        if backend.table_backend_of(connection, name) == backend.TIMESCALE:
+            changed[name] = keep_refresh_policy(rollup)
+    done = {table: maintain(spec) for table, spec in TABLES.items()}
+    for name, change in changed.items():
+        if change:
+            done.setdefault(name, {})["refresh_policy"] = change
+    return done

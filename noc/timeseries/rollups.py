@@ -31,7 +31,9 @@ class Rollup:
     # that arrive a little late without marking the rollup dirty.
     overlap: timedelta = timedelta(minutes=2)
     # TimescaleDB: how far back the refresh policy looks for late writes. Kept below the raw
-    # retention, since refreshing a range whose raw chunks were dropped would empty it.
+    # retention, since refreshing a range whose raw chunks were dropped would empty it (the
+    # maintenance task lowers the policy's window when the retention is lowered later:
+    # `refresh_window`).
     late_window: timedelta = timedelta(days=29)
     # Native: when set, only buckets that ended this long ago are computed, each once (plus
     # late writes, which mark it dirty); readers take newer buckets from the source. Without
@@ -98,11 +100,30 @@ def create_continuous_aggregate(schema_editor, rollup: Rollup) -> None:
         "end_offset => %s::interval, schedule_interval => %s::interval)",
         [
             rollup.name,
-            interval_sql(rollup.late_window),
+            interval_sql(refresh_window(rollup)),
             interval_sql(rollup.bucket),
             interval_sql(rollup.bucket),
         ],
     )
+
+
+def complete_window(rollup: Rollup) -> timedelta | None:
+    """How far back the source still holds every row of a bucket (None: no retention).
+    Retention drops only chunks or partitions that end before now − retention, so every bucket
+    starting after that is complete; one bucket is kept as a margin. Read from the registered
+    source table, whose retention follows the settings of this process, not those of the
+    migration that created the rollup."""
+    source = TABLES.get(rollup.source)
+    if source is None or source.retention is None:
+        return None
+    return source.retention - rollup.bucket
+
+
+def refresh_window(rollup: Rollup) -> timedelta:
+    """The continuous aggregate's refresh look-back: its late window, below `complete_window`
+    (refreshing a range whose raw chunks were dropped would empty its buckets)."""
+    complete = complete_window(rollup)
+    return rollup.late_window if complete is None else min(rollup.late_window, complete)
 
 
 def drop(schema_editor, rollup: Rollup) -> None:
@@ -139,6 +160,9 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         start = mark.upto - rollup.overlap
         if mark.dirty_since is not None:
             start = min(start, mark.dirty_since)
+        complete = complete_window(rollup)
+        if complete is not None:  # a bucket recomputed from partial rows would lose the rest
+            start = max(start, now - complete)
         start = _floor(_within_retention(rollup, start, now), rollup.bucket)
         _ensure_partitions(rollup, start, now)
         written = _upsert(rollup, start, end)
