@@ -149,7 +149,9 @@ class MetricQueryView(ObservabilityReadMixin, APIView):
         except metric_query.QueryError as exc:
             code = "not_found" if exc.status == 404 else "invalid"
             return error_response(IngestError(exc.status, code, exc.message, exc.field))
-        return Response(MetricQueryAnswerSerializer(answer).data)
+        # The answer is plain data already: the serializer documents it (thousands of points
+        # through nested serializers would cost more than the read).
+        return Response(answer)
 
 
 class MetricSeriesSerializer(serializers.ModelSerializer):

@@ -44,8 +44,17 @@ def metric_name(name: str) -> str:
     return _INVALID.sub("_", name)
 
 
+_label_names: dict[str, str] = {}
+
+
 def label_name(key: str) -> str:
-    return _LABEL_INVALID.sub("_", key)
+    """Attribute keys repeat on every point: each is translated once per process."""
+    name = _label_names.get(key)
+    if name is None:
+        if len(_label_names) > 10_000:
+            _label_names.clear()
+        name = _label_names[key] = _LABEL_INVALID.sub("_", key)
+    return name
 
 
 def label_value(value) -> str:
@@ -60,11 +69,18 @@ def label_value(value) -> str:
 
 
 def labels_of(attributes, base: dict[str, str]) -> dict[str, str]:
+    """The hot loop of OTLP ingestion: string attributes take the short way."""
     if not attributes:
         return base
     labels = dict(base)
+    names = _label_names
     for kv in attributes:
-        labels[label_name(kv.key)] = label_value(kv.value)
+        key, value = kv.key, kv.value
+        name = names.get(key) or label_name(key)
+        if value.WhichOneof("value") == "string_value":
+            labels[name] = value.string_value
+        else:
+            labels[name] = label_value(value)
     return labels
 
 
