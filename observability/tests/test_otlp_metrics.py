@@ -242,3 +242,43 @@ def test_a_viewer_may_not_write(make_application, make_user):
     response = post(bearer(token), export(), url=f"{URL}?application=shop")
     assert response.status_code == 403
     assert not MetricSeries.objects.exists()
+
+
+def test_summaries_delta_sums_exponential_histograms_and_empty_points(make_application):
+    _, key = make_application("shop")
+    nanos = time.time_ns() - 10**9
+    request = ExportMetricsServiceRequest()
+    metrics = request.resource_metrics.add().scope_metrics.add().metrics
+    summary = metrics.add(name="rpc.latency").summary.data_points.add(
+        time_unix_nano=nanos, count=4, sum=2.0
+    )
+    summary.quantile_values.add(quantile=0.5, value=0.4)
+    summary.quantile_values.add(quantile=0.99, value=0.9)
+    delta = metrics.add(name="jobs.done").sum
+    delta.aggregation_temporality = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
+    delta.is_monotonic = True
+    delta.data_points.add(time_unix_nano=nanos, as_int=3)
+    delta.data_points.add(time_unix_nano=nanos, as_int=9, flags=1)  # no recorded value
+    updown = metrics.add(name="pool.in_use").sum
+    updown.aggregation_temporality = CUMULATIVE
+    updown.data_points.add(time_unix_nano=nanos, as_int=-2)
+    exponential = metrics.add(name="payload.size").exponential_histogram
+    exponential.aggregation_temporality = CUMULATIVE
+    exponential.data_points.add(time_unix_nano=nanos, count=5, sum=50.0, scale=1)
+    response = post(bearer(key), request.SerializeToString())
+    assert response.status_code == 200, response.content
+    found = {
+        (s.name, json.dumps(s.labels, sort_keys=True)): (s.kind, values)
+        for s in MetricSeries.objects.all()
+        for values in [[p.value for p in MetricPoint.objects.filter(series=s)]]
+    }
+    assert found == {
+        ("rpc_latency_count", "{}"): ("summary", [4.0]),
+        ("rpc_latency_sum", "{}"): ("summary", [2.0]),
+        ("rpc_latency", '{"quantile": "0.5"}'): ("summary", [0.4]),
+        ("rpc_latency", '{"quantile": "0.99"}'): ("summary", [0.9]),
+        ("jobs_done", "{}"): ("delta", [3.0]),
+        ("pool_in_use", "{}"): ("gauge", [-2.0]),
+        ("payload_size_count", "{}"): ("histogram", [5.0]),
+        ("payload_size_sum", "{}"): ("histogram", [50.0]),
+    }
