@@ -306,8 +306,8 @@ def ingestion(port: int, server_pid: int, database_url: str, key: str, applicati
 
 
 def fill(database_url: str, ids: dict[int, int], total: int) -> float:
-    """`total` points over 30 days ending 12 hours ago (before the ingestion runs' points),
-    evenly per series."""
+    """`total` points over the 30 days up to a minute ago, evenly per series. Their times are
+    half a second off the whole seconds the ingestion runs wrote, so none collides."""
     import psycopg
 
     from noc.timeseries import partitions
@@ -315,11 +315,11 @@ def fill(database_url: str, ids: dict[int, int], total: int) -> float:
     from observability.timeseries import METRIC_POINTS, POINTS_TABLE
 
     now = datetime.now(UTC)
-    end_us = int((now.timestamp() - 12 * 3600) * 1e6)
+    end_us = (int(now.timestamp()) - 60) * 1_000_000 + 500_000
     span_us = 30 * 86_400_000_000
     partitions.ensure(METRIC_POINTS, now - timedelta(days=31), now + timedelta(days=1))
     per_series = max(total // len(ids), 1)
-    every = span_us // per_series
+    every = span_us // per_series // 1_000_000 * 1_000_000  # whole seconds
     started = time.monotonic()
     with psycopg.connect(database_url, autocommit=True) as conn:
         chunk = max(50_000 // len(ids), 1)

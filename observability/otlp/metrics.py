@@ -153,14 +153,23 @@ def _metric_points(metric, resource: dict[str, str], out: list) -> None:
 
 
 def _numbers(name, unit, data_points, kind, resource, out: list) -> None:
-    append = out.append
+    """The hot loop for gauges and sums: `labels_of`, `_number` and `_time` inlined."""
+    append, names = out.append, _label_names
     for point in data_points:
         if point.flags & NO_RECORDED_VALUE:
             continue
+        labels = dict(resource)
+        for kv in point.attributes:
+            key, value = kv.key, kv.value
+            if value.WhichOneof("value") == "string_value":
+                labels[names.get(key) or label_name(key)] = value.string_value
+            else:
+                labels[names.get(key) or label_name(key)] = label_value(value)
+        number = point.as_double if point.WhichOneof("value") == "as_double" else point.as_int
+        nanos = point.time_unix_nano
         append(
-            MetricPoint(name, labels_of(point.attributes, resource), _number(point),
-                        _time(point.time_unix_nano), kind, unit)
-        )  # fmt: skip
+            MetricPoint(name, labels, float(number), nanos // 1000 if nanos else None, kind, unit)
+        )
 
 
 def _count_and_sum(name, unit, point, kind, resource, out: list) -> dict[str, str]:
