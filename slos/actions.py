@@ -155,7 +155,7 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
             if not cursor.fetchone()[0]:
                 return -1
         slos = list(SLO.objects.filter(enabled=True).select_related("service"))
-        readings = sli.read(sli_targets(slos, now), now)
+        readings = sli.read(sli_targets(slos, now), now, keep=True)
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)

@@ -173,3 +173,35 @@ class SLOAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slo_id} {self.rule} ({self.state})"
+
+
+class SLISums(models.Model):
+    """Sums of one service's hourly check rollup from `start` to the hour its watermark row
+    (`slos.sli.KEPT_MARK`) says: what every-minute evaluation keeps between runs, so that each
+    reads only the hours that changed (slos/sli.py). Rebuilt from the rollup whenever a refresh
+    rewrites an hour it covers."""
+
+    pk = models.CompositePrimaryKey("service_id", "start")
+    service_id = models.CharField(max_length=64)
+    start = models.DateTimeField()
+    latency = models.BooleanField(help_text="The le_* histogram columns are summed too")
+    n_up = models.BigIntegerField()
+    n_degraded = models.BigIntegerField()
+    n_down = models.BigIntegerField()
+    minutes = models.BigIntegerField(help_text="Minutes with at least one check")
+    good = models.BigIntegerField(help_text="Minutes with no failed check")
+    le_50 = models.BigIntegerField()
+    le_100 = models.BigIntegerField()
+    le_250 = models.BigIntegerField()
+    le_500 = models.BigIntegerField()
+    le_1000 = models.BigIntegerField()
+    le_2500 = models.BigIntegerField()
+    le_5000 = models.BigIntegerField()
+    le_10000 = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "kept SLI sums"
+        verbose_name_plural = "kept SLI sums"
+
+    def __str__(self) -> str:
+        return f"{self.service_id} from {self.start:%Y-%m-%d %H:%M}"

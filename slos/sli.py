@@ -23,12 +23,15 @@ Minutes without any check are counted and reported, never guessed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 
+from noc.timeseries.rollups import is_native, register_dependent
 from services.choices import LATENCY_BUCKETS_MS
+from services.timeseries import CHECK_ROLLUP_HOURLY
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
@@ -37,6 +40,14 @@ MANY = 1000  # targets from which the read raises work_mem
 HOUR = timedelta(hours=1)
 LE = tuple(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 COUNTS = ("n_up", "n_degraded", "n_down", *LE)
+# Kept sums of the hourly rollup (slos_slisums) reach up to `now`'s hour − SETTLE; the hours
+# after are read every time. The hourly refresh rewrites the hour before the current one (its
+# overlap) and, in its first run of an hour, the one before that: kept hours are never among
+# them, so only late writes (a refresh from further back, its dirty mark) invalidate them.
+SETTLE = timedelta(hours=3)
+KEPT_MARK = "slos_slisums"  # its RollupWatermark row: upto = where the kept sums end
+register_dependent(CHECK_ROLLUP_HOURLY.name, KEPT_MARK)
+KEPT = ("n_up", "n_degraded", "n_down", "minutes", "good", *LE)
 
 
 @dataclass
@@ -230,6 +241,10 @@ class Readings:
     lookbacks: dict[timedelta, Sums]
 
 
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def _hour_start(target: Target) -> datetime:
     """Where the window's hourly sum begins: the hour containing its start, or, for an exact
     start, the first whole hour at or after it."""
@@ -270,8 +285,9 @@ def _bands(starts: set[datetime]) -> tuple[list[datetime], dict[datetime, int]]:
     return bounds, {moment: i for i, moment in enumerate(bounds, 1)}
 
 
-def plan(targets: list[Target], now: datetime) -> Plan:
-    """The queries for these targets (bench/slos.py EXPLAINs them too)."""
+def plan(targets: list[Target], now: datetime, kept_upto: datetime | None = None) -> Plan:
+    """The queries for these targets (bench/slos.py EXPLAINs them too). With `kept_upto`, the
+    hourly queries read only the hours from there on (the sums before it are kept)."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     short = {f"lb{_seconds(lb)}": now - lb for lb in LOOKBACKS if lb <= SHORT}
     short["tail"] = hour
@@ -284,6 +300,9 @@ def plan(targets: list[Target], now: datetime) -> Plan:
         if lb > SHORT
     }
     hour_starts = [_hour_start(t) for t in targets]
+    if kept_upto is not None:
+        long = {k: max(v, kept_upto) for k, v in long.items()}
+        hour_starts = [max(start, kept_upto) for start in hour_starts]
     hour_bounds, hour_band = _bands({*long.values(), *hour_starts})
     beyond = len(minute_bounds) + 1  # no row: the window is summed hourly
     common = {
@@ -322,13 +341,22 @@ def _fetch_both(counts: Query, histogram: Query, any_latency: bool) -> dict[str,
     return rows
 
 
-def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
+def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[str, Readings]:
     """Window and lookback sums for every target, in two queries whatever their number (four
     when some are latency SLOs; one more when some exact-start window begins inside an
-    hour)."""
+    hour).
+
+    `keep` (the every-minute evaluation, in its transaction and under its lock): the sums of
+    the hourly rollup before `now`'s hour − SETTLE are kept between reads (slos_slisums), so
+    a read scans only the last hours and the rows the kept sums gained or lost since the last
+    read (an hour sliding in or out of a rolling range: about one row per range per hour).
+    Same readings as without it."""
     if not targets:
         return {}
-    queries = plan(targets, now)
+    kept_upto = None
+    if keep and is_native(CHECK_ROLLUP_HOURLY):
+        kept_upto = now.replace(minute=0, second=0, microsecond=0) - SETTLE
+    queries = plan(targets, now, kept_upto)
     any_latency = any(t.latency for t in targets)
     if len(targets) >= MANY and connection.in_atomic_block:
         with connection.cursor() as cursor:
@@ -337,6 +365,7 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
     minutes = _fetch_both(queries.minute, queries.minute_latency, any_latency)
     hours = _fetch_both(queries.hour, queries.hour_latency, any_latency)
+    kept = _kept_sums(targets, now, kept_upto) if kept_upto is not None else {}
     heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
     head_rows = {}
     if heads:
@@ -348,7 +377,7 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
         head_rows = _fetch(_head_query(), dict(zip(names, map(list, columns), strict=True)))
     return {
         t.slo_id: _readings(
-            t, minutes.get(t.slo_id), hours.get(t.slo_id), head_rows.get(t.slo_id), now
+            t, minutes.get(t.slo_id), hours.get(t.slo_id), head_rows.get(t.slo_id), now, kept
         )
         for t in targets
     }
@@ -360,16 +389,263 @@ def _readings(
     hour_row: dict | None,
     head_row: dict | None,
     now: datetime,
+    kept: dict[tuple[str, datetime], Sums] | None = None,
 ) -> Readings:
     empty = Sums()
     m = (lambda p: _sums_from(minute_row, p)) if minute_row else (lambda p: empty)
-    h = (lambda p: _sums_from(hour_row, p)) if hour_row else (lambda p: empty)
+
+    def h(prefix: str, start: datetime) -> Sums:
+        """The hourly sums of a range starting at `start`: what was read, plus the kept sums
+        of the hours before what was read."""
+        sums = _sums_from(hour_row, prefix) if hour_row else empty
+        before = kept.get((target.service_id, start)) if kept else None
+        if before is None:
+            return sums
+        if not target.latency and before.le != NO_HISTOGRAM:
+            # read without a histogram, as the hourly query reads such a target
+            before = replace(before, le=NO_HISTOGRAM)
+        return sums.add(before)
+
     lookbacks = {}
     for lb in LOOKBACKS:
         key = f"lb{_seconds(lb)}"
-        lookbacks[lb] = m(key) if lb <= SHORT else h(key).add(m("tail"))
+        lookbacks[lb] = m(key) if lb <= SHORT else h(key, _hour_floor(now - lb)).add(m("tail"))
     long_window = now - target.window_start > SHORT
-    window = h("win").add(m("tail")) if long_window else m("win")
+    window = h("win", _hour_start(target)).add(m("tail")) if long_window else m("win")
     if long_window and head_row:
         window = window.add(_sums_from(head_row, "head"))
     return Readings(window=window, lookbacks=lookbacks)
+
+
+# --- kept sums of completed hours ---------------------------------------------------------------
+#
+# Per service and range start (a rolling window's or a 1 d / 3 d lookback's start hour, a
+# calendar window's), the sums of the hourly rows from the start to `upto` (now's hour −
+# SETTLE), as 13 integers. The next read at the same `upto` uses them as they are; one an hour
+# later derives them from the kept sums whose start is nearest: those, plus the rows between
+# the old and new start (with a sign) and between the old and new `upto`: a row or two per
+# range. A range with nothing near (a new SLO, an edited window, a new calendar period) or all
+# of them when the kept sums are invalid (a refresh rewrote an hour before `upto`: late
+# results) are summed from the rollup in one banded pass, as without keeping.
+
+Vector = tuple[int, ...]
+ZERO: Vector = (0,) * len(KEPT)
+HOURLY_KEPT = {
+    "n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
+    "minutes": "r.m_total", "good": "r.m_good_avail", **HISTOGRAM,
+}  # fmt: skip
+
+
+def _plus(a: Vector, b: Vector, sign: int = 1) -> Vector:
+    return tuple(x + sign * y for x, y in zip(a, b, strict=True))
+
+
+def _to_sums(v: Vector) -> Sums:
+    return Sums(
+        n_up=v[0], n_degraded=v[1], n_down=v[2],
+        le=dict(zip(LATENCY_BUCKETS_MS, v[5:], strict=True)), minutes=v[3], good_minutes=v[4],
+    )  # fmt: skip
+
+
+def _hours(delta: timedelta) -> float:
+    return abs(delta.total_seconds()) / 3600
+
+
+def _needed(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple, bool]:
+    """(service, start) → whether its latency histogram is needed, for every range summed
+    from the hourly rollup that starts before `upto` (within the rollup's retention: older
+    rows may be dropped with their partition, which marks nothing, so those are not kept)."""
+    oldest = now - timedelta(days=settings.NOC_CHECK_ROLLUP_RETENTION_DAYS) + timedelta(days=1)
+    lookbacks = [_hour_floor(now - lb) for lb in LOOKBACKS if lb > SHORT]
+    needed: dict[tuple, bool] = {}
+    for t in targets:
+        starts = [*lookbacks, _hour_start(t)] if now - t.window_start > SHORT else lookbacks
+        for start in starts:
+            if oldest <= start < upto:
+                key = (t.service_id, start)
+                needed[key] = needed.get(key, False) or t.latency
+    return needed
+
+
+def _kept_query(columns: dict[str, str], bounds: int, services: str) -> str:
+    """Sums of [start, upto) per (service, start) in one banded pass."""
+    band = " + ".join(f"(r.bucket >= %(bound{i})s)::int" for i in range(bounds))
+    names = ", ".join(f"coalesce(sum(b.{c}), 0)" for c in columns)
+    return (
+        "WITH k AS (SELECT * FROM unnest(%(key_services)s::varchar[], %(key_bands)s::int[]) "
+        "AS k(service_id, band)), b AS MATERIALIZED ("
+        f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} "
+        "FROM services_checkrollup_hourly r "
+        "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
+        f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2) "
+        f"SELECT k.service_id, k.band, {names} FROM k "
+        "JOIN b ON b.service_id = k.service_id AND b.band >= k.band GROUP BY 1, 2"
+    )
+
+
+def _sum_kept_afresh(keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vector]:
+    """The ranges' sums straight from the rollup: counts for all, histograms where needed."""
+    if not keys:
+        return {}
+    bounds, band = _bands({start for _, start in keys})
+    params = {f"bound{i}": b for i, b in enumerate(bounds)} | {
+        "upto": upto,
+        "key_services": [service for service, _ in keys],
+        "key_bands": [band[start] for _, start in keys],
+        "all_services": sorted({service for service, _ in keys}),
+        "latency_services": sorted({service for (service, _), lat in keys.items() if lat}),
+    }
+    counts = {c: HOURLY_KEPT[c] for c in KEPT[:5]}
+    result = {key: ZERO for key in keys}
+    start_of = {b: moment for moment, b in band.items()}
+    for row in _rows(_kept_query(counts, len(bounds), "all_services"), params):
+        key = (row[0], start_of[row[1]])
+        result[key] = (*row[2:], *ZERO[5:])
+    if params["latency_services"]:
+        for row in _rows(_kept_query(HISTOGRAM, len(bounds), "latency_services"), params):
+            key = (row[0], start_of[row[1]])
+            if keys.get(key):
+                result[key] = (*result[key][:5], *row[2:])
+    return result
+
+
+SEGMENTS = (
+    "WITH s AS (SELECT * FROM unnest(%s::int[], %s::varchar[], %s::timestamptz[], "
+    "%s::timestamptz[]) AS s(id, service_id, t_from, t_to)) "
+    f"SELECT s.id, {', '.join(f'coalesce(sum({e}), 0)' for e in HOURLY_KEPT.values())} FROM s "
+    "JOIN services_checkrollup_hourly r ON r.service_id = s.service_id "
+    "AND r.bucket >= s.t_from AND r.bucket < s.t_to GROUP BY s.id"
+)
+
+
+def _rows(sql: str, params) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _kept_sums(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple, Sums]:
+    """The sums of the hourly rows of [start, upto) for every (service, start) the targets
+    need, from the kept ones and what changed since; the kept ones replaced by these."""
+
+    needed = _needed(targets, now, upto)
+    mark = _kept_mark(upto)
+    valid = mark.dirty_since is None or mark.dirty_since >= mark.upto
+    kept: dict[str, list[tuple[datetime, bool, Vector]]] = {}
+    exact: dict[tuple, tuple[bool, Vector]] = {}
+    if valid:
+        for service, start, latency, *values in _rows(
+            f"SELECT service_id, start, latency, {', '.join(KEPT)} FROM slos_slisums", []
+        ):
+            kept.setdefault(service, []).append((start, latency, tuple(values)))
+            exact[service, start] = (latency, tuple(values))
+    same_upto = valid and upto == mark.upto
+    afresh: dict[tuple, bool] = {}
+    derived: dict[tuple, tuple[Vector, list[tuple[int, tuple]]]] = {}
+    segments: dict[tuple, int] = {}  # (service, from, to) → id
+    latency_of: dict[tuple, bool] = {}
+    as_kept: set[tuple] = set()  # kept as they are
+    for key, latency in needed.items():
+        service, start = key
+        if same_upto and key in exact and (exact[key][0] or not latency):
+            latency_of[key], values = exact[key]
+            derived[key] = (values, [])
+            as_kept.add(key)
+            continue
+        best, best_cost = None, _hours(upto - start)  # summing the range afresh
+        for old_start, old_latency, values in kept.get(service, ()):
+            cost = _hours(start - old_start) + _hours(upto - mark.upto)
+            if (old_latency or not latency) and cost < best_cost:
+                best, best_cost = (old_start, old_latency, values), cost
+        if best is None:
+            afresh[key] = latency
+            latency_of[key] = latency
+            continue
+        old_start, latency_of[key], values = best
+        parts = []
+        # [start, upto) = [old start, old upto) + [start, old start) + [old upto, upto), where
+        # [a, b) with b < a counts as −[b, a)
+        for lower, upper in ((start, old_start), (mark.upto, upto)):
+            if lower != upper:
+                segment = (service, min(lower, upper), max(lower, upper))
+                seg_id = segments.setdefault(segment, len(segments))
+                parts.append((1 if lower < upper else -1, seg_id))
+        derived[key] = (values, parts)
+    sums = _sum_kept_afresh(afresh, upto)
+    if segments:
+        ids, services, froms, tos = zip(
+            *((i, *segment) for segment, i in segments.items()), strict=True
+        )
+        seg_sums = {
+            row[0]: tuple(row[1:])
+            for row in _rows(SEGMENTS, [list(ids), list(services), list(froms), list(tos)])
+        }
+        for key, (values, parts) in derived.items():
+            for sign, seg_id in parts:
+                values = _plus(values, seg_sums.get(seg_id, ZERO), sign)
+            # the segments sum the histogram of every service: kept only where it is whole
+            sums[key] = values if latency_of[key] else (*values[:5], *ZERO[5:])
+    else:
+        sums.update({key: values for key, (values, _) in derived.items()})
+    if not same_upto:
+        _keep(sums, latency_of, upto, gone=None)
+    elif len(as_kept) != len(needed) or len(exact) != len(needed):
+        changed = {key: sums[key] for key in needed if key not in as_kept}
+        _keep(changed, latency_of, upto, gone=exact.keys() - needed.keys())
+    return {key: _to_sums(values) for key, values in sums.items()}
+
+
+NO_HISTOGRAM = dict.fromkeys(LATENCY_BUCKETS_MS, 0)
+
+
+def _kept_mark(upto: datetime):
+    """The kept sums' watermark row, locked; created invalid (nothing kept yet) before any
+    read, so that a refresh committing meanwhile marks it."""
+    from noc.models import RollupWatermark
+
+    RollupWatermark.objects.get_or_create(
+        name=KEPT_MARK, defaults={"upto": upto, "dirty_since": datetime(2000, 1, 1, tzinfo=UTC)}
+    )
+    return RollupWatermark.objects.select_for_update().get(name=KEPT_MARK)
+
+
+KEEP = (
+    "INSERT INTO slos_slisums (service_id, start, latency, {columns}) "
+    "SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::bool[], {arrays}) "
+    "ON CONFLICT (service_id, start) DO UPDATE SET latency = EXCLUDED.latency, {updates}"
+).format(
+    columns=", ".join(KEPT),
+    arrays=", ".join(["%s::bigint[]"] * len(KEPT)),
+    updates=", ".join(f"{c} = EXCLUDED.{c}" for c in KEPT),
+)
+
+
+def _keep(
+    rows: dict[tuple, Vector], latency_of: dict[tuple, bool], upto: datetime, *, gone: set | None
+) -> None:
+    """Keep these sums: instead of all kept ones (`gone` None), or besides them without those
+    in `gone` (the same `upto`); and say where they end, valid."""
+    from noc.models import RollupWatermark
+
+    with connection.cursor() as cursor:
+        if gone is None:
+            cursor.execute("DELETE FROM slos_slisums")
+        elif gone:
+            cursor.execute(
+                "DELETE FROM slos_slisums k USING unnest(%s::varchar[], %s::timestamptz[]) "
+                "AS g(service_id, start) WHERE g.service_id = k.service_id AND g.start = k.start",
+                [[s for s, _ in gone], [start for _, start in gone]],
+            )
+        if rows:
+            keys = list(rows)
+            columns = list(zip(*(rows[k] for k in keys), strict=True))
+            cursor.execute(
+                KEEP,
+                [
+                    [s for s, _ in keys], [start for _, start in keys],
+                    [latency_of[k] for k in keys], *map(list, columns),
+                ],
+            )  # fmt: skip
+    RollupWatermark.objects.update_or_create(
+        name=KEPT_MARK, defaults={"upto": upto, "dirty_since": None}
+    )

@@ -49,11 +49,22 @@ class Rollup:
 
 
 ROLLUPS: dict[str, Rollup] = {}
+# Rollup name → watermark names of readers that keep sums of its rows between reads (e.g. the
+# SLO evaluation's sums of completed hours): a refresh marks them dirty from the oldest bucket
+# it rewrote, as it marks the rollups built on it.
+DEPENDENTS: dict[str, set[str]] = {}
 
 
 def register(rollup: Rollup) -> Rollup:
     ROLLUPS[rollup.name] = rollup
     return rollup
+
+
+def register_dependent(rollup_name: str, mark_name: str) -> None:
+    """`mark_name`'s watermark row (created by its owner, `upto` = how far its kept sums reach)
+    gets `dirty_since` lowered whenever a refresh of `rollup_name` rewrites a bucket before
+    `upto`, in the refresh's transaction."""
+    DEPENDENTS.setdefault(rollup_name, set()).add(mark_name)
 
 
 def date_bin(rollup: Rollup) -> str:
@@ -168,6 +179,7 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         written = _upsert(rollup, start, end)
         # Rollups built on this one must recompute what changed here.
         downstream = tuple(r.name for r in ROLLUPS.values() if r.source == rollup.name)
+        downstream += tuple(sorted(DEPENDENTS.get(rollup.name, ())))
         if downstream:
             mark_dirty(downstream, start)
         mark.upto = max(_floor(end, rollup.bucket), mark.upto)

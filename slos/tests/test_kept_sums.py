@@ -1,0 +1,197 @@
+"""The every-minute evaluation keeps the sums of completed hours between runs (slos/sli.py,
+slos_slisums): each reading must equal a full recomputation from the rollups, whatever happened
+in between (minutes passing, the window sliding past an hour, late results for a past hour,
+SLOs edited or disabled, a clock going back), and the kept sums must actually be used."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from noc.models import RollupWatermark
+from noc.timeseries import partitions
+from noc.timeseries.rollups import ROLLUPS, is_native, mark_dirty, refresh
+from services.models import CheckResult
+from services.tests.fixtures import ensure_partitions, refresh_rollups
+from services.timeseries import CHECK_RESULTS, ROLLUP_HOURLY_TABLE, ROLLUP_TABLE
+from slos import actions, sli
+from slos.models import SLO, SLISums
+
+END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the history ends here
+DAYS = 32
+T1 = END - timedelta(minutes=70)  # hh:50 two hours before END
+T2 = T1 + timedelta(minutes=1)  # the same hour
+T3 = T1 + timedelta(minutes=15)  # the next hour: every kept range slides by an hour
+T4 = END - timedelta(minutes=1)
+
+# One minute row per service and minute, pseudo-random but repeatable: 0.2 % without data,
+# 0.3 % down, 1 % degraded, response times 0–600 ms.
+MINUTES = """
+INSERT INTO services_checkrollup (bucket, service_id, n_up, n_degraded, n_down, n_maintenance,
+    rt_count, rt_sum, rt_min, rt_max, le_50, le_100, le_250, le_500, le_1000, le_2500, le_5000,
+    le_10000)
+SELECT m, s, (h >= 15)::int, (h >= 5 AND h < 15)::int, (h < 5)::int, 0, (h >= 5)::int,
+       rt, rt, rt, (h >= 5 AND rt <= 50)::int, (h >= 5 AND rt <= 100)::int,
+       (h >= 5 AND rt <= 250)::int, (h >= 5 AND rt <= 500)::int, (h >= 5)::int, (h >= 5)::int,
+       (h >= 5)::int, (h >= 5)::int
+FROM unnest(%(services)s::varchar[]) AS s,
+     generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute',
+                     interval '1 minute') AS m,
+     LATERAL (SELECT abs(hashtext(s || m::text)) %% 1000 AS h,
+                     (abs(hashtext(m::text || s)) %% 600)::float8 AS rt) AS x
+WHERE h >= 2
+"""
+
+
+@pytest.fixture
+def fleet(make_service):
+    """Four services with SLOs of every kind the hourly rollup serves, and 32 days of history:
+    minute rows, and the hourly rollup built from them by its own refresh."""
+    if not is_native(ROLLUPS["services_checkrollup"]):
+        pytest.skip("kept sums are for the native rollups (continuous aggregates here)")
+    services = [make_service() for _ in range(4)]
+    a, b, c, d = services
+    make = actions.slo_create
+    make(actor=None, id="a-30d", name="a", service=a, sli_type="availability", target="99.9",
+         window="30d")  # fmt: skip
+    make(actor=None, id="a-1h", name="a 1h", service=a, sli_type="availability", target="99",
+         window="1h")  # fmt: skip
+    make(actor=None, id="b-7d", name="b", service=b, sli_type="latency", target="99",
+         window="7d", latency_threshold_ms=250)  # fmt: skip
+    make(actor=None, id="c-24h", name="c", service=c, sli_type="error_rate", target="0.5",
+         window="24h")  # fmt: skip
+    make(actor=None, id="d-month", name="d", service=d, sli_type="availability",
+         target="99.5", window="month", budgeting_method="timeslices")  # fmt: skip
+    make(actor=None, id="d-kolkata", name="d in", service=d, sli_type="availability",
+         target="99.9", window="month", time_zone="Asia/Kolkata")  # fmt: skip
+    make(actor=None, id="d-90d", name="d 90", service=d, sli_type="availability",
+         target="99.9", window="90d")  # fmt: skip
+    start = END - timedelta(days=DAYS)
+    partitions.ensure(ROLLUP_TABLE, start, END + timedelta(hours=1))
+    partitions.ensure(ROLLUP_HOURLY_TABLE, start, END + timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute(MINUTES, {"services": [s.id for s in services], "start": start, "end": END})
+    RollupWatermark.objects.update_or_create(
+        name="services_checkrollup", defaults={"upto": END, "dirty_since": None}
+    )
+    RollupWatermark.objects.update_or_create(
+        name="services_checkrollup_hourly", defaults={"upto": start, "dirty_since": None}
+    )
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    return services
+
+
+def read(now: datetime, *, keep: bool) -> dict[str, sli.Readings]:
+    targets = actions.sli_targets(list(SLO.objects.filter(enabled=True)), now)
+    if not keep:
+        return sli.read(targets, now)
+    with transaction.atomic():  # as slos_evaluate reads
+        return sli.read(targets, now, keep=True)
+
+
+def kept_read(now: datetime) -> tuple[dict[str, sli.Readings], set[str]]:
+    """The kept reading, checked against a full one; and which hourly reads it ran: "afresh"
+    (ranges summed from their start), "segments" (the rows a kept sum gained or lost)."""
+    with CaptureQueriesContext(connection) as queries:
+        kept = read(now, keep=True)
+    assert kept == read(now, keep=False)
+    ran = set()
+    for query in queries.captured_queries:
+        if query["sql"].startswith("WITH k AS"):
+            ran.add("afresh")
+        if query["sql"].startswith("WITH s AS"):
+            ran.add("segments")
+    return kept, ran
+
+
+def test_minutes_passing_and_hours_sliding_read_only_what_changed(fleet):
+    first, ran = kept_read(T1)
+    assert ran == {"afresh"}  # nothing kept yet
+    assert first["a-30d"].window.total > 40_000  # 30 days of the history, not nothing
+    assert first["b-7d"].window.le[250] > 0
+    kept_rows = SLISums.objects.count()
+    # a: 30 d, 1 d, 3 d; b: 7 d, 1 d, 3 d; c: 1 d (= its 24 h window's hour), 3 d;
+    # d: its month (UTC and Kolkata: one start each unless the month began < 6 h ago), 90 d,
+    # 1 d, 3 d
+    assert kept_rows >= 11
+    _, ran = kept_read(T2)
+    assert ran == set()  # the same hour: the kept sums as they are
+    _, ran = kept_read(T3)
+    assert ran == {"segments"}  # an hour later: a row in, a row out per rolling range
+    assert SLISums.objects.count() == kept_rows
+    _, ran = kept_read(T4)
+    assert ran == set()
+    _, ran = kept_read(T1)  # a clock going back: the same sums, from the kept ones
+    assert ran == {"segments"}
+
+
+def late_result(service, at: datetime) -> None:
+    """A result for a past minute, recorded as check_results_record records one (its oldest
+    time marks the rollups dirty), then the rollup refreshes the beat runs."""
+    ensure_partitions(CHECK_RESULTS, at, at + timedelta(minutes=1))
+    CheckResult.objects.create(service_id=service.id, time=at, status="down")
+    mark_dirty(CHECK_RESULTS.rollups, at)
+    refresh_rollups(now=END)
+
+
+def test_late_results_for_a_kept_hour_are_read(fleet):
+    a = fleet[0]
+    kept_read(T1)
+    before = read(T2, keep=False)
+    late = T1 - timedelta(hours=10, minutes=7)  # an hour the kept sums cover
+    late_result(a, late)
+    after, ran = kept_read(T2)
+    assert "afresh" in ran  # the refresh marked the kept sums dirty
+    assert after["a-30d"].window.n_down > before["a-30d"].window.n_down
+    assert (
+        after["a-30d"].lookbacks[timedelta(days=1)] != before["a-30d"].lookbacks[timedelta(days=1)]
+    )
+    _, ran = kept_read(T3)
+    assert ran == {"segments"}  # valid again
+
+
+def test_late_results_for_a_recent_hour_need_no_recomputation(fleet):
+    a = fleet[0]
+    kept_read(T1)
+    before = read(T2, keep=False)
+    late_result(a, T1 - timedelta(minutes=100))  # within the hours read every time
+    after, ran = kept_read(T2)
+    assert ran == set()
+    assert after["a-30d"].window.n_down == before["a-30d"].window.n_down + 1
+
+
+def test_edited_and_disabled_slos_read_as_from_scratch(fleet):
+    kept_read(T1)
+    slo = SLO.objects.get(id="a-30d")
+    actions.slo_update(actor=None, slo=slo, window="7d")  # a new start for service a
+    slo = SLO.objects.get(id="c-24h")
+    # latency now: the service's kept sums lack the histogram
+    actions.slo_update(
+        actor=None, slo=slo, sli_type="latency", target="99", latency_threshold_ms=250
+    )
+    after, ran = kept_read(T2)
+    assert "afresh" in ran
+    assert after["c-24h"].window.le[250] > 0
+    _, ran = kept_read(T2)
+    assert ran == set()
+    SLO.objects.filter(id="d-90d").update(enabled=False)
+    kept_read(T3)
+    d_starts = set(SLISums.objects.filter(service_id=fleet[3].id).values_list("start", flat=True))
+    window_90d = actions.sli_targets([SLO.objects.get(id="d-90d")], T3)[0].window_start
+    assert window_90d.replace(minute=0) not in d_starts  # no longer kept
+
+
+def test_slos_evaluate_with_kept_sums_stores_what_a_full_read_gives(fleet):
+    actions.slos_evaluate(now=T1)
+    actions.slos_evaluate(now=T3)  # from the sums kept at T1
+    fields = ("current_value", "compliant", "budget_remaining_minutes", "burn_rate",
+              "violation_risk", "budget_exhausted_at", "minutes_without_data")  # fmt: skip
+    warm = list(SLO.objects.order_by("id").values_list(*fields))
+    SLISums.objects.all().delete()
+    RollupWatermark.objects.filter(name=sli.KEPT_MARK).delete()
+    actions.slos_evaluate(now=T3)  # nothing kept: every range from the rollups
+    assert list(SLO.objects.order_by("id").values_list(*fields)) == warm
+    assert SLISums.objects.exists()
