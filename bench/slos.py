@@ -18,10 +18,13 @@ embedded one unless DATABASE_URL is set), migrates it, and then:
   minute of `--days` instead and builds the whole hourly rollup from it, as before. Then
   VACUUM ANALYZE (generation time is reported apart from the figures);
 - times `slos.actions.slos_evaluate(now=…)` (`--runs` runs after a warm-up, each at another
-  minute so every run writes its history rows), the two SLI read queries alone
-  (`slos.sli.read`), and the ceiling: one plain scan of the rollup rows an evaluation needs
-  (hourly rows of the last 30 days + minute rows of the last 6 hours), alternately, so load
-  on the machine hits all alike;
+  minute so every run writes its history rows): steady (consecutive minutes of one hour, the
+  kept sums of completed hours as they are), sliding (each run an hour from the previous one:
+  every kept rolling range slides, as at the first minute of each hour) and cold (nothing
+  kept); the SLI read alone, from the kept sums and with nothing kept (`slos.sli.read`); and
+  the ceiling: one plain scan of the rollup rows an evaluation needs (hourly rows of the last
+  30 days + minute rows of the last 6 hours), alternately, so load on the machine hits all
+  alike;
 - prints EXPLAIN (ANALYZE, BUFFERS) summaries of both SLI queries (plan shape, index used,
   rows read) and the query count and phase times of one evaluation.
 
@@ -481,10 +484,32 @@ def evaluate(now: datetime) -> int:
     return slos_evaluate(now=now)
 
 
+def forget_kept_sums(now: datetime | None = None) -> None:
+    """Drop what evaluations keep between minutes: the next one sums every range afresh."""
+    from django.db import connection
+
+    from slos import sli
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM slos_slisums")
+        cursor.execute("DELETE FROM noc_rollupwatermark WHERE name = %s", [sli.KEPT_MARK])
+
+
 def read(now: datetime) -> None:
+    """The SLI read with nothing kept (as a page reading SLOs does)."""
     from slos import sli
 
     sli.read(targets_at(now), now)
+
+
+def read_kept(now: datetime) -> None:
+    """The SLI read as the evaluation at `now` (just run) does it, from the kept sums."""
+    from django.db import transaction
+
+    from slos import sli
+
+    with transaction.atomic():
+        sli.read(targets_at(now), now, keep=True)
 
 
 def timed_rounds(
@@ -592,11 +617,13 @@ def plans_at(now: datetime) -> dict[str, Plan]:
     from slos import sli
 
     queries = sli.plan(targets_at(now), now)
+    kept = sli.plan(targets_at(now), now, now.replace(minute=0) - sli.SETTLE)
     return {
         "minute query (slos.sli)": explain(queries.minute.sql, queries.minute.params),
         "minute latency query": explain(queries.minute_latency.sql, queries.minute_latency.params),
         "hour query (slos.sli)": explain(queries.hour.sql, queries.hour.params),
         "hour latency query": explain(queries.hour_latency.sql, queries.hour_latency.params),
+        "hour query, sums kept (the last 3 h)": explain(kept.hour.sql, kept.hour.params),
     }
 
 
@@ -619,27 +646,45 @@ def counting_queries() -> Iterator[list[int]]:
 
 
 def phases_at(now: datetime) -> dict[str, float]:
-    """Query count of slos_evaluate, and its steps timed one by one (read, Python evaluation,
-    the alerts loop: alerts_update per SLO), at a minute already evaluated (alerts steady)."""
+    """Query count of slos_evaluate at a minute already evaluated (alerts steady, sums kept),
+    and its steps timed one by one, as it runs them."""
+    from django.db import transaction
+
     from slos import actions, sli
-    from slos.models import SLO
+    from slos.choices import AlertState
+    from slos.models import SLO, SLOAlert
 
     with counting_queries() as queries:
         actions.slos_evaluate(now=now)
     figures: dict[str, float] = {"queries": queries[0]}
-    began = time.perf_counter()
-    slos = list(SLO.objects.filter(enabled=True).select_related("service"))
-    readings = sli.read(actions.sli_targets(slos, now), now)
-    figures["read"] = time.perf_counter() - began
-    began = time.perf_counter()
-    evaluations = [actions.evaluate(s, readings[s.id], now) for s in slos]
-    figures["evaluate (Python)"] = time.perf_counter() - began
-    began = time.perf_counter()
-    with counting_queries() as alert_queries:
+    state: dict[str, object] = {}
+
+    def step(name: str, function: Callable[[], object]) -> None:
+        began = time.perf_counter()
+        state[name] = function()
+        figures[name] = time.perf_counter() - began
+
+    with transaction.atomic():
+        step("load SLOs", lambda: list(SLO.objects.filter(enabled=True).select_related("service")))
+        slos = state["load SLOs"]
+        step("targets", lambda: actions.sli_targets(slos, now))
+        step("read", lambda: sli.read(state["targets"], now, keep=True))
+        readings = state["read"]
+        step("evaluate (Python)", lambda: [actions.evaluate(x, readings[x.id], now) for x in slos])
+        evaluations = state["evaluate (Python)"]
+        step("history insert", lambda: actions._write_history(evaluations, now))
+        step("cache update", lambda: actions._write_cache(evaluations, now))
+
+    def alerts() -> None:
+        firing: dict[str, dict] = {}
+        for alert in SLOAlert.objects.filter(state=AlertState.FIRING).select_related("slo"):
+            firing.setdefault(alert.slo_id, {})[alert.rule] = alert
         for evaluation in evaluations:
-            actions.alerts_update(evaluation=evaluation, now=now)
-    figures["alerts loop"] = time.perf_counter() - began
-    figures["alerts loop queries"] = alert_queries[0]
+            actions.alerts_update(
+                evaluation=evaluation, now=now, firing=firing.pop(evaluation.slo.id, {})
+            )
+
+    step("alerts", alerts)
     return figures
 
 
@@ -695,12 +740,25 @@ def run(options: Options) -> Figures:
     return measure(options, load(options))
 
 
+def steady_minutes(end: datetime, runs: int) -> list[datetime]:
+    """`runs` + 1 consecutive minutes inside one hour, the last ones before `end` (a warm-up
+    and the runs): evaluations that keep their hour's sums."""
+    last = end - timedelta(minutes=1)
+    if last.minute < runs:
+        last = last.replace(minute=0) - timedelta(minutes=1)  # the previous hour's last minutes
+    return [last - timedelta(minutes=runs - k) for k in range(runs + 1)]
+
+
 def measure(options: Options, loaded: Loaded) -> Figures:
-    # Every evaluation at another minute inside the history, so each writes its history rows:
-    # a warm-up and `runs` minutes.
+    # Every evaluation at another minute inside the history, so each writes its history rows.
+    # Steady: consecutive minutes of one hour, as the beat runs them (the kept sums as they
+    # are); sliding: each an hour before or after the previous one (every kept rolling range
+    # slides by an hour, as at the first minute of every hour); cold: nothing kept (the first
+    # evaluation after a deploy, or after late results for a kept hour).
     runs = options.runs
-    moments = [loaded.end - timedelta(minutes=runs + 2 - k) for k in range(runs + 1)]
-    for moment in moments:
+    moments = steady_minutes(loaded.end, runs)
+    sliding = [m - timedelta(hours=1) if k % 2 == 0 else m for k, m in enumerate(moments[1:])]
+    for moment in {*moments, *sliding}:
         targets_at(moment)
     log(f"waiting for a quiet machine (up to {options.wait_idle:g} s) …")
     busy = wait_for_quiet_machine(max_busy=0.25, timeout=options.wait_idle)
@@ -711,10 +769,26 @@ def measure(options: Options, loaded: Loaded) -> Figures:
     samples = timed_rounds(
         {
             "evaluate": (evaluate, moments[1:]),
+            "read (kept)": (read_kept, moments[1:]),
             "read": (read, moments[1:]),
             "ceiling": (ceiling, moments[1:]),
         }
     )
+    log("sliding by an hour …")
+    for name, values in timed_rounds(
+        {"evaluate": (evaluate, sliding), "ceiling": (ceiling, sliding)}
+    ).items():
+        samples[f"{name} (sliding)"] = values
+    log("cold …")
+    for name, values in timed_rounds(
+        {
+            "forget": (forget_kept_sums, moments[1:]),
+            "evaluate": (evaluate, moments[1:]),
+            "ceiling": (ceiling, moments[1:]),
+        }
+    ).items():
+        samples[f"{name} (cold)"] = values
+    evaluate(moments[-1])  # keeps the sums again, for the phases below
     last = moments[-1]
     log("EXPLAIN …")
     plans = plans_at(last)
@@ -744,30 +818,42 @@ def report(figures: Figures, postgres: str) -> None:
         f"  generated in {sum(generated.values()):,.0f} s ({generation})",
         f"SLOs evaluated: {figures.evaluated:,} ({outcome['compliant']} compliant, "
         f"{outcome['not compliant']} not, {outcome['alerts firing']} alerts firing)",
-        f"slos_evaluate:            {_spread(s['evaluate'])}",
-        f"  SLI read:               {_spread(s['read'])}",
         f"ceiling (plain scan):     {_spread(s['ceiling'])}; {hourly_read:,} hourly rows "
         f"(30 d) + {minute_read:,} minute rows (6 h)",
-        f"ratio evaluate/ceiling:   {ratio(_p50(s['evaluate']), _p50(s['ceiling'])):,.1f}"
-        f"   (read/ceiling {ratio(_p50(s['read']), _p50(s['ceiling'])):,.1f})",
+        f"slos_evaluate, steady:    {_spread(s['evaluate'])}   "
+        f"ratio to the ceiling {_ratio(s['evaluate'], s['ceiling'])}",
+        f"  SLI read, kept sums:    {_spread(s['read (kept)'])}   "
+        f"ratio {_ratio(s['read (kept)'], s['ceiling'])}",
+        f"  SLI read, nothing kept: {_spread(s['read'])}   ratio {_ratio(s['read'], s['ceiling'])}",
+        f"slos_evaluate, sliding:   {_spread(s['evaluate (sliding)'])}   "
+        f"ratio {_ratio(s['evaluate (sliding)'], s['ceiling (sliding)'])} "
+        f"(ceiling in its rounds p50 {_p50(s['ceiling (sliding)']):.3f} s)",
+        f"slos_evaluate, cold:      {_spread(s['evaluate (cold)'])}   "
+        f"ratio {_ratio(s['evaluate (cold)'], s['ceiling (cold)'])} "
+        f"(ceiling in its rounds p50 {_p50(s['ceiling (cold)']):.3f} s)",
         f"goal (all in < {GOAL_SECONDS:g} s): "
-        f"{'met' if max(s['evaluate']) < GOAL_SECONDS else 'NOT met'}",
+        f"{'met' if max(s['evaluate (cold)']) < GOAL_SECONDS else 'NOT met'}; "
+        f"under 3× the ceiling (steady): "
+        f"{'met' if ratio(_p50(s['evaluate']), _p50(s['ceiling'])) < 3 else 'NOT met'}",
         "EXPLAIN (ANALYZE, BUFFERS) of the SLI queries, at the last run's minute:",
     ]
     for label, plan in figures.plans.items():
         lines += plan_lines(label, plan)
-    ph = figures.phases
+    ph = dict(figures.phases)
+    queries = ph.pop("queries")
     lines += [
-        f"one evaluation taken apart: {ph['queries']:,.0f} queries; "
-        f"read {ph['read']:.3f} s, "
-        f"evaluate (Python) {ph['evaluate (Python)']:.3f} s, alerts loop {ph['alerts loop']:.3f} s "
-        f"({ph['alerts loop queries']:,.0f} queries)",
+        f"one steady evaluation taken apart: {queries:,.0f} queries; "
+        + ", ".join(f"{name} {seconds:.3f} s" for name, seconds in ph.items()),
     ]
     print("\n" + "\n".join(lines))
 
 
 def _p50(samples: list[float]) -> float:
     return percentile(samples, 50)
+
+
+def _ratio(samples: list[float], ceilings: list[float]) -> str:
+    return f"{ratio(_p50(samples), _p50(ceilings)):,.1f}"
 
 
 def _spread(samples: list[float]) -> str:

@@ -154,13 +154,14 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])
             if not cursor.fetchone()[0]:
                 return -1
-        slos = list(SLO.objects.filter(enabled=True).select_related("service"))
+        # (the service is loaded only for an alert that fires: one query each, rarely)
+        slos = list(SLO.objects.filter(enabled=True))
         readings = sli.read(sli_targets(slos, now), now, keep=True)
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)
     firing: dict[str, dict[str, SLOAlert]] = {}
-    for alert in SLOAlert.objects.filter(state=AlertState.FIRING).select_related("slo"):
+    for alert in SLOAlert.objects.filter(state=AlertState.FIRING):
         firing.setdefault(alert.slo_id, {})[alert.rule] = alert
     for evaluation in evaluations:
         alerts_update(evaluation=evaluation, now=now, firing=firing.pop(evaluation.slo.id, {}))

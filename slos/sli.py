@@ -40,6 +40,7 @@ MANY = 1000  # targets from which the read raises work_mem
 HOUR = timedelta(hours=1)
 LE = tuple(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 COUNTS = ("n_up", "n_degraded", "n_down", *LE)
+NO_HISTOGRAM = dict.fromkeys(LATENCY_BUCKETS_MS, 0)  # shared: never changed in place
 # Kept sums of the hourly rollup (slos_slisums) reach up to `now`'s hour − SETTLE; the hours
 # after are read every time. The hourly refresh rewrites the hour before the current one (its
 # overlap) and, in its first run of an hour, the one before that: kept hours are never among
@@ -60,11 +61,17 @@ class Sums:
     good_minutes: float = 0  # minutes with no failed check
 
     def add(self, other: Sums) -> Sums:
+        if other.le is NO_HISTOGRAM and len(self.le) == len(LATENCY_BUCKETS_MS):
+            le = self.le  # nothing to add (histograms are never changed in place)
+        elif self.le is NO_HISTOGRAM and len(other.le) == len(LATENCY_BUCKETS_MS):
+            le = other.le
+        else:
+            le = {ms: self.le.get(ms, 0) + other.le.get(ms, 0) for ms in LATENCY_BUCKETS_MS}
         return Sums(
             self.n_up + other.n_up,
             self.n_degraded + other.n_degraded,
             self.n_down + other.n_down,
-            {ms: self.le.get(ms, 0) + other.le.get(ms, 0) for ms in LATENCY_BUCKETS_MS},
+            le,
             self.minutes + other.minutes,
             self.good_minutes + other.good_minutes,
         )
@@ -116,11 +123,15 @@ def _range_columns(prefix: str, band: str, columns: Iterable[str]) -> list[str]:
 
 
 def _sums_from(row: dict, prefix: str) -> Sums:
+    if f"{prefix}_le_50" in row:
+        le = {ms: row[f"{prefix}_le_{ms}"] for ms in LATENCY_BUCKETS_MS}
+    else:
+        le = NO_HISTOGRAM  # not read: not a latency SLO
     return Sums(
         n_up=row[f"{prefix}_n_up"],
         n_degraded=row[f"{prefix}_n_degraded"],
         n_down=row[f"{prefix}_n_down"],
-        le={ms: row.get(f"{prefix}_le_{ms}", 0) for ms in LATENCY_BUCKETS_MS},
+        le=le,
         minutes=row[f"{prefix}_minutes"],
         good_minutes=row[f"{prefix}_good"],
     )
@@ -150,9 +161,9 @@ def _seconds(delta: timedelta) -> int:
 
 
 def _banded_query(
-    rollup: str, columns: dict[str, str], ranges: dict[str, str], bounds: int, *, latency: bool
+    rollup: str, columns: dict[str, str], ranges: dict[str, str], *, latency: bool
 ) -> str:
-    band = " + ".join(f"(r.bucket >= %(bound{i})s)::int" for i in range(bounds))
+    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
     services = "latency_services" if latency else "all_services"
     selected = [
         col for prefix, start in ranges.items() for col in _range_columns(prefix, start, columns)
@@ -180,7 +191,7 @@ def _counts(*, minutes: str, good_minutes: str) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _minute_queries(bands: dict[str, int], bounds: int) -> tuple[str, str]:
+def _minute_queries(bands: dict[str, int]) -> tuple[str, str]:
     # Every minute range read here starts within the last 6 h (longer windows come from the
     # hourly rollup), so the lower bound prunes partitions and uses the bucket index.
     ranges = {prefix: str(band) for prefix, band in bands.items()}
@@ -188,20 +199,20 @@ def _minute_queries(bands: dict[str, int], bounds: int) -> tuple[str, str]:
     counts = _counts(minutes=WITH_DATA, good_minutes=GOOD_MINUTE)
     rollup = "services_checkrollup"
     return (
-        _banded_query(rollup, counts, ranges, bounds, latency=False),
-        _banded_query(rollup, HISTOGRAM, ranges, bounds, latency=True),
+        _banded_query(rollup, counts, ranges, latency=False),
+        _banded_query(rollup, HISTOGRAM, ranges, latency=True),
     )
 
 
-def _hour_queries(bands: dict[str, int], bounds: int) -> tuple[str, str]:
+def _hour_queries(bands: dict[str, int]) -> tuple[str, str]:
     ranges = {prefix: str(band) for prefix, band in bands.items()}
     # The hour the window starts in (rolling), or the first whole hour in it (exact start).
     ranges["win"] = "t.hour_band"
     counts = _counts(minutes="r.m_total", good_minutes="r.m_good_avail")
     rollup = "services_checkrollup_hourly"
     return (
-        _banded_query(rollup, counts, ranges, bounds, latency=False),
-        _banded_query(rollup, HISTOGRAM, ranges, bounds, latency=True),
+        _banded_query(rollup, counts, ranges, latency=False),
+        _banded_query(rollup, HISTOGRAM, ranges, latency=True),
     )
 
 
@@ -316,14 +327,10 @@ def plan(targets: list[Target], now: datetime, kept_upto: datetime | None = None
     }
 
     def bound_params(bounds: list[datetime], upto: datetime) -> dict:
-        return common | {f"bound{i}": b for i, b in enumerate(bounds)} | {"upto": upto}
+        return common | {"bound0": bounds[0], "bounds": bounds, "upto": upto}
 
-    minute_sql, minute_latency_sql = _minute_queries(
-        {k: minute_band[v] for k, v in short.items()}, len(minute_bounds)
-    )
-    hour_sql, hour_latency_sql = _hour_queries(
-        {k: hour_band[v] for k, v in long.items()}, len(hour_bounds)
-    )
+    minute_sql, minute_latency_sql = _minute_queries({k: minute_band[v] for k, v in short.items()})
+    hour_sql, hour_latency_sql = _hour_queries({k: hour_band[v] for k, v in long.items()})
     minute_params, hour_params = bound_params(minute_bounds, now), bound_params(hour_bounds, hour)
     return Plan(
         minute=Query(minute_sql, minute_params),
@@ -391,8 +398,9 @@ def _readings(
     now: datetime,
     kept: dict[tuple[str, datetime], Sums] | None = None,
 ) -> Readings:
-    empty = Sums()
+    empty = Sums(le=NO_HISTOGRAM)
     m = (lambda p: _sums_from(minute_row, p)) if minute_row else (lambda p: empty)
+    tail = m("tail")
 
     def h(prefix: str, start: datetime) -> Sums:
         """The hourly sums of a range starting at `start`: what was read, plus the kept sums
@@ -409,9 +417,9 @@ def _readings(
     lookbacks = {}
     for lb in LOOKBACKS:
         key = f"lb{_seconds(lb)}"
-        lookbacks[lb] = m(key) if lb <= SHORT else h(key, _hour_floor(now - lb)).add(m("tail"))
+        lookbacks[lb] = m(key) if lb <= SHORT else h(key, _hour_floor(now - lb)).add(tail)
     long_window = now - target.window_start > SHORT
-    window = h("win", _hour_start(target)).add(m("tail")) if long_window else m("win")
+    window = h("win", _hour_start(target)).add(tail) if long_window else m("win")
     if long_window and head_row:
         window = window.add(_sums_from(head_row, "head"))
     return Readings(window=window, lookbacks=lookbacks)
@@ -441,9 +449,9 @@ def _plus(a: Vector, b: Vector, sign: int = 1) -> Vector:
 
 
 def _to_sums(v: Vector) -> Sums:
+    le = dict(zip(LATENCY_BUCKETS_MS, v[5:], strict=True)) if any(v[5:]) else NO_HISTOGRAM
     return Sums(
-        n_up=v[0], n_degraded=v[1], n_down=v[2],
-        le=dict(zip(LATENCY_BUCKETS_MS, v[5:], strict=True)), minutes=v[3], good_minutes=v[4],
+        n_up=v[0], n_degraded=v[1], n_down=v[2], le=le, minutes=v[3], good_minutes=v[4],
     )  # fmt: skip
 
 
@@ -467,9 +475,9 @@ def _needed(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple,
     return needed
 
 
-def _kept_query(columns: dict[str, str], bounds: int, services: str) -> str:
+def _kept_query(columns: dict[str, str], services: str) -> str:
     """Sums of [start, upto) per (service, start) in one banded pass."""
-    band = " + ".join(f"(r.bucket >= %(bound{i})s)::int" for i in range(bounds))
+    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
     names = ", ".join(f"coalesce(sum(b.{c}), 0)" for c in columns)
     return (
         "WITH k AS (SELECT * FROM unnest(%(key_services)s::varchar[], %(key_bands)s::int[]) "
@@ -488,7 +496,9 @@ def _sum_kept_afresh(keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vec
     if not keys:
         return {}
     bounds, band = _bands({start for _, start in keys})
-    params = {f"bound{i}": b for i, b in enumerate(bounds)} | {
+    params = {
+        "bound0": bounds[0],
+        "bounds": bounds,
         "upto": upto,
         "key_services": [service for service, _ in keys],
         "key_bands": [band[start] for _, start in keys],
@@ -498,11 +508,11 @@ def _sum_kept_afresh(keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vec
     counts = {c: HOURLY_KEPT[c] for c in KEPT[:5]}
     result = {key: ZERO for key in keys}
     start_of = {b: moment for moment, b in band.items()}
-    for row in _rows(_kept_query(counts, len(bounds), "all_services"), params):
+    for row in _rows(_kept_query(counts, "all_services"), params):
         key = (row[0], start_of[row[1]])
         result[key] = (*row[2:], *ZERO[5:])
     if params["latency_services"]:
-        for row in _rows(_kept_query(HISTOGRAM, len(bounds), "latency_services"), params):
+        for row in _rows(_kept_query(HISTOGRAM, "latency_services"), params):
             key = (row[0], start_of[row[1]])
             if keys.get(key):
                 result[key] = (*result[key][:5], *row[2:])
@@ -593,9 +603,6 @@ def _kept_sums(targets: list[Target], now: datetime, upto: datetime) -> dict[tup
         changed = {key: sums[key] for key in needed if key not in as_kept}
         _keep(changed, latency_of, upto, gone=exact.keys() - needed.keys())
     return {key: _to_sums(values) for key, values in sums.items()}
-
-
-NO_HISTOGRAM = dict.fromkeys(LATENCY_BUCKETS_MS, 0)
 
 
 def _kept_mark(upto: datetime):
