@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from web.formatting import compact_number, percent_label
+from noc.formatting import compact_number, percent_label
 
 SVG_NS = "http://www.w3.org/2000/svg"
 

@@ -7,6 +7,8 @@ from typing import Any
 from django.urls import reverse
 from rest_framework import serializers
 
+from noc import formatting
+from noc.api.display import RoundedField
 from noc.api.serializers import ModelSerializer
 from services.choices import CheckKind
 from services.models import MaintenanceWindow, Service
@@ -84,6 +86,14 @@ class CheckResultSerializer(serializers.Serializer):
     in_maintenance = serializers.BooleanField()
 
 
+class UptimeDisplaySerializer(serializers.Serializer):
+    uptime_percent = RoundedField(
+        formatting.optional_percent, help_text="Rounded down: '99.89 %', '99.995 %'."
+    )
+    response_time_avg_ms = RoundedField(formatting.ms_label, help_text="'123 ms', '1.23 s'")
+    response_time_p95_ms = RoundedField(formatting.ms_label)
+
+
 class UptimeSerializer(serializers.Serializer):
     window = serializers.CharField()
     since = serializers.DateTimeField()
@@ -100,6 +110,9 @@ class UptimeSerializer(serializers.Serializer):
     response_time_p95_ms = serializers.FloatField(
         allow_null=True,
         help_text="Estimated from the cumulative latency buckets by linear interpolation.",
+    )
+    display = UptimeDisplaySerializer(
+        source="*", read_only=True, help_text="The numbers above rounded for people."
     )
 
 

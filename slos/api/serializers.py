@@ -10,7 +10,9 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from noc import formatting
 from noc.api.dates import DateTimeField
+from noc.api.display import RoundedField
 from services.models import Service
 from slos.models import SLO, SLOAlert
 from slos.queries import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
@@ -27,12 +29,31 @@ STATUS_FIELDS = [
 ]  # fmt: skip
 
 
+class EvaluationDisplaySerializer(serializers.Serializer):
+    """An evaluation's numbers as people read them (null before the first evaluation)."""
+
+    current_value = RoundedField(formatting.sli_label, help_text="SLI: '99.912 %'")
+    budget_total_minutes = RoundedField(formatting.budget_minutes_label, help_text="'43.2 min'")
+    budget_remaining_minutes = RoundedField(formatting.budget_minutes_label)
+    budget_used_minutes = RoundedField(formatting.budget_minutes_label)
+    burn_rate = RoundedField(formatting.burn_label, help_text="'0.42×', '6.5×'")
+
+
+class SLODisplaySerializer(EvaluationDisplaySerializer):
+    budget_remaining_percent = RoundedField(formatting.budget_percent_label, help_text="'10.0 %'")
+
+
 class SLOSerializer(serializers.ModelSerializer):
     service_name = serializers.CharField(source="service.name", read_only=True)
+    display = SLODisplaySerializer(
+        source="*", read_only=True, help_text="The numbers above rounded for people."
+    )
 
     class Meta:
         model = SLO
-        fields = [*CONFIG_FIELDS, "service_name", *STATUS_FIELDS, "created_at", "updated_at"]
+        fields = [
+            *CONFIG_FIELDS, "service_name", *STATUS_FIELDS, "display", "created_at", "updated_at",
+        ]  # fmt: skip
         read_only_fields = [*STATUS_FIELDS, "created_at", "updated_at"]
         extra_kwargs = {
             "budget_exhausted_at": {"help_text": "Forecast at the current burn rate."},
@@ -81,6 +102,9 @@ class SLOStatusSerializer(serializers.Serializer):
     burn_rate = serializers.FloatField(allow_null=True)
     violation_risk = serializers.CharField()
     minutes_without_data = serializers.FloatField()
+    display = EvaluationDisplaySerializer(
+        source="*", read_only=True, help_text="The numbers above rounded for people."
+    )
 
     def get_budget_remaining_percent(self, row) -> float:
         # In decimal: 100 − 56.8123 as floats is 43.187700000000007.

@@ -19,11 +19,11 @@ from django.utils import timezone
 
 from incidents.choices import ACTIVE_STATUSES, IncidentSource, IncidentStatus
 from incidents.models import Incident, IncidentUpdate
+from noc.formatting import percent_label
 from services.choices import ServiceStatus
 from services.models import MaintenanceWindow, Service
 from web.charts import DayUptime
 from web.choices import ServicesShown
-from web.formatting import percent_label
 from web.models import StatusGroup, StatusPage
 from web.queries.maintenance import next_occurrence
 from web.queries.rollups import daily_uptime, day_starts

@@ -1,4 +1,4 @@
-"""Template filters of the console: numbers rounded for people (web.formatting)."""
+"""Template filters of the console: numbers rounded for people (noc.formatting)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from web import formatting
+from noc import formatting
 
 register = template.Library()
 

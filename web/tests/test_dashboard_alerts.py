@@ -11,10 +11,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from noc.formatting import measure_label
 from observability import actions
 from observability.models import Alert
 from observability.tests.fixtures import point
-from web.formatting import measure_label
 from web.queries import alerts as alert_queries
 
 pytestmark = pytest.mark.django_db

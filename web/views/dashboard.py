@@ -15,10 +15,10 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 
+from noc.formatting import duration_label, optional_percent
 from services.choices import ServiceStatus
 from web import charts, sections
 from web.access import reader_required
-from web.formatting import duration_label, optional_percent
 from web.queries import dashboard
 
 REFRESH_SECONDS = 15

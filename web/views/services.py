@@ -14,13 +14,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.choices import Role
+from noc.formatting import ms_label, optional_percent
 from services import actions
 from services.choices import CheckKind
 from services.execution import check_now
 from services.models import Service
 from web import charts
 from web.access import SERVICE_ACTIONS, may, reader_required, role_required
-from web.formatting import ms_label, optional_percent
 from web.queries import service as queries
 from web.queries.public import public_services
 

@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from accounts.choices import Role
+from noc.formatting import budget_minutes_label
 from slos.models import SLO
 from web import charts
 from web.access import may, reader_required
-from web.formatting import budget_minutes_label
 from web.queries import slo as queries
 
 

@@ -23,11 +23,11 @@ from django.urls import reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
+from noc.formatting import percent_label
 from services.choices import ServiceStatus
 from services.models import Service
 from services.queries import WINDOWS, service_uptime
 from web import charts
-from web.formatting import percent_label
 from web.queries import public
 
 logger = logging.getLogger(__name__)

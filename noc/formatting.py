@@ -1,6 +1,7 @@
-"""Numbers rounded for people: what the pages print. Stored values keep their precision; only
-what a person reads is rounded here (budgets to 0.1 minute, percentages to two decimals, three
-where two would read 100, SLIs to three).
+"""Numbers rounded for people: what the console's pages, the admin and the API's `display`
+fields print. Stored values keep their precision; only what a person reads is rounded here
+(budgets to 0.1 minute, percentages to two decimals, three where two would read 100, SLIs to
+three).
 
 Percentages that are compared with a threshold are rounded *down*: 99.899 reads 99.89, never a
 99.90 that the colour beside it denies.
