@@ -516,6 +516,42 @@ def uptime_bar(
     )  # fmt: skip
 
 
+def uptime_bar_compact(
+    days: Sequence[DayUptime], *, label: str, cell: float = 6, gap: float = 2, height: float = 28
+) -> SafeString:
+    """The same bar in a few elements, for a page of many services (90 cells with a tooltip
+    each are 13 kB a service): the green days are one path, the days without data another,
+    each with a tooltip counting them; a day below green keeps its own cell and tooltip."""
+    paths: dict[str, list[str]] = {"green": [], "grey": []}
+    cells = []
+    for i, day in enumerate(days):
+        x = i * (cell + gap)
+        level = uptime_level(day.percent)
+        if level in paths:
+            paths[level].append(f"M{_num(x)} 0h{_num(cell)}v{_num(height)}h-{_num(cell)}z")
+        else:
+            cells.append(_cell(day, x, cell, height))
+    tooltips = {
+        "green": f"{UPTIME_THRESHOLDS[0][0]:g} % up or more",
+        "grey": "no data",
+    }
+    body = "".join(
+        f'<path class="cells cells-{level}" fill="{UPTIME_COLORS[level]}" d="{"".join(shapes)}">'
+        f"<title>{_days(len(shapes))}: {tooltips[level]}</title></path>"
+        for level, shapes in paths.items()
+        if shapes
+    )
+    width = max(len(days) * (cell + gap) - gap, cell)
+    return _svg(
+        body + "".join(cells), width=width, height=height, label=label,
+        css_class="uptime-bar", preserveAspectRatio="none",
+    )  # fmt: skip
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
 def _cell(day: DayUptime, x: float, cell: float, height: float) -> str:
     percent = day.percent
     level = uptime_level(percent)

@@ -1,0 +1,70 @@
+"""A status page of many services: compact uptime bars past COMPACT_BARS_AFTER services (the
+same colours and the same days, a fraction of the markup), and the page sent gzip-compressed
+to the clients that accept it (held compressed in the cache)."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date, timedelta
+
+import pytest
+
+from web import charts
+from web.charts import SVG_NS, DayUptime
+from web.tests.helpers import set_status, svgs
+from web.views import status as views
+
+pytestmark = pytest.mark.usefixtures("private_cache")
+
+DAY = date(2026, 9, 1)
+
+
+def days(levels: str) -> list[DayUptime]:
+    """One DayUptime per letter: g(reen) 100 %, y(ellow) 99.5 %, r(ed) 50 %, -(no data)."""
+    counts = {"g": (1000, 1000), "y": (995, 1000), "r": (1, 2), "-": (0, 0)}
+    return [DayUptime(DAY + timedelta(days=i), *counts[c]) for i, c in enumerate(levels)]
+
+
+def test_a_compact_bar_draws_the_same_days_in_a_few_elements():
+    sample = days("gggg-gyggr" * 9)
+    full, compact = (
+        draw(sample, label="api") for draw in (charts.uptime_bar, charts.uptime_bar_compact)
+    )
+    assert len(compact) < len(full) / 3
+    (root,) = svgs(compact, "uptime-bar")
+    green, grey = root.findall(f"{{{SVG_NS}}}path")
+    assert green.get("d").count("z") == 63 and grey.get("d").count("z") == 9
+    assert green.find(f"{{{SVG_NS}}}title").text == "63 days: 99.9 % up or more"
+    assert grey.find(f"{{{SVG_NS}}}title").text == "9 days: no data"
+    cells = root.findall(f"{{{SVG_NS}}}rect")  # the days below green keep their tooltip
+    assert [c.get("class") for c in cells[:2]] == ["cell cell-yellow", "cell cell-red"]
+    assert cells[0].find(f"{{{SVG_NS}}}title").text == "2026-09-07: 99.50 % up"
+    # Cell n is at n × 8 in both drawings: the first yellow day is the seventh.
+    assert cells[0].get("x") == "48"
+    assert green.get("d").startswith("M0 0h6v28h-6zM8 0h6v28h-6z")
+
+
+def test_past_the_limit_the_status_page_draws_compact_bars(client, make_service, monkeypatch):
+    for n in range(3):
+        set_status(make_service(name=f"Site {n}"), "up")
+    few = client.get("/status/").content.decode()
+    assert len(svgs(few, "uptime-bar")[0].findall(f"{{{SVG_NS}}}rect")) == 90
+
+    monkeypatch.setattr(views, "COMPACT_BARS_AFTER", 2)
+    views.cache.delete(views.STATUS_PAGE_CACHE_KEY)
+    many = client.get("/status/").content.decode()
+    bars = svgs(many, "uptime-bar")
+    assert len(bars) == 3
+    assert all(bar.findall(f"{{{SVG_NS}}}path") for bar in bars)
+    assert len(many) < len(few)
+
+
+def test_the_page_is_sent_compressed_to_who_accepts_gzip(client, make_service):
+    set_status(make_service(name="Site"), "up")
+    plain = client.get("/status/")
+    packed = client.get("/status/", headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert "Content-Encoding" not in plain and packed["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed["Vary"] and "Accept-Encoding" in plain["Vary"]
+    assert gzip.decompress(packed.content) == plain.content
+    assert len(packed.content) < len(plain.content) / 3
+    assert packed["Cache-Control"] == plain["Cache-Control"]
