@@ -68,3 +68,23 @@ def test_the_page_is_sent_compressed_to_who_accepts_gzip(client, make_service):
     assert gzip.decompress(packed.content) == plain.content
     assert len(packed.content) < len(plain.content) / 3
     assert packed["Cache-Control"] == plain["Cache-Control"]
+
+
+def test_an_expired_page_is_renewed_by_one_request_while_others_get_the_previous(
+    client, make_service
+):
+    service = make_service(name="Site")
+    set_status(service, "up")
+    first = client.get("/status/").content
+    expires, body = views.cache.get(views.STATUS_PAGE_CACHE_KEY)
+    views.cache.set(views.STATUS_PAGE_CACHE_KEY, (expires - 3600, body), 600)  # expired
+    set_status(service, "down")
+
+    views.cache.add(f"{views.STATUS_PAGE_CACHE_KEY}:renewing", 1, 60)  # another one renews
+    assert client.get("/status/").content == first  # meanwhile: the previous page
+    views.cache.delete(f"{views.STATUS_PAGE_CACHE_KEY}:renewing")  # that one is done, say
+    renewed = client.get("/status/").content  # this request renews it
+    assert renewed != first and b"Major outage" in renewed
+    assert views.cache.get(views.STATUS_PAGE_CACHE_KEY)[0] > expires - 3600
+    assert views.cache.get(f"{views.STATUS_PAGE_CACHE_KEY}:renewing") is None
+    assert client.get("/status/").content == renewed

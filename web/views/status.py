@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,7 +55,9 @@ def _public_response(body: str | bytes, content_type: str) -> HttpResponse:
 def status_page(request: HttpRequest) -> HttpResponse:
     """Cached compressed (a large page is sent and held in Redis as a tenth of itself), sent
     as such to the clients that accept gzip (every browser), decompressed for the others."""
-    body = cached(STATUS_PAGE_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _compressed_status_page)
+    body = cached_renewed_once(
+        STATUS_PAGE_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _compressed_status_page
+    )
     if body == OFF:
         raise Http404("The status page is off.")
     content_type = "text/html; charset=utf-8"
@@ -197,6 +200,32 @@ def cached(key: str, seconds: int, build: Callable[[], Any]) -> Any:
             cache.set(key, value, seconds)
         except Exception:
             logger.warning("status page: cache unavailable", exc_info=True)
+    return value
+
+
+# A page of thousands of services takes seconds to render: when it expires, one request
+# renders it again while the others are served the previous one for up to this long.
+STALE_SECONDS = 300
+
+
+def cached_renewed_once(key: str, seconds: int, build: Callable[[], Any]) -> Any:
+    """As cached(), but an expired value is renewed by one request (it holds a lock) while
+    the others meanwhile get the expired one, for at most STALE_SECONDS: no pile of identical
+    renders at each expiry. The cache holds (time it expires, value)."""
+    now = time.time()
+    try:
+        entry = cache.get(key)
+        if entry is not None and (entry[0] > now or not cache.add(f"{key}:renewing", 1, 60)):
+            return entry[1]
+    except Exception:
+        logger.warning("status page: cache unavailable", exc_info=True)
+        return build()
+    value = build()
+    try:
+        cache.set(key, (now + seconds, value), seconds + STALE_SECONDS)
+        cache.delete(f"{key}:renewing")
+    except Exception:
+        logger.warning("status page: cache unavailable", exc_info=True)
     return value
 
 
