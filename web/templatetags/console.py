@@ -58,6 +58,25 @@ def minutes(value: float | None) -> str:
 
 
 @register.filter
+def iso_time(value: str | None) -> str:
+    """A time stored as ISO 8601 text (an event's evidence) as the pages print times:
+    2026-12-05 06:01:40 UTC, not 2026-12-05T06:01:40.588787+00:00."""
+    from datetime import UTC
+
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        moment = parse_datetime(value or "")
+    except ValueError:
+        moment = None
+    if moment is None:
+        return value or formatting.EM_DASH
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+@register.filter
 def span(value: timedelta | None) -> str:
     return formatting.EM_DASH if value is None else formatting.span_label(value)
 
