@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django import template
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 
 from noc import formatting
 
@@ -55,6 +58,31 @@ def ms(value: float | None) -> str:
 @register.filter
 def minutes(value: float | None) -> str:
     return formatting.duration_label(value)
+
+
+# A sample argument per converter of the routes `path` serves: reverse() once with it, then
+# the URL of any id is a string format (the dashboard links hundreds of rows: reverse() for
+# each was a fifth of its time).
+_SAMPLE = "sample-0123456789"
+_SAMPLE_INT = 9876543210
+
+
+@functools.cache
+def _route_format(name: str, prefix: str) -> str:
+    for sample in (_SAMPLE, _SAMPLE_INT):
+        try:
+            url = reverse(name, args=[sample])
+        except NoReverseMatch:
+            continue
+        return url.replace("{", "{{").replace("}", "}}").replace(str(sample), "{}")
+    raise NoReverseMatch(f"{name} takes neither a slug nor an int")
+
+
+@register.filter
+def path(value: Any, name: str) -> str:
+    """`{{ service.pk|path:'web:service' }}`: what `{% url 'web:service' service.pk %}`
+    gives, for a route of one slug or int argument, without resolving it each time."""
+    return _route_format(name, get_script_prefix()).format(quote(str(value), safe=""))
 
 
 @register.filter
