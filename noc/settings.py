@@ -500,6 +500,11 @@ INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=16 * 1024 * 102
 INGEST_MAX_ITEMS = env.int("INGEST_MAX_ITEMS", default=50_000)
 METRICS_QUERY_MAX_POINTS = env.int("METRICS_QUERY_MAX_POINTS", default=11_000)
 METRICS_QUERY_TIMEOUT_MS = env.int("METRICS_QUERY_TIMEOUT_MS", default=10_000)
+TRACES_RETENTION_DAYS = env.int("TRACES_RETENTION_DAYS", default=30)
+TRACES_COMPRESS_AFTER_DAYS = env.int("TRACES_COMPRESS_AFTER_DAYS", default=7)
+TRACES_MAX_ATTRIBUTES = env.int("TRACES_MAX_ATTRIBUTES", default=128)
+TRACES_MAX_ATTRIBUTE_LENGTH = env.int("TRACES_MAX_ATTRIBUTE_LENGTH", default=4096)
+TRACES_MAX_EVENTS = env.int("TRACES_MAX_EVENTS", default=128)
 # --- Observability: logs and alert rules -------------------------------------------------------
 
 LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)

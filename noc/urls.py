@@ -14,6 +14,7 @@ from noc import health
 from noc.converters import AnyCaseUUIDConverter
 from observability.api.logs import OtlpLogsView
 from observability.api.metrics import OtlpMetricsView
+from observability.api.traces import OtlpTracesView
 from services import metrics, ping
 
 register_converter(AnyCaseUUIDConverter, "uuid_any_case")
@@ -69,6 +70,7 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("v1/logs", OtlpLogsView.as_view(), name="otlp-logs"),
     path("v1/metrics", OtlpMetricsView.as_view(), name="otlp-metrics"),
+    path("v1/traces", OtlpTracesView.as_view(), name="otlp-traces"),
 ]
 
 # The API answers in its JSON error shape even where Django, not DRF, answers.

@@ -240,6 +240,30 @@ def _mark_rollups_dirty(rows: list, now_us: int) -> None:
     mark_dirty((HOURLY, METRICS_DAILY.name), from_us(oldest))
 
 
+# --- traces ------------------------------------------------------------------------------------
+
+
+def spans_otlp_ingest(
+    *, application: Application, request, now_us: int | None = None
+) -> IngestResult:
+    """Store the spans of an OTLP `ExportTraceServiceRequest` for `application` with one binary
+    COPY, in one transaction. A span the limits refuse refuses the whole request (IngestError,
+    nothing written); spans whose start is not kept are counted in the result (OTLP's partial
+    success). Sending the same batch twice stores each span once."""
+    from observability.otlp.traces import spans_of
+    from observability.traces.store import ensure_partitions, write_spans
+
+    now_us = now_us if now_us is not None else to_us(timezone.now())
+    result = IngestResult()
+    records = spans_of(request, application=application, now_us=now_us, result=result)
+    if records:
+        ensure_partitions(records)
+        with transaction.atomic():
+            write_spans(records)
+    result.accepted = len(records)
+    return result
+
+
 # --- logs --------------------------------------------------------------------------------------
 
 

@@ -84,3 +84,22 @@ class AlertStatus(models.TextChoices):
 
 
 OPEN_ALERT_STATUSES = (AlertStatus.PENDING, AlertStatus.ACTIVE)
+
+
+class SpanKind(models.TextChoices):
+    """OTLP's span kinds (its enum's numbers 0-5, in this order)."""
+
+    UNSPECIFIED = "unspecified", "Unspecified"
+    INTERNAL = "internal", "Internal"
+    SERVER = "server", "Server"
+    CLIENT = "client", "Client"
+    PRODUCER = "producer", "Producer"
+    CONSUMER = "consumer", "Consumer"
+
+
+class SpanStatus(models.TextChoices):
+    """OTLP's status codes (0-2, in this order)."""
+
+    UNSET = "unset", "Unset"
+    OK = "ok", "OK"
+    ERROR = "error", "Error"

@@ -1,5 +1,5 @@
 """Data pushed by applications: applications and their ingest keys, metric series and points,
-log lines (and their outbox for Elasticsearch), alert rules and alerts."""
+spans, log lines (and their outbox for Elasticsearch), alert rules and alerts."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from observability.choices import (
     Environment,
     LogLevel,
     MetricKind,
+    SpanKind,
+    SpanStatus,
 )
 from services.choices import Severity
 
@@ -152,6 +154,51 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series_id} {self.time:%Y-%m-%d %H:%M:%S} {self.value}"
+
+
+# --- traces ------------------------------------------------------------------------------------
+
+
+class Span(models.Model):
+    """One span of a distributed trace (the seed's `traces` hypertable, by start time): daily
+    partitions or chunks, compressed (TimescaleDB) after TRACES_COMPRESS_AFTER_DAYS, dropped
+    past TRACES_RETENTION_DAYS. Ids are OTLP's in lowercase hex; a root span has no parent.
+    The primary key starts with the trace id, so reading a trace is an index probe per
+    partition, and a batch sent twice stores its spans once."""
+
+    pk = models.CompositePrimaryKey("trace_id", "span_id", "start_time")
+    trace_id = models.CharField(max_length=32)
+    span_id = models.CharField(max_length=16)
+    parent_span_id = models.CharField(max_length=16, blank=True)
+    name = models.CharField(max_length=4096)
+    kind = models.CharField(max_length=12, choices=SpanKind.choices, default=SpanKind.INTERNAL)
+    application = models.ForeignKey(
+        Application, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        related_name="+",
+    )  # fmt: skip
+    service = models.CharField(max_length=200, blank=True, help_text="service.name")
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    duration_us = models.BigIntegerField(help_text="end - start, in microseconds.")
+    status_code = models.CharField(
+        max_length=8, choices=SpanStatus.choices, default=SpanStatus.UNSET
+    )
+    status_message = models.TextField(blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    links = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-start_time"]
+        indexes = [
+            # The trace list: one application's spans, newest first.
+            models.Index(fields=["application", "-start_time"], name="span_app_start_idx"),
+            # The trace list without an application: time ranges (spans arrive in time order).
+            BrinIndex(fields=["start_time"], name="span_start_brin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trace_id}/{self.span_id} {self.name[:80]}"
 
 
 # --- logs --------------------------------------------------------------------------------------

@@ -109,3 +109,17 @@ LOG_LINES = register(
         retention=timedelta(days=settings.LOG_RETENTION_DAYS),
     )
 )
+
+# Spans (the seed's `traces`): daily partitions or chunks by start time, compressed after a
+# week on TimescaleDB (segments by application: a trace has too few spans to be one), dropped
+# past the retention.
+SPANS = register(
+    TimeSeriesTable(
+        table="observability_span",
+        time_column="start_time",
+        partition=timedelta(days=1),
+        retention=timedelta(days=settings.TRACES_RETENTION_DAYS),
+        compress_after=timedelta(days=settings.TRACES_COMPRESS_AFTER_DAYS),
+        segment_by="application_id",
+    )
+)

@@ -27,6 +27,7 @@ OWN_FORMAT = [
         "/api/logs/ingest",
         "/v1/logs?application=matrix-app",
         "/v1/metrics?application=matrix-app",
+        "/v1/traces?application=matrix-app",
     }
 ]
 FORMS = [e for e in WITH_BODY if e not in OWN_FORMAT]

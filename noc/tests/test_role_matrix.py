@@ -6,6 +6,7 @@ callers always get 401/403.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -282,6 +283,34 @@ def _log_lines() -> dict:
     return {"application": "matrix-app", "logs": [{"message": "matrix line"}]}
 
 
+def _otlp_spans() -> dict:
+    import time
+
+    _application()
+    now = time.time_ns()
+    span = {
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "matrix",
+        "startTimeUnixNano": str(now - 1000),
+        "endTimeUnixNano": str(now),
+    }
+    return {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+
+
+def _trace_url() -> str:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    from observability.actions import spans_otlp_ingest
+    from observability.otlp.logs import JSON, parse
+
+    request = parse(json.dumps(_otlp_spans()).encode(), JSON, ExportTraceServiceRequest())
+    spans_otlp_ingest(application=_application(), request=request)
+    return "/api/traces/0af7651916cd43dd8448eb211c80319c/"
+
+
 ENDPOINTS += [
     Endpoint("get", "/api/applications/", Role.VIEWER),
     Endpoint("post", "/api/applications/", Role.ADMIN, lambda: {"slug": "new-app", "name": "N"}),
@@ -303,6 +332,9 @@ ENDPOINTS += [
     Endpoint("get", "/api/metrics/", Role.VIEWER),
     Endpoint("get", _metric_query_url, Role.VIEWER),
     Endpoint("get", "/api/metrics/series?prefix=matrix", Role.VIEWER),
+    Endpoint("post", "/v1/traces?application=matrix-app", Role.OPERATOR, _otlp_spans),
+    Endpoint("get", "/api/traces/", Role.VIEWER),
+    Endpoint("get", _trace_url, Role.VIEWER),
 ]  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from observability.api import alerts, logs, metrics, views
+from observability.api import alerts, logs, metrics, traces, views
 
 router = SimpleRouter()
 router.register("applications", views.ApplicationViewSet, basename="application")
@@ -18,5 +18,7 @@ urlpatterns = [
     path("metrics/series", metrics.MetricSeriesView.as_view(), name="metrics-series"),
     path("logs/ingest", logs.LogIngestView.as_view(), name="logs-ingest"),
     path("logs/search", logs.LogSearchView.as_view(), name="logs-search"),
+    path("traces/", traces.TraceListView.as_view(), name="trace-list"),
+    path("traces/<str:trace_id>/", traces.TraceDetailView.as_view(), name="trace-detail"),
     *router.urls,
 ]

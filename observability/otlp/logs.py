@@ -84,12 +84,13 @@ def parse(body: bytes, encoding: str, request: Message | None = None) -> Message
 
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+ID_FIELDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
 
 def _ids_to_base64(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: _base64(item) if key in ("traceId", "spanId") else _ids_to_base64(item)
+            key: _base64(item) if key in ID_FIELDS else _ids_to_base64(item)
             for key, item in value.items()
         }
     if isinstance(value, list):

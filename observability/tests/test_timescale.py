@@ -13,7 +13,7 @@ from django.db import connection
 
 from noc.timeseries import backend
 from noc.timeseries.maintenance import maintain
-from observability.timeseries import DAILY_TABLE, HOURLY_TABLE, METRIC_POINTS
+from observability.timeseries import DAILY_TABLE, HOURLY_TABLE, METRIC_POINTS, SPANS
 
 pytestmark = [pytest.mark.timescale, pytest.mark.django_db]
 
@@ -68,3 +68,12 @@ def test_the_rollups_are_continuous_aggregates_with_their_retention(capsys):
     out = capsys.readouterr().out
     assert "metrics_hourly: timescale" in out
     assert "metrics_daily: continuous aggregate" in out
+
+
+def test_spans_are_a_compressed_hypertable_with_retention_from_the_settings():
+    assert maintain(SPANS) == {"backend": backend.TIMESCALE}
+    found = jobs(SPANS.table)
+    assert found["policy_compression"]["compress_after"].startswith(
+        f"{SPANS.compress_after.days} days"
+    )
+    assert found["policy_retention"]["drop_after"].startswith(f"{SPANS.retention.days} days")
