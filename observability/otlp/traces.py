@@ -59,6 +59,7 @@ def spans_of(
     for resource_spans in request.resource_spans:
         resource = {kv.key: any_value(kv.value) for kv in resource_spans.resource.attributes}
         service = str(resource.pop("service.name", None) or "")[:MAX_SERVICE]
+        _check_lengths(resource, "resourceSpans.resource.attributes", limits.max_text)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
@@ -138,13 +139,23 @@ def _text(value: str, where: str, limit: int) -> str:
 
 
 def _attributes(pairs, where: str, limits: SpanLimits) -> dict[str, Any]:
+    """Attributes as JSON values, their count and text lengths checked (NUL, NaN and
+    encodability are checked once on the whole span's JSON, by `_json`)."""
     if len(pairs) > limits.max_attributes:
         raise _bad(
             where, f"{len(pairs)} attributes, more than the limit of {limits.max_attributes} "
             "(TRACES_MAX_ATTRIBUTES)"
         )  # fmt: skip
-    attributes = {kv.key: any_value(kv.value) for kv in pairs}
-    _check_lengths(attributes, where, limits.max_text)
+    limit = limits.max_text
+    attributes = {}
+    for kv in pairs:
+        key, value = kv.key, any_value(kv.value)
+        kind = type(value)
+        if len(key) > limit or (kind is str and len(value) > limit):
+            _check_lengths({key: value}, where, limit)
+        elif kind is list or kind is dict:
+            _check_lengths(value, f"{where}.{key[:40]}", limit)
+        attributes[key] = value
     return attributes
 
 
@@ -205,11 +216,16 @@ def _json(value: Any, where: str) -> bytes | None:
     (NUL, NaN or infinity, text that is not Unicode)."""
     if not value:
         return None
-    found = first_unstorable(value, where)
-    if found:
-        raise IngestError(400, "invalid", found[1], found[0])
     try:
-        return json.dumps(value, ensure_ascii=False).encode()
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN or infinity: the walk below names it
+        text = "\\u0000"
+    if "\\u0000" in text:  # how JSON writes NUL (or the literal text): find out which
+        found = first_unstorable(value, where)
+        if found:
+            raise IngestError(400, "invalid", found[1], found[0])
+    try:
+        return text.encode()
     except UnicodeEncodeError as exc:
         raise _bad(where, "not valid Unicode text") from exc
 

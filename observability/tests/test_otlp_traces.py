@@ -160,6 +160,15 @@ def _nan_attribute(s):
     s.attributes.add(key="ratio").value.double_value = float("nan")
 
 
+def _nul_attribute(s):
+    s.attributes.add(key="note").value.string_value = "a\x00b"
+
+
+def _nul_event_key(s):
+    event = s.events.add(time_unix_nano=s.start_time_unix_nano, name="e")
+    event.attributes.add(key="k\x00").value.int_value = 1
+
+
 def _many_events(s):
     for _ in range(129):
         s.events.add(time_unix_nano=s.start_time_unix_nano, name="tick")
@@ -191,6 +200,8 @@ def _many_events(s):
         (_with(c=_set(name="nul \x00 here")), "application/x-protobuf", 400, "NUL"),
         (_with(c=_nan_attribute), "application/x-protobuf", 400, "not a finite number"),
         (_with(c=_many_events), "application/x-protobuf", 400, "TRACES_MAX_EVENTS"),
+        (_with(c=_nul_attribute), "application/x-protobuf", 400, "attributes.note"),
+        (_with(c=_nul_event_key), "application/x-protobuf", 400, "events"),
     ],
 )  # fmt: skip
 def test_bad_requests_are_refused_in_otlp_form_and_write_nothing(
@@ -269,3 +280,10 @@ def test_the_resource_without_a_service_name_leaves_it_blank(make_application):
     assert post(bearer(key), request.SerializeToString()).status_code == 200
     stored = Span.objects.get()
     assert (stored.service, stored.attributes) == ("", {"scope": "shop.web"})
+
+
+def test_text_that_only_looks_like_an_escaped_nul_is_stored(make_application):
+    _, key = make_application("shop")
+    body = export(span("b7ad6b7169203331", attributes={"pattern": "\\u0000 is NUL in JSON"}))
+    assert post(bearer(key), body).status_code == 200
+    assert Span.objects.get().attributes["pattern"] == "\\u0000 is NUL in JSON"
