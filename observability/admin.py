@@ -1,5 +1,7 @@
 """Admin of the observability app: applications (with their ingest keys), ingest keys, alert
-rules, alerts (acknowledge, silence) and the log outbox (read-only).
+rules, alerts (acknowledge, silence), the log outbox (read-only), and a read-only page of recent
+spans (Django's admin cannot register a model with a composite primary key: the page is a view
+of the applications' admin).
 
 Writes go through observability.actions, which validate and audit. A new key is shown once,
 in the message that follows its creation.
@@ -7,9 +9,16 @@ in the message that follows its creation.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
 from noc.admin import ActionsModelAdmin
 from observability.actions import (
@@ -24,10 +33,13 @@ from observability.actions import (
     ingest_key_create,
     ingest_key_revoke,
 )
-from observability.models import Alert, AlertRule, Application, IngestKey, LogOutbox
+from observability.models import Alert, AlertRule, Application, IngestKey, LogOutbox, Span
 from observability.queries import alerts_by_severity
 
 KEY_FIELDS = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+SPAN_PAGE = 100
+SPAN_WINDOW = timedelta(minutes=15)  # a day partition holds millions: the page sorts a few
+TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def show_key_once(request: HttpRequest, application: Application, key: str) -> None:
@@ -73,6 +85,38 @@ class ApplicationAdmin(ActionsModelAdmin):
         obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
         obj._state.adding = False
         show_key_once(request, created, key)
+
+    def get_urls(self):
+        spans = path(
+            "spans/", self.admin_site.admin_view(self.spans_view), name="observability_span_list"
+        )
+        return [spans, *super().get_urls()]
+
+    def spans_view(self, request: HttpRequest) -> TemplateResponse:
+        """The last SPAN_PAGE spans of the last SPAN_WINDOW, or the spans of one trace."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        trace_id = request.GET.get("trace_id", "").strip().lower()
+        spans = Span.objects.select_related("application").order_by("-start_time")
+        error, explanation = (
+            "",
+            f"The last {SPAN_PAGE} spans of the last {SPAN_WINDOW.seconds // 60} minutes.",
+        )
+        if trace_id and not TRACE_ID.fullmatch(trace_id):
+            error, spans = "A trace id is 32 hexadecimal digits.", spans.none()
+        elif trace_id:
+            spans, explanation = spans.filter(trace_id=trace_id), f"Spans of trace {trace_id}."
+        else:
+            spans = spans.filter(start_time__gte=timezone.now() - SPAN_WINDOW)
+        rows = list(spans[:SPAN_PAGE])
+        for span in rows:
+            span.duration_ms = span.duration_us / 1000
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Recent spans", "spans": rows, "trace_id": trace_id, "error": error,
+            "explanation": explanation, "opts": self.model._meta,
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/observability/span_list.html", context)
 
     @admin.action(description="Create an ingest key for the selected applications")
     def new_ingest_key(self, request, queryset) -> None:
