@@ -73,3 +73,41 @@ def test_sdk_spans_are_found_through_the_trace_api(live_server, make_application
     assert charge["events"][0]["attributes"] == {"attempt": 2}
     assert charge["parent_span_id"] == top["span_id"]
     assert trace["logs"].endswith(f"/api/logs/search?trace_id={trace_id}")
+
+
+def test_a_json_batch_pushed_by_hand_over_http_is_found(live_server, make_application, reader):
+    """OTLP/JSON as written by hand (hex ids, enum names, gzip), as curl would send it."""
+    import gzip
+    import json
+    import time
+
+    _, key = make_application("json-shop")
+    now = time.time_ns()
+    trace_id = "5b8efff798038103d269b633813fc60c"
+    document = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "cron"}}]},
+        "scopeSpans": [{"scope": {"name": "by-hand"}, "spans": [
+            {"traceId": trace_id, "spanId": "eee19b7ec3c1b174", "name": "nightly export",
+             "kind": "SPAN_KIND_INTERNAL", "startTimeUnixNano": str(now - 5_000_000_000),
+             "endTimeUnixNano": str(now), "status": {"code": "STATUS_CODE_OK"}},
+            {"traceId": trace_id, "spanId": "eee19b7ec3c1b175", "parentSpanId": "eee19b7ec3c1b174",
+             "name": "upload", "kind": "SPAN_KIND_CLIENT",
+             "startTimeUnixNano": str(now - 4_000_000_000), "endTimeUnixNano": str(now - 10**9),
+             "attributes": [{"key": "bytes", "value": {"intValue": "1048576"}}]},
+        ]}]}]}  # fmt: skip
+    response = requests.post(
+        f"{live_server.url}/v1/traces",
+        data=gzip.compress(json.dumps(document).encode()),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                 "Content-Encoding": "gzip"},
+        timeout=10,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json() == {}
+    trace = reader(f"{live_server.url}/api/traces/{trace_id}/")
+    (top,) = trace["spans"]
+    assert (top["name"], top["service"], top["duration_ms"]) == ("nightly export", "cron", 5000)
+    (upload,) = top["children"]
+    assert (upload["name"], upload["kind"], upload["attributes"]["bytes"]) == (
+        "upload", "client", 1048576,
+    )  # fmt: skip
