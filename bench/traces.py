@@ -2,7 +2,7 @@
 in the same run.
 
     .venv/bin/python bench/traces.py [--duration 10] [--batch 512] [--connections 4]
-                                     [--workers 2] [--rounds 2]
+                                     [--workers 2] [--rounds 2] [--reads 20]
 
 Creates a throwaway database `noc_bench_traces` on the PostgreSQL server the project uses (the
 embedded one unless DATABASE_URL is set), migrates it, starts the web server `make run` uses
@@ -13,20 +13,24 @@ idempotent retry path) with an ingest key from `--connections` keep-alive connec
 `--duration` seconds; then the ceiling: a binary `COPY` of as many rows, built by the
 server's own encoder (`observability.traces.store.copy_payload`), `--batch` rows a
 transaction, from as many connections, into the same table. It prints the median rates, their
-ratio, the machine's load, and drops the database. There is no floor for spans in issue 11;
-the ratio says how much of the database's rate the HTTP path keeps.
+ratio, then times the trace list (default range, `status=error`, `min_duration_ms`, `name`)
+and one trace's tree through the API over the spans the runs left (`--reads` requests each,
+p50/p95), the machine's load, and drops the database. There is no floor for spans in issue
+11; the ratio says how much of the database's rate the HTTP path keeps.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import random
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,7 @@ sys.path.insert(0, str(BASE_DIR))
 from bench.common import (  # noqa: E402 - the project root first
     free_port,
     median,
+    percentile,
     ratio,
     server_version,
     start_process,
@@ -65,6 +70,7 @@ class Options:
     connections: int
     workers: int
     rounds: int
+    reads: int
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -74,8 +80,11 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--reads", type=int, default=20, help="timed requests of each read")
     args = parser.parse_args(argv)
-    return Options(args.duration, args.batch, args.connections, args.workers, args.rounds)
+    return Options(
+        args.duration, args.batch, args.connections, args.workers, args.rounds, args.reads
+    )
 
 
 # --- spans --------------------------------------------------------------------------------------
@@ -228,6 +237,42 @@ def ingestion(port: int, database_url: str, key: str, application, options: Opti
     ]
 
 
+def timed_reads(port: int, token: str, path: str, count: int) -> tuple[list[float], dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}"}
+    timings, body = [], b""
+    for _ in range(count):
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise SystemExit(f"GET {path}: {response.status} {body[:300]!r}")
+        timings.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return timings, json.loads(body)
+
+
+def reads(port: int, database_url: str, token: str, count: int) -> list[str]:
+    """The trace list and one trace through the API over what the ingestion left."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        spans = conn.execute("SELECT count(*) FROM observability_span").fetchone()[0]
+    lines = [f"reads over {spans:,} spans of the last minutes (p50 / p95 of {count}):"]
+    first = None
+    for path in ("/api/traces/", "/api/traces/?status=error", "/api/traces/?min_duration_ms=900",
+                 "/api/traces/?name=charge&page_size=10"):  # fmt: skip
+        timings, answer = timed_reads(port, token, path, count)
+        first = first or answer["results"][0]["trace_id"]
+        lines.append(f"  GET {path:<40} {percentile(timings, 50):7.1f} / "
+                     f"{percentile(timings, 95):7.1f} ms")  # fmt: skip
+    timings, _ = timed_reads(port, token, f"/api/traces/{first}/", count)
+    lines.append(f"  GET /api/traces/<id>/ ({SPANS_PER_TRACE} spans){'':<17} "
+                 f"{percentile(timings, 50):7.1f} / {percentile(timings, 95):7.1f} ms")  # fmt: skip
+    return lines
+
+
 # --- main ---------------------------------------------------------------------------------------
 
 
@@ -243,9 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         migrate(env)
         use_database(DATABASE_NAME)
         try:
+            from accounts.actions import api_key_create, user_create
             from observability import actions
 
             application, _, key = actions.application_create(actor=None, slug="bench", name="B")
+            viewer = user_create(actor=None, username="bench-viewer", email="b@example.test",
+                                 role="viewer", password=uuid.uuid4().hex)  # fmt: skip
+            _, token = api_key_create(actor=None, user=viewer, name="bench")
             port = free_port()
             with tempfile.TemporaryDirectory(prefix="noc-bench-traces-") as tmp:
                 log = Path(tmp) / "uvicorn.log"
@@ -254,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     wait_for_http(f"http://127.0.0.1:{port}/health/live", timeout=60, proc=proc)
                     report += ingestion(port, database_url, key, application, options)
+                    report += reads(port, database_url, token, options.reads)
                 except BaseException:
                     print(f"uvicorn log:\n{tail(log)}", file=sys.stderr)
                     raise

@@ -207,11 +207,11 @@ class TraceSerializer(serializers.Serializer):
 
 
 class TraceListView(APIView):
-    """Traces with a span in the range matching the filters, newest first, one row per trace
+    """Traces with a span in the range matching every filter, newest first, one row per trace
     with its root span, span count and duration. `application`, `service`, `name` (exact),
-    `status` (unset, ok, error) match any span of the trace; `min_duration_ms` the whole
-    trace's duration; `from`/`to` ISO 8601 (the last 24 hours when neither is given). Pages:
-    follow `next`."""
+    `status` (unset, ok, error) and `min_duration_ms` (a span at least that long) select the
+    span; `from`/`to` ISO 8601 (the last 24 hours when neither is given). Pages: follow
+    `next`."""
 
     authentication_classes = INGEST_AUTHENTICATION
     permission_classes = [ReadPermission]
@@ -260,7 +260,7 @@ class TraceListView(APIView):
         next_url = None
         if more and rows:
             args = request.query_params.copy()
-            args["cursor"] = cursor_encode([to_us(rows[-1].start), rows[-1].trace_id])
+            args["cursor"] = cursor_encode([rows[-1].key_us, rows[-1].trace_id])
             next_url = request.build_absolute_uri(f"{request.path}?{args.urlencode()}")
         return Response({"results": results, "next": next_url})
 

@@ -1,11 +1,12 @@
 """Reading traces: the trace list (one row per trace, newest first) and one trace's span tree.
 
-A trace is every span with its trace id. The list finds the traces with at least one span in
-the range that matches the span filters (application, service, name, status), then computes
-each one's start (its first span), end (its last span's end), duration, span and error counts
-over all its spans within a day of the range (a trace lasting longer is seen in part), keeps
-those at least `min_duration_us` long, and returns a page ordered by start, newest first,
-each with its root span: the first span without a parent or, when none arrived, its first span.
+A trace is every span with its trace id. The list takes the traces with at least one span in
+the range matching every filter (application, service, name, status, and `min_duration_us`:
+a span at least that long, as Jaeger reads it; a trace lasts at least as long as any of its
+spans), newest first by their first matching span, then reads each trace of the page whole
+within a day of the range (a trace lasting longer is seen in part): its start (its first span),
+end (its last span's end), duration, span and error counts and its root span: the first span
+without a parent or, when none arrived, its first span.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TraceRow:
     span_count: int
     error_count: int
     root: dict = field(default_factory=dict)
+    key_us: int = 0  # its first matching span's start: the page order and the cursor
 
 
 def _span(row) -> dict:
@@ -86,45 +88,54 @@ def _loaded(value):
 
 
 def trace_page(query: TraceFilter) -> list[TraceRow]:
-    """At most `query.size + 1` rows (one more than the page says there is a next one)."""
+    """At most `query.size + 1` rows (one more than the page says there is a next one). The
+    page is chosen from the matching spans alone (one grouping over the range, which the span
+    filters narrow); only the page's traces are then read whole."""
     where, params = ["start_time >= %s", "start_time < %s"], [query.since, query.until]
-    for column, value in (
-        ("application_id", query.application_id),
-        ("service", query.service),
-        ("name", query.name),
-        ("status_code", query.status),
+    for condition, value in (
+        ("application_id = %s", query.application_id),
+        ("service = %s", query.service),
+        ("name = %s", query.name),
+        ("status_code = %s", query.status),
+        ("duration_us >= %s", query.min_duration_us),
     ):
         if value:
-            where.append(f"{column} = %s")
+            where.append(condition)
             params.append(value)
-    having, page = [], []
-    if query.min_duration_us:
-        having.append("max(s.end_time) - min(s.start_time) >= %s * interval '1 microsecond'")
-        page.append(query.min_duration_us)
     after = ""
     if query.after is not None:
-        after = "WHERE (t.start_time, t.trace_id) < (%s, %s)"
-        page += [from_us(query.after[0]), query.after[1]]
+        after = "HAVING (min(start_time), trace_id) < (%s, %s)"
+        params += [from_us(query.after[0]), query.after[1]]
     sql = (
-        f"WITH candidates AS (SELECT DISTINCT trace_id FROM {TABLE} WHERE {' AND '.join(where)}) "
-        "SELECT * FROM (SELECT s.trace_id, min(s.start_time) AS start_time, "
-        "max(s.end_time) AS end_time, count(*) AS span_count, "
-        "count(*) FILTER (WHERE s.status_code = 'error') AS error_count "
-        f"FROM {TABLE} s WHERE s.trace_id IN (SELECT trace_id FROM candidates) "
-        "AND s.start_time >= %s AND s.start_time < %s GROUP BY s.trace_id "
-        f"{'HAVING ' + ' AND '.join(having) if having else ''}) t {after} "
-        "ORDER BY t.start_time DESC, t.trace_id DESC LIMIT %s"
+        f"SELECT trace_id, min(start_time) FROM {TABLE} WHERE {' AND '.join(where)} "
+        f"GROUP BY trace_id {after} ORDER BY 2 DESC, 1 DESC LIMIT %s"
     )
+    page = _bounded(sql, [*params, query.size + 1])
+    if not page:
+        return []
     reach = [query.since - TRACE_REACH, query.until + TRACE_REACH]
-    rows = _bounded(sql, [*params, *reach, *page, query.size + 1])
-    traces = [
-        TraceRow(trace_id, start, end, to_us(end) - to_us(start), count, errors)
-        for trace_id, start, end, count, errors in rows
-    ]
-    roots = _roots([t.trace_id for t in traces], reach)
-    for trace in traces:
-        trace.root = roots.get(trace.trace_id, {})
+    whole = _whole([trace_id for trace_id, _ in page], reach)
+    roots = _roots([trace_id for trace_id, _ in page], reach)
+    traces = []
+    for trace_id, first in page:
+        start, end, count, errors = whole[trace_id]
+        traces.append(
+            TraceRow(trace_id, start, end, to_us(end) - to_us(start), count, errors,
+                     roots.get(trace_id, {}), to_us(first))
+        )  # fmt: skip
     return traces
+
+
+def _whole(trace_ids: list[str], reach: list[datetime]) -> dict[str, tuple]:
+    """Start, end, span and error counts of each trace, over all its spans near the range."""
+    sql = (
+        "SELECT trace_id, min(start_time), max(end_time), count(*), "
+        f"count(*) FILTER (WHERE status_code = 'error') FROM {TABLE} "
+        "WHERE trace_id = ANY(%s) AND start_time >= %s AND start_time < %s GROUP BY trace_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trace_ids, *reach])
+        return {row[0]: row[1:] for row in cursor.fetchall()}
 
 
 def _bounded(sql: str, params: list) -> list[tuple]:
