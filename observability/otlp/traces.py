@@ -29,6 +29,7 @@ from observability.traces.records import SpanRecord
 KINDS = tuple(SpanKind.values)  # OTLP's SpanKind numbers 0-5
 STATUSES = tuple(SpanStatus.values)  # OTLP's Status.StatusCode numbers 0-2
 MAX_SERVICE = 200
+MAX_NAME = 4096  # the column's size, whatever TRACES_MAX_ATTRIBUTE_LENGTH says
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def spans_of(
                         span_id=_id(span.span_id, 8, f"{where}.spanId"),
                         parent_span_id=_id(span.parent_span_id, 8, f"{where}.parentSpanId",
                                            optional=True),
-                        name=_text(span.name, f"{where}.name", limits.max_text),
+                        name=_name(span.name, f"{where}.name", limits),
                         kind=KINDS[span.kind] if 0 <= span.kind < len(KINDS) else KINDS[0],
                         application_id=application.pk,
                         service=service,
@@ -122,12 +123,9 @@ def _status(code: int) -> str:
     return STATUSES[code] if 0 <= code < len(STATUSES) else STATUSES[0]
 
 
-def _text(value: str, where: str, limit: int) -> str:
+def _text(value: str, where: str, limit: int, why: str = "TRACES_MAX_ATTRIBUTE_LENGTH") -> str:
     if len(value) > limit:
-        raise _bad(
-            where, f"{len(value)} characters, more than the limit of {limit} "
-            "(TRACES_MAX_ATTRIBUTE_LENGTH)"
-        )  # fmt: skip
+        raise _bad(where, f"{len(value)} characters, more than the limit of {limit} ({why})")
     if "\x00" in value:
         raise _bad(where, "NUL characters are not accepted")
     if not value.isascii():
@@ -136,6 +134,12 @@ def _text(value: str, where: str, limit: int) -> str:
         except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape
             raise _bad(where, "not valid Unicode text") from exc
     return value
+
+
+def _name(value: str, where: str, limits: SpanLimits) -> str:
+    if limits.max_text <= MAX_NAME:
+        return _text(value, where, limits.max_text)
+    return _text(value, where, MAX_NAME, "the most a span name may have")
 
 
 def _attributes(pairs, where: str, limits: SpanLimits) -> dict[str, Any]:

@@ -287,3 +287,14 @@ def test_text_that_only_looks_like_an_escaped_nul_is_stored(make_application):
     body = export(span("b7ad6b7169203331", attributes={"pattern": "\\u0000 is NUL in JSON"}))
     assert post(bearer(key), body).status_code == 200
     assert Span.objects.get().attributes["pattern"] == "\\u0000 is NUL in JSON"
+
+
+def test_a_span_name_longer_than_its_column_is_refused_whatever_the_text_limit(
+    make_application, settings
+):
+    settings.TRACES_MAX_ATTRIBUTE_LENGTH = 10_000
+    _, key = make_application("shop")
+    response = post(bearer(key), export(span("b7ad6b7169203331", "n" * 4097)))
+    assert response.status_code == 400
+    assert "spans[0].name: 4097 characters, more than the limit of 4096" in message_of(response)
+    assert post(bearer(key), export(span("b7ad6b7169203331", "n" * 4096))).status_code == 200
