@@ -210,3 +210,18 @@ def test_a_very_deep_chain_is_cut_into_shallow_trees():
 
     assert sum(count(s) for s in top) == len(spans)
     assert len(top) > 1
+
+
+def test_a_list_past_its_statement_timeout_is_a_400_asking_for_a_narrower_range(
+    viewer_client, shop, monkeypatch
+):
+    """A slow table, made by sleeping in it: the page statement is cancelled, the answer says
+    what to do."""
+    from observability.traces import query
+
+    monkeypatch.setattr(query, "STATEMENT_TIMEOUT_MS", 20)
+    monkeypatch.setattr(query, "TABLE", "(SELECT s.* FROM observability_span s, pg_sleep(0.5)) t")
+    response = viewer_client.get("/api/traces/")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "too_costly"
+    assert "narrow the range" in response.json()["message"]
