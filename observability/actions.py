@@ -261,6 +261,7 @@ def spans_otlp_ingest(
         with transaction.atomic():
             write_spans(records)
     result.accepted = len(records)
+    counters.count(counters.SPANS, accepted=result.accepted, rejections=result.rejections)
     return result
 
 

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from noc.api.dates import DateTimeField
-from observability import actions
+from observability import actions, counters
 from observability.api.logs import OTLP_STATUS, OtlpLogsView, logs_path, trace_path
 from observability.api.views import error_response, request_body
 from observability.authentication import INGEST_AUTHENTICATION, ReadPermission
@@ -62,6 +62,8 @@ class OtlpTracesView(OtlpLogsView):
     answered as /v1/logs is (its refusals, in OTLP's form, come from that view). An ingest key
     writes its application; a user API key (operator or above) names one in `?application=`
     or `X-NOC-Application`. Spans whose start is not kept are a partial success."""
+
+    signal = counters.SPANS
 
     @extend_schema(
         operation_id="otlp_traces_export",

@@ -62,3 +62,27 @@ def test_points_log_lines_rejections_and_refusals_are_counted(client, make_appli
     )
     assert delta("noc_ingest_requests_refused_total", signal="metrics", code="invalid") == 1
     assert ("noc_ingest_spans_total", ()) in after
+
+
+def test_spans_their_rejections_and_refusals_are_counted(client, make_application):
+    from observability.tests.traces_fixtures import export as export_spans
+    from observability.tests.traces_fixtures import span
+
+    _, key = make_application("traced")
+    before = scrape(client)
+    body = export_spans(span("b7ad6b7169203331"), span("00f067aa0ba902b7"),
+                        span("00f067aa0ba902b8", seconds_ago=40 * 86_400))  # fmt: skip
+    protobuf = "application/x-protobuf"
+    stored = bearer(key).generic("POST", "/v1/traces", body, content_type=protobuf)
+    assert stored.status_code == 200
+    refused = bearer(key).generic("POST", "/v1/traces", b"\xff", content_type=protobuf)
+    assert refused.status_code == 400
+    after = scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert delta("noc_ingest_spans_total") == 2
+    assert delta("noc_ingest_rejected_total", signal="spans", reason="too_old") == 1
+    assert delta("noc_ingest_requests_refused_total", signal="spans", code="invalid") == 1
+    assert delta("noc_ingest_requests_refused_total", signal="logs", code="invalid") == 0

@@ -1,15 +1,14 @@
-"""The real OpenTelemetry Python SDK against a live server over HTTP: its exporters post to
-/v1/… with an ingest key, and what they sent is found through the read API with a user's key."""
+"""The real OpenTelemetry Python SDK against a live server over HTTP: its span exporter posts
+to /v1/traces with an ingest key, and its spans are found through the trace API with a user's
+key; a JSON batch written by hand takes the same way. (The SDK's metrics half is
+test_otlp_metrics_sdk.py.)"""
 
 from __future__ import annotations
 
 import pytest
 import requests
 from opentelemetry.exporter.otlp.proto.http import Compression
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -114,35 +113,3 @@ def test_a_json_batch_pushed_by_hand_over_http_is_found(live_server, make_applic
     assert (upload["name"], upload["kind"], upload["attributes"]["bytes"]) == (
         "upload", "client", 1048576,
     )  # fmt: skip
-
-
-def test_an_sdk_counter_is_found_through_the_metric_query(live_server, make_application, reader):
-    """A monotonic counter (cumulative, as the SDK exports by default) and its value through
-    /api/metrics/query, after two exports (the second carries the running total)."""
-    _, key = make_application("sdk-meters")
-    exporter = OTLPMetricExporter(
-        endpoint=f"{live_server.url}/v1/metrics",
-        headers={"Authorization": f"Bearer {key}"},
-        compression=Compression.Gzip,
-        timeout=10,
-    )
-    reader_ = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-    provider = MeterProvider(
-        resource=Resource.create({"service.name": "sdk-cart"}), metric_readers=[reader_]
-    )
-    orders = provider.get_meter("noc.tests.sdk").create_counter("orders.placed", unit="1")
-    orders.add(3, {"region": "eu"})
-    assert provider.force_flush(10_000)
-    orders.add(4, {"region": "eu"})
-    orders.add(1, {"region": "us"})
-    assert provider.force_flush(10_000)
-    provider.shutdown()
-
-    query = f"{live_server.url}/api/metrics/query"
-    recent = {"name": "orders_placed", "agg": "last", "from": "-10m"}
-    answer = reader(query, labels="region=eu", application="sdk-meters", **recent)
-    (series,) = answer["series"]
-    assert series["labels"]["service_name"] == "sdk-cart"
-    assert [p["value"] for p in series["points"] if p["value"] is not None][-1] == 7.0
-    us = reader(query, labels="region=us", **recent)
-    assert [p["value"] for p in us["series"][0]["points"] if p["value"] is not None] == [1.0]
