@@ -491,8 +491,10 @@ def forget_kept_sums(now: datetime | None = None) -> None:
     from slos import sli
 
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM slos_slisums")
-        cursor.execute("DELETE FROM noc_rollupwatermark WHERE name = %s", [sli.KEPT_MARK])
+        for family in (sli.HOURS, sli.MINUTES):
+            cursor.execute(f"DELETE FROM {family.table}")
+            cursor.execute("DELETE FROM noc_rollupwatermark WHERE name = %s", [family.mark])
+    sli._REMEMBERED.clear()
 
 
 def read(now: datetime) -> None:
@@ -617,12 +619,18 @@ def plans_at(now: datetime) -> dict[str, Plan]:
     from slos import sli
 
     queries = sli.plan(targets_at(now), now)
-    kept = sli.plan(targets_at(now), now, now.replace(minute=0) - sli.SETTLE)
+    kept = sli.plan(
+        targets_at(now), now, now.replace(minute=0) - sli.SETTLE, sli._block(now - sli.MINUTE_SETTLE)
+    )
     return {
         "minute query (slos.sli)": explain(queries.minute.sql, queries.minute.params),
         "minute latency query": explain(queries.minute_latency.sql, queries.minute_latency.params),
         "hour query (slos.sli)": explain(queries.hour.sql, queries.hour.params),
         "hour latency query": explain(queries.hour_latency.sql, queries.hour_latency.params),
+        "minute query, sums kept": explain(kept.minute.sql, kept.minute.params),
+        "minute latency query, sums kept": explain(
+            kept.minute_latency.sql, kept.minute_latency.params
+        ),
         "hour query, sums kept (the last 3 h)": explain(kept.hour.sql, kept.hour.params),
     }
 

@@ -175,12 +175,7 @@ class SLOAlert(models.Model):
         return f"{self.slo_id} {self.rule} ({self.state})"
 
 
-class SLISums(models.Model):
-    """Sums of one service's hourly check rollup from `start` to the hour its watermark row
-    (`slos.sli.KEPT_MARK`) says: what every-minute evaluation keeps between runs, so that each
-    reads only the hours that changed (slos/sli.py). Rebuilt from the rollup whenever a refresh
-    rewrites an hour it covers."""
-
+class KeptSums(models.Model):
     pk = models.CompositePrimaryKey("service_id", "start")
     service_id = models.CharField(max_length=64)
     start = models.DateTimeField()
@@ -200,8 +195,28 @@ class SLISums(models.Model):
     le_10000 = models.BigIntegerField()
 
     class Meta:
-        verbose_name = "kept SLI sums"
-        verbose_name_plural = "kept SLI sums"
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.service_id} from {self.start:%Y-%m-%d %H:%M}"
+
+
+class SLISums(KeptSums):
+    """Sums of one service's hourly check rollup from `start` to the hour its watermark row
+    (`slos.sli.KEPT_MARK`) says: what every-minute evaluation keeps between runs, so that each
+    reads only the hours that changed (slos/sli.py). Rebuilt from the rollup whenever a refresh
+    rewrites an hour it covers."""
+
+    class Meta:
+        verbose_name = "kept SLI sums"
+        verbose_name_plural = "kept SLI sums"
+
+
+class SLIMinuteSums(KeptSums):
+    """The same from the per-minute rollup: from a 10-minute block's start to the block its
+    watermark row (`slos.sli.KEPT_MINUTES_MARK`) says, for the ranges of at most 6 h."""
+
+    class Meta:
+        db_table = "slos_slisums_minute"
+        verbose_name = "kept SLI minute sums"
+        verbose_name_plural = "kept SLI minute sums"

@@ -31,7 +31,7 @@ from django.db import connection
 
 from noc.timeseries.rollups import is_native, register_dependent
 from services.choices import LATENCY_BUCKETS_MS
-from services.timeseries import CHECK_ROLLUP_HOURLY
+from services.timeseries import CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
@@ -47,7 +47,9 @@ NO_HISTOGRAM = dict.fromkeys(LATENCY_BUCKETS_MS, 0)  # shared: never changed in 
 # them, so only late writes (a refresh from further back, its dirty mark) invalidate them.
 SETTLE = timedelta(hours=3)
 KEPT_MARK = "slos_slisums"  # its RollupWatermark row: upto = where the kept sums end
+KEPT_MINUTES_MARK = "slos_slisums_minute"
 register_dependent(CHECK_ROLLUP_HOURLY.name, KEPT_MARK)
+register_dependent(CHECK_ROLLUP.name, KEPT_MINUTES_MARK)
 KEPT = ("n_up", "n_degraded", "n_down", "minutes", "good", *LE)
 
 
@@ -122,6 +124,18 @@ def _range_columns(prefix: str, band: str, columns: Iterable[str]) -> list[str]:
     ]
 
 
+def _kept_range_columns(prefix: str, bands: tuple[str, str, str], columns) -> list[str]:
+    """A range whose middle is kept (slos_slisums_minute): the bands from `ge` up (the rows
+    after the kept ones) less the bands in [lo, hi) (the rows between the kept sums' start and
+    the range's)."""
+    ge, lo, hi = bands
+    return [
+        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {ge}), 0) - coalesce(sum(b.{c}) "
+        f"FILTER (WHERE b.band >= {lo} AND b.band < {hi}), 0) AS {prefix}_{c}"
+        for c in columns
+    ]
+
+
 def _sums_from(row: dict, prefix: str) -> Sums:
     if f"{prefix}_le_50" in row:
         le = {ms: row[f"{prefix}_le_{ms}"] for ms in LATENCY_BUCKETS_MS}
@@ -140,8 +154,9 @@ def _sums_from(row: dict, prefix: str) -> Sums:
 def _targets_cte() -> str:
     return (
         "WITH t AS (SELECT * FROM unnest(%(slos)s::varchar[], %(services)s::varchar[], "
-        "%(minute_bands)s::int[], %(hour_bands)s::int[], %(latency)s::bool[]) "
-        "AS t(slo_id, service_id, minute_band, hour_band, latency))"
+        "%(minute_bands)s::int[], %(minute_los)s::int[], %(minute_his)s::int[], "
+        "%(hour_bands)s::int[], %(latency)s::bool[]) "
+        "AS t(slo_id, service_id, minute_band, minute_lo, minute_hi, hour_band, latency))"
     )
 
 
@@ -161,17 +176,26 @@ def _seconds(delta: timedelta) -> int:
 
 
 def _banded_query(
-    rollup: str, columns: dict[str, str], ranges: dict[str, str], *, latency: bool
+    rollup: str, columns: dict[str, str], ranges: dict, *, latency: bool, kept: bool = False
 ) -> str:
+    """`kept`: the ranges are (ge, lo, hi) bands (_kept_range_columns), and the rows read are
+    those from %(fresh)s on and the minutes listed in %(edges)s."""
     band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
     services = "latency_services" if latency else "all_services"
-    selected = [
-        col for prefix, start in ranges.items() for col in _range_columns(prefix, start, columns)
-    ]
+    of_range = _kept_range_columns if kept else _range_columns
+    selected = [col for prefix, start in ranges.items() for col in of_range(prefix, start, columns)]
+    source = f"{rollup} r WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s"
+    if kept:
+        source = (
+            f"(SELECT * FROM {rollup} WHERE bucket >= %(fresh)s AND bucket < %(upto)s "
+            f"AND service_id = ANY(%({services})s::varchar[]) UNION ALL "
+            f"SELECT * FROM {rollup} WHERE bucket = ANY(%(edges)s::timestamptz[]) "
+            f"AND bucket < %(fresh)s AND service_id = ANY(%({services})s::varchar[])) r "
+            "WHERE true"
+        )
     return (
         f"{_targets_cte()}, b AS MATERIALIZED ("
-        f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} FROM {rollup} r "
-        "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
+        f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} FROM {source} "
         f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2) "
         f"SELECT t.slo_id, {', '.join(selected)} FROM t "
         f"JOIN b ON b.service_id = t.service_id {'WHERE t.latency ' if latency else ''}"
@@ -191,16 +215,20 @@ def _counts(*, minutes: str, good_minutes: str) -> dict[str, str]:
     }  # fmt: skip
 
 
-def _minute_queries(bands: dict[str, int]) -> tuple[str, str]:
+def _minute_queries(bands: dict, *, kept: bool = False) -> tuple[str, str]:
     # Every minute range read here starts within the last 6 h (longer windows come from the
     # hourly rollup), so the lower bound prunes partitions and uses the bucket index.
-    ranges = {prefix: str(band) for prefix, band in bands.items()}
-    ranges["win"] = "t.minute_band"
+    if kept:
+        ranges = {prefix: tuple(map(str, band)) for prefix, band in bands.items()}
+        ranges["win"] = ("t.minute_band", "t.minute_lo", "t.minute_hi")
+    else:
+        ranges = {prefix: str(band) for prefix, band in bands.items()}
+        ranges["win"] = "t.minute_band"
     counts = _counts(minutes=WITH_DATA, good_minutes=GOOD_MINUTE)
     rollup = "services_checkrollup"
     return (
-        _banded_query(rollup, counts, ranges, latency=False),
-        _banded_query(rollup, HISTOGRAM, ranges, latency=True),
+        _banded_query(rollup, counts, ranges, latency=False, kept=kept),
+        _banded_query(rollup, HISTOGRAM, ranges, latency=True, kept=kept),
     )
 
 
@@ -296,14 +324,40 @@ def _bands(starts: set[datetime]) -> tuple[list[datetime], dict[datetime, int]]:
     return bounds, {moment: i for i, moment in enumerate(bounds, 1)}
 
 
-def plan(targets: list[Target], now: datetime, kept_upto: datetime | None = None) -> Plan:
+def _block(moment: datetime) -> datetime:
+    return EPOCH + (moment - EPOCH) // BLOCK * BLOCK
+
+
+def _kept_minute_start(start: datetime, fresh: datetime | None) -> datetime | None:
+    """Where the kept minute sums of a range starting at `start` begin (None: not kept)."""
+    if fresh is None:
+        return None
+    block = _block(start)
+    return block if block < fresh else None
+
+
+def plan(
+    targets: list[Target],
+    now: datetime,
+    kept_upto: datetime | None = None,
+    kept_minutes: datetime | None = None,
+) -> Plan:
     """The queries for these targets (bench/slos.py EXPLAINs them too). With `kept_upto`, the
-    hourly queries read only the hours from there on (the sums before it are kept)."""
+    hourly queries read only the hours from there on (the sums before it are kept). With
+    `kept_minutes`, the minute queries read the minutes from there on and, of each range whose
+    start's block is kept, the minutes between the block's start and the range's."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     short = {f"lb{_seconds(lb)}": now - lb for lb in LOOKBACKS if lb <= SHORT}
     short["tail"] = hour
     # A window of at most 6 h so far is summed from minutes: its start is a band bound too.
     window_starts = {t.window_start for t in targets if now - t.window_start <= SHORT}
+    if kept_minutes is not None:
+        return _plan_kept_minutes(targets, now, short, window_starts, kept_upto, kept_minutes)
+    return _plan(targets, now, short, window_starts, kept_upto)
+
+
+def _plan(targets, now, short, window_starts, kept_upto) -> Plan:
+    hour = now.replace(minute=0, second=0, microsecond=0)
     minute_bounds, minute_band = _bands({now - SHORT, *short.values(), *window_starts})
     long = {
         f"lb{_seconds(lb)}": (now - lb).replace(minute=0, second=0, microsecond=0)
@@ -320,6 +374,8 @@ def plan(targets: list[Target], now: datetime, kept_upto: datetime | None = None
         "slos": [t.slo_id for t in targets],
         "services": [t.service_id for t in targets],
         "minute_bands": [minute_band.get(t.window_start, beyond) for t in targets],
+        "minute_los": [0] * len(targets),
+        "minute_his": [0] * len(targets),
         "hour_bands": [hour_band[start] for start in hour_starts],
         "latency": [t.latency for t in targets],
         "all_services": sorted({t.service_id for t in targets}),
@@ -338,6 +394,40 @@ def plan(targets: list[Target], now: datetime, kept_upto: datetime | None = None
         hour=Query(hour_sql, hour_params),
         hour_latency=Query(hour_latency_sql, hour_params),
     )
+
+
+def _plan_kept_minutes(targets, now, short, window_starts, kept_upto, fresh) -> Plan:
+    base = _plan(targets, now, short, window_starts, kept_upto)  # the hourly queries
+    bound_set, edges = {fresh}, set()
+    for start in {*short.values(), *window_starts}:
+        block = _kept_minute_start(start, fresh)
+        if block is None:
+            bound_set.add(start)
+            continue
+        bound_set.update((block, start))
+        minute = block
+        while minute < start:
+            edges.add(minute)
+            minute += MINUTE
+    bounds, band = _bands(bound_set)
+
+    def bands_of(start: datetime) -> tuple[int, int, int]:
+        block = _kept_minute_start(start, fresh)
+        return (band[start], 0, 0) if block is None else (band[fresh], band[block], band[start])
+
+    beyond = (len(bounds) + 1, 0, 0)  # no row: the window is summed hourly
+    windows = [
+        bands_of(t.window_start) if now - t.window_start <= SHORT else beyond for t in targets
+    ]
+    params = base.minute.params | {
+        "bound0": bounds[0], "bounds": bounds, "upto": now, "fresh": fresh,
+        "edges": sorted(edges),
+        "minute_bands": [w[0] for w in windows],
+        "minute_los": [w[1] for w in windows],
+        "minute_his": [w[2] for w in windows],
+    }  # fmt: skip
+    sql, latency_sql = _minute_queries({k: bands_of(v) for k, v in short.items()}, kept=True)
+    return replace(base, minute=Query(sql, params), minute_latency=Query(latency_sql, params))
 
 
 def _fetch_both(counts: Query, histogram: Query, any_latency: bool) -> dict[str, dict]:
@@ -360,19 +450,25 @@ def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[st
     Same readings as without it."""
     if not targets:
         return {}
-    kept_upto = None
+    kept_upto = kept_minutes = None
     if keep and is_native(CHECK_ROLLUP_HOURLY):
         kept_upto = now.replace(minute=0, second=0, microsecond=0) - SETTLE
-    queries = plan(targets, now, kept_upto)
+        kept_minutes = _block(now - MINUTE_SETTLE)
+    queries = plan(targets, now, kept_upto, kept_minutes)
     any_latency = any(t.latency for t in targets)
     if len(targets) >= MANY and connection.in_atomic_block:
         with connection.cursor() as cursor:
             # The band aggregates of 10,000 services spill to disk with the default 4 MB;
             # for the evaluation's transaction only (a page reading one SLO needs none).
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    kept_hours: dict[tuple, Sums] = {}
+    kept_mins: dict[tuple, Sums] = {}
+    if keep and kept_upto is not None:
+        # marks first (locked): a refresh committing meanwhile marks them for the next read
+        kept_hours = _kept_sums(HOURS, _needed_hours(targets, now, kept_upto), kept_upto)
+        kept_mins = _kept_sums(MINUTES, _needed_minutes(targets, now, kept_minutes), kept_minutes)
     minutes = _fetch_both(queries.minute, queries.minute_latency, any_latency)
     hours = _fetch_both(queries.hour, queries.hour_latency, any_latency)
-    kept = _kept_sums(targets, now, kept_upto) if kept_upto is not None else {}
     heads = {t.slo_id: head for t in targets if (head := _head(t, now))}
     head_rows = {}
     if heads:
@@ -384,7 +480,14 @@ def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[st
         head_rows = _fetch(_head_query(), dict(zip(names, map(list, columns), strict=True)))
     return {
         t.slo_id: _readings(
-            t, minutes.get(t.slo_id), hours.get(t.slo_id), head_rows.get(t.slo_id), now, kept
+            t,
+            minutes.get(t.slo_id),
+            hours.get(t.slo_id),
+            head_rows.get(t.slo_id),
+            now,
+            kept_hours,
+            kept_mins,
+            kept_minutes,
         )
         for t in targets
     }
@@ -396,52 +499,94 @@ def _readings(
     hour_row: dict | None,
     head_row: dict | None,
     now: datetime,
-    kept: dict[tuple[str, datetime], Sums] | None = None,
+    kept_hours: dict[tuple[str, datetime], Sums] | None = None,
+    kept_minutes: dict[tuple[str, datetime], Sums] | None = None,
+    fresh: datetime | None = None,
 ) -> Readings:
     empty = Sums(le=NO_HISTOGRAM)
-    m = (lambda p: _sums_from(minute_row, p)) if minute_row else (lambda p: empty)
-    tail = m("tail")
+
+    def plus_kept(sums: Sums, kept: dict | None, start: datetime | None) -> Sums:
+        before = kept.get((target.service_id, start)) if kept and start else None
+        if before is None:
+            return sums
+        if not target.latency and before.le is not NO_HISTOGRAM:
+            # read without a histogram, as the queries read such a target
+            before = replace(before, le=NO_HISTOGRAM)
+        return sums.add(before)
+
+    def m(prefix: str, start: datetime) -> Sums:
+        """The minute sums of a range starting at `start`: what was read (the minutes after
+        the kept sums, less those between their start and the range's), plus the kept sums."""
+        sums = _sums_from(minute_row, prefix) if minute_row else empty
+        return plus_kept(sums, kept_minutes, _kept_minute_start(start, fresh))
 
     def h(prefix: str, start: datetime) -> Sums:
         """The hourly sums of a range starting at `start`: what was read, plus the kept sums
         of the hours before what was read."""
         sums = _sums_from(hour_row, prefix) if hour_row else empty
-        before = kept.get((target.service_id, start)) if kept else None
-        if before is None:
-            return sums
-        if not target.latency and before.le != NO_HISTOGRAM:
-            # read without a histogram, as the hourly query reads such a target
-            before = replace(before, le=NO_HISTOGRAM)
-        return sums.add(before)
+        return plus_kept(sums, kept_hours, start)
 
+    tail = m("tail", now.replace(minute=0, second=0, microsecond=0))
     lookbacks = {}
     for lb in LOOKBACKS:
         key = f"lb{_seconds(lb)}"
-        lookbacks[lb] = m(key) if lb <= SHORT else h(key, _hour_floor(now - lb)).add(tail)
+        if lb <= SHORT:
+            lookbacks[lb] = m(key, now - lb)
+        else:
+            lookbacks[lb] = h(key, _hour_floor(now - lb)).add(tail)
     long_window = now - target.window_start > SHORT
-    window = h("win", _hour_start(target)).add(tail) if long_window else m("win")
+    if long_window:
+        window = h("win", _hour_start(target)).add(tail)
+    else:
+        window = m("win", target.window_start)
     if long_window and head_row:
         window = window.add(_sums_from(head_row, "head"))
     return Readings(window=window, lookbacks=lookbacks)
 
 
-# --- kept sums of completed hours ---------------------------------------------------------------
+# --- kept sums -----------------------------------------------------------------------------------
 #
-# Per service and range start (a rolling window's or a 1 d / 3 d lookback's start hour, a
-# calendar window's), the sums of the hourly rows from the start to `upto` (now's hour −
-# SETTLE), as 13 integers. The next read at the same `upto` uses them as they are; one an hour
-# later derives them from the kept sums whose start is nearest: those, plus the rows between
-# the old and new start (with a sign) and between the old and new `upto`: a row or two per
-# range. A range with nothing near (a new SLO, an edited window, a new calendar period) or all
-# of them when the kept sums are invalid (a refresh rewrote an hour before `upto`: late
-# results) are summed from the rollup in one banded pass, as without keeping.
+# Two families, one per rollup. Hours: per service and range start (a rolling window's or a
+# 1 d / 3 d lookback's start hour, a calendar window's), the sums of the hourly rows from the
+# start to `upto` (now's hour − SETTLE). Minutes: per service and the 10-minute block holding
+# a range's start (the 5 min … 6 h lookbacks, the current hour, windows of at most 6 h so far),
+# the sums of the minute rows from the block's start to `upto` (now − MINUTE_SETTLE, down to
+# its block). Each as 13 integers. A read at the same `upto` uses them as they are; one at
+# another `upto` derives each from the kept sums of its service whose start is nearest: those,
+# plus the rows between the old and new start (with a sign) and between the old and new
+# `upto`, summed for all of them in one pass over just those rows. A range with nothing near
+# (a new SLO, an edited window, a new calendar period), or all of a family when its sums are
+# invalid (a refresh rewrote a bucket before `upto`: late results), is summed from the rollup
+# in one banded pass, as without keeping. The process that wrote the kept sums remembers them
+# (checked against a stamp on their watermark row), so a steady minute does not read them.
 
 Vector = tuple[int, ...]
 ZERO: Vector = (0,) * len(KEPT)
-HOURLY_KEPT = {
-    "n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
-    "minutes": "r.m_total", "good": "r.m_good_avail", **HISTOGRAM,
-}  # fmt: skip
+MINUTE = timedelta(minutes=1)
+BLOCK = timedelta(minutes=10)
+MINUTE_SETTLE = timedelta(minutes=5)  # the minute refresh rewrites its last 2 minutes
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Family:
+    mark: str  # its RollupWatermark row: upto = where the kept sums end
+    table: str
+    source: str  # the rollup summed
+    expressions: dict[str, str]  # KEPT column → its expression over a source row r
+
+
+HOURS = Family(
+    KEPT_MARK, "slos_slisums", "services_checkrollup_hourly",
+    {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
+     "minutes": "r.m_total", "good": "r.m_good_avail", **HISTOGRAM},
+)  # fmt: skip
+MINUTES = Family(
+    KEPT_MINUTES_MARK, "slos_slisums_minute", "services_checkrollup",
+    {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
+     "minutes": WITH_DATA, "good": GOOD_MINUTE, **HISTOGRAM},
+)  # fmt: skip
+_REMEMBERED: dict[str, tuple[datetime, dict[tuple, tuple[bool, Vector]]]] = {}
 
 
 def _plus(a: Vector, b: Vector, sign: int = 1) -> Vector:
@@ -455,11 +600,11 @@ def _to_sums(v: Vector) -> Sums:
     )  # fmt: skip
 
 
-def _hours(delta: timedelta) -> float:
-    return abs(delta.total_seconds()) / 3600
+def _span(delta: timedelta) -> float:
+    return abs(delta.total_seconds())
 
 
-def _needed(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple, bool]:
+def _needed_hours(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple, bool]:
     """(service, start) → whether its latency histogram is needed, for every range summed
     from the hourly rollup that starts before `upto` (within the rollup's retention: older
     rows may be dropped with their partition, which marks nothing, so those are not kept)."""
@@ -475,29 +620,66 @@ def _needed(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple,
     return needed
 
 
-def _kept_query(columns: dict[str, str], services: str) -> str:
-    """Sums of [start, upto) per (service, start) in one banded pass."""
-    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
-    names = ", ".join(f"coalesce(sum(b.{c}), 0)" for c in columns)
+def _minute_starts(target: Target, now: datetime) -> list[datetime]:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    starts = [now - lb for lb in LOOKBACKS if lb <= SHORT]
+    starts.append(hour)
+    if now - target.window_start <= SHORT:
+        starts.append(target.window_start)
+    return starts
+
+
+def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> dict[tuple, bool]:
+    """(service, block) → latency histogram needed, for every minute range whose start's
+    block is kept."""
+    needed: dict[tuple, bool] = {}
+    for t in targets:
+        for start in _minute_starts(t, now):
+            if (block := _kept_minute_start(start, fresh)) is not None:
+                key = (t.service_id, block)
+                needed[key] = needed.get(key, False) or t.latency
+    return needed
+
+
+def _kept_query(family: Family) -> str:
+    """Sums of [start, upto) per (service, start) in one banded pass: the counts of every
+    service's rows, the histogram of the latency SLOs' services (flagged by the first column)."""
+    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"
+    counts = {c: family.expressions[c] for c in KEPT[:5]}
+    histogram = {c: family.expressions[c] for c in KEPT[5:]}
+
+    def part(name: str, columns: dict[str, str], services: str) -> str:
+        return (
+            f"{name} AS MATERIALIZED (SELECT r.service_id, {band} AS band, "
+            f"{_band_sums(columns)} FROM {family.source} r "
+            "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
+            f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2)"
+        )
+
+    def sums(name: str, columns: dict[str, str], zeros: int, first: bool) -> str:
+        values = [f"coalesce(sum({name}.{c}), 0)" for c in columns]
+        padded = [*values, *["0"] * zeros] if first else [*["0"] * zeros, *values]
+        return (
+            f"SELECT {first}, k.service_id, k.band, {', '.join(padded)} FROM k JOIN {name} "
+            f"ON {name}.service_id = k.service_id AND {name}.band >= k.band GROUP BY 2, 3"
+        )
+
     return (
         "WITH k AS (SELECT * FROM unnest(%(key_services)s::varchar[], %(key_bands)s::int[]) "
-        "AS k(service_id, band)), b AS MATERIALIZED ("
-        f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} "
-        "FROM services_checkrollup_hourly r "
-        "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
-        f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2) "
-        f"SELECT k.service_id, k.band, {names} FROM k "
-        "JOIN b ON b.service_id = k.service_id AND b.band >= k.band GROUP BY 1, 2"
+        f"AS k(service_id, band)), {part('b', counts, 'all_services')}, "
+        f"{part('h', histogram, 'latency_services')} "
+        f"{sums('b', counts, len(histogram), True)} UNION ALL "
+        f"{sums('h', histogram, len(counts), False)}"
     )
 
 
-def _sum_kept_afresh(keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vector]:
-    """The ranges' sums straight from the rollup: counts for all, histograms where needed."""
-    if not keys:
-        return {}
+def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vector]:
+    """The ranges' sums straight from the rollup, in one statement (run even for no range: an
+    evaluation runs the same statements whatever it finds kept): counts for all, histograms
+    where needed."""
     bounds, band = _bands({start for _, start in keys})
     params = {
-        "bound0": bounds[0],
+        "bound0": bounds[0] if bounds else upto,
         "bounds": bounds,
         "upto": upto,
         "key_services": [service for service, _ in keys],
@@ -505,27 +687,45 @@ def _sum_kept_afresh(keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vec
         "all_services": sorted({service for service, _ in keys}),
         "latency_services": sorted({service for (service, _), lat in keys.items() if lat}),
     }
-    counts = {c: HOURLY_KEPT[c] for c in KEPT[:5]}
     result = {key: ZERO for key in keys}
     start_of = {b: moment for moment, b in band.items()}
-    for row in _rows(_kept_query(counts, "all_services"), params):
-        key = (row[0], start_of[row[1]])
-        result[key] = (*row[2:], *ZERO[5:])
-    if params["latency_services"]:
-        for row in _rows(_kept_query(HISTOGRAM, "latency_services"), params):
-            key = (row[0], start_of[row[1]])
-            if keys.get(key):
-                result[key] = (*result[key][:5], *row[2:])
+    histograms = {}
+    for is_counts, service, band_number, *values in _rows(_kept_query(family), params):
+        key = (service, start_of[band_number])
+        if is_counts:
+            result[key] = (*values[:5], *ZERO[5:])
+        elif keys.get(key):
+            histograms[key] = values[5:]
+    for key, histogram in histograms.items():
+        result[key] = (*result[key][:5], *histogram)
     return result
 
 
-SEGMENTS = (
-    "WITH s AS (SELECT * FROM unnest(%s::int[], %s::varchar[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS s(id, service_id, t_from, t_to)) "
-    f"SELECT s.id, {', '.join(f'coalesce(sum({e}), 0)' for e in HOURLY_KEPT.values())} FROM s "
-    "JOIN services_checkrollup_hourly r ON r.service_id = s.service_id "
-    "AND r.bucket >= s.t_from AND r.bucket < s.t_to GROUP BY s.id"
-)
+def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vector]:
+    """Sums of (service, from, to) segments: the rollup rows inside any of their intervals
+    (the same few for every service: an hour or a block sliding), per service and band, in
+    one pass; then each segment from its bands."""
+    intervals = sorted({(lower, upper) for _, lower, upper in segments})
+    bounds, band = _bands({moment for interval in intervals for moment in interval})
+    inside = " OR ".join(["(r.bucket >= %s AND r.bucket < %s)"] * len(intervals)) or "false"
+    sums = ", ".join(f"sum({e})::bigint" for e in family.expressions.values())
+    sql = (
+        f"SELECT r.service_id, width_bucket(r.bucket, %s::timestamptz[]), {sums} "
+        f"FROM {family.source} r WHERE r.service_id = ANY(%s::varchar[]) AND ({inside}) "
+        "GROUP BY 1, 2"
+    )
+    params = [bounds, sorted({service for service, _, _ in segments})]
+    params += [moment for interval in intervals for moment in interval]
+    by_band: dict[tuple[str, int], Vector] = {}
+    for service, band_number, *values in _rows(sql, params):
+        by_band[service, band_number] = tuple(values)
+    result = {}
+    for (service, lower, upper), seg_id in segments.items():
+        total = ZERO
+        for number in range(band[lower], band[upper]):
+            total = _plus(total, by_band.get((service, number), ZERO))
+        result[seg_id] = total
+    return result
 
 
 def _rows(sql: str, params) -> list[tuple]:
@@ -534,24 +734,28 @@ def _rows(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _kept_sums(targets: list[Target], now: datetime, upto: datetime) -> dict[tuple, Sums]:
-    """The sums of the hourly rows of [start, upto) for every (service, start) the targets
-    need, from the kept ones and what changed since; the kept ones replaced by these."""
-
-    needed = _needed(targets, now, upto)
-    mark = _kept_mark(upto)
+def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dict[tuple, Sums]:
+    """The sums of the family's rows of [start, upto) for every (service, start) needed,
+    from the kept ones and what changed since; the kept ones replaced by these."""
+    mark = _kept_mark(family, upto)
     valid = mark.dirty_since is None or mark.dirty_since >= mark.upto
-    kept: dict[str, list[tuple[datetime, bool, Vector]]] = {}
     exact: dict[tuple, tuple[bool, Vector]] = {}
     if valid:
-        for service, start, latency, *values in _rows(
-            f"SELECT service_id, start, latency, {', '.join(KEPT)} FROM slos_slisums", []
-        ):
-            kept.setdefault(service, []).append((start, latency, tuple(values)))
-            exact[service, start] = (latency, tuple(values))
+        remembered = _REMEMBERED.get(family.mark)
+        if remembered and mark.refreshed_at is not None and remembered[0] == mark.refreshed_at:
+            exact = remembered[1]
+        else:
+            for service, start, latency, *values in _rows(
+                f"SELECT service_id, start, latency, {', '.join(KEPT)} FROM {family.table}", []
+            ):
+                exact[service, start] = (latency, tuple(values))
     same_upto = valid and upto == mark.upto
+    kept: dict[str, list[tuple[datetime, bool, Vector]]] = {}  # by service, when needed
+    if not same_upto or any(key not in exact for key in needed):
+        for (service, start), (latency, values) in exact.items():
+            kept.setdefault(service, []).append((start, latency, values))
     afresh: dict[tuple, bool] = {}
-    derived: dict[tuple, tuple[Vector, list[tuple[int, tuple]]]] = {}
+    derived: dict[tuple, tuple[Vector, list[tuple[int, int]]]] = {}
     segments: dict[tuple, int] = {}  # (service, from, to) → id
     latency_of: dict[tuple, bool] = {}
     as_kept: set[tuple] = set()  # kept as they are
@@ -562,9 +766,9 @@ def _kept_sums(targets: list[Target], now: datetime, upto: datetime) -> dict[tup
             derived[key] = (values, [])
             as_kept.add(key)
             continue
-        best, best_cost = None, _hours(upto - start)  # summing the range afresh
+        best, best_cost = None, _span(upto - start)  # summing the range afresh
         for old_start, old_latency, values in kept.get(service, ()):
-            cost = _hours(start - old_start) + _hours(upto - mark.upto)
+            cost = _span(start - old_start) + _span(upto - mark.upto)
             if (old_latency or not latency) and cost < best_cost:
                 best, best_cost = (old_start, old_latency, values), cost
         if best is None:
@@ -581,78 +785,82 @@ def _kept_sums(targets: list[Target], now: datetime, upto: datetime) -> dict[tup
                 seg_id = segments.setdefault(segment, len(segments))
                 parts.append((1 if lower < upper else -1, seg_id))
         derived[key] = (values, parts)
-    sums = _sum_kept_afresh(afresh, upto)
-    if segments:
-        ids, services, froms, tos = zip(
-            *((i, *segment) for segment, i in segments.items()), strict=True
-        )
-        seg_sums = {
-            row[0]: tuple(row[1:])
-            for row in _rows(SEGMENTS, [list(ids), list(services), list(froms), list(tos)])
-        }
-        for key, (values, parts) in derived.items():
-            for sign, seg_id in parts:
-                values = _plus(values, seg_sums.get(seg_id, ZERO), sign)
-            # the segments sum the histogram of every service: kept only where it is whole
-            sums[key] = values if latency_of[key] else (*values[:5], *ZERO[5:])
-    else:
-        sums.update({key: values for key, (values, _) in derived.items()})
+    sums = _sum_afresh(family, afresh, upto)
+    seg_sums = _sum_segments(family, segments)
+    for key, (values, parts) in derived.items():
+        for sign, seg_id in parts:
+            values = _plus(values, seg_sums[seg_id], sign)
+        # the segments sum the histogram of every service: kept only where it is whole
+        sums[key] = values if latency_of[key] else (*values[:5], *ZERO[5:])
+    # The same three statements whatever changed (none when nothing did: they do nothing).
     if not same_upto:
-        _keep(sums, latency_of, upto, gone=None)
+        stamp = _keep(family, sums, latency_of, upto, gone=None)
     elif len(as_kept) != len(needed) or len(exact) != len(needed):
         changed = {key: sums[key] for key in needed if key not in as_kept}
-        _keep(changed, latency_of, upto, gone=exact.keys() - needed.keys())
+        stamp = _keep(family, changed, latency_of, upto, gone=exact.keys() - needed.keys())
+    else:
+        stamp = _keep(family, {}, latency_of, upto, gone=set(), stamp=mark.refreshed_at)
+    if stamp is not None:
+        _REMEMBERED[family.mark] = (stamp, {key: (latency_of[key], sums[key]) for key in needed})
     return {key: _to_sums(values) for key, values in sums.items()}
 
 
-def _kept_mark(upto: datetime):
+def _kept_mark(family: Family, upto: datetime):
     """The kept sums' watermark row, locked; created invalid (nothing kept yet) before any
     read, so that a refresh committing meanwhile marks it."""
     from noc.models import RollupWatermark
 
     RollupWatermark.objects.get_or_create(
-        name=KEPT_MARK, defaults={"upto": upto, "dirty_since": datetime(2000, 1, 1, tzinfo=UTC)}
+        name=family.mark, defaults={"upto": upto, "dirty_since": EPOCH}
     )
-    return RollupWatermark.objects.select_for_update().get(name=KEPT_MARK)
+    return RollupWatermark.objects.select_for_update().get(name=family.mark)
 
 
-KEEP = (
-    "INSERT INTO slos_slisums (service_id, start, latency, {columns}) "
-    "SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::bool[], {arrays}) "
-    "ON CONFLICT (service_id, start) DO UPDATE SET latency = EXCLUDED.latency, {updates}"
-).format(
-    columns=", ".join(KEPT),
-    arrays=", ".join(["%s::bigint[]"] * len(KEPT)),
-    updates=", ".join(f"{c} = EXCLUDED.{c}" for c in KEPT),
-)
+def _keep_sql(family: Family) -> str:
+    return (
+        f"INSERT INTO {family.table} (service_id, start, latency, {', '.join(KEPT)}) "
+        "SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::bool[], "
+        f"{', '.join(['%s::bigint[]'] * len(KEPT))}) "
+        "ON CONFLICT (service_id, start) DO UPDATE SET latency = EXCLUDED.latency, "
+        f"{', '.join(f'{c} = EXCLUDED.{c}' for c in KEPT)}"
+    )
 
 
 def _keep(
-    rows: dict[tuple, Vector], latency_of: dict[tuple, bool], upto: datetime, *, gone: set | None
-) -> None:
+    family: Family,
+    rows: dict[tuple, Vector],
+    latency_of: dict[tuple, bool],
+    upto: datetime,
+    *,
+    gone: set | None,
+    stamp: datetime | None = None,
+) -> datetime | None:
     """Keep these sums: instead of all kept ones (`gone` None), or besides them without those
-    in `gone` (the same `upto`); and say where they end, valid."""
-    from noc.models import RollupWatermark
-
+    in `gone` (the same `upto`); say where they end, valid, and stamp them (a new stamp unless
+    one is given: the kept sums did not change). Returns the stamp."""
+    if stamp is None and (rows or gone is None or gone):
+        stamp = datetime.now(UTC)
     with connection.cursor() as cursor:
         if gone is None:
-            cursor.execute("DELETE FROM slos_slisums")
-        elif gone:
+            cursor.execute(f"DELETE FROM {family.table}")
+        else:
             cursor.execute(
-                "DELETE FROM slos_slisums k USING unnest(%s::varchar[], %s::timestamptz[]) "
+                f"DELETE FROM {family.table} k USING unnest(%s::varchar[], %s::timestamptz[]) "
                 "AS g(service_id, start) WHERE g.service_id = k.service_id AND g.start = k.start",
                 [[s for s, _ in gone], [start for _, start in gone]],
             )
-        if rows:
-            keys = list(rows)
-            columns = list(zip(*(rows[k] for k in keys), strict=True))
-            cursor.execute(
-                KEEP,
-                [
-                    [s for s, _ in keys], [start for _, start in keys],
-                    [latency_of[k] for k in keys], *map(list, columns),
-                ],
-            )  # fmt: skip
-    RollupWatermark.objects.update_or_create(
-        name=KEPT_MARK, defaults={"upto": upto, "dirty_since": None}
-    )
+        keys = list(rows)
+        columns = list(zip(*(rows[k] for k in keys), strict=True)) or [()] * len(KEPT)
+        cursor.execute(
+            _keep_sql(family),
+            [
+                [s for s, _ in keys], [start for _, start in keys],
+                [latency_of[k] for k in keys], *map(list, columns),
+            ],
+        )  # fmt: skip
+        cursor.execute(
+            "UPDATE noc_rollupwatermark SET upto = %s, dirty_since = NULL, refreshed_at = %s "
+            "WHERE name = %s",
+            [upto, stamp, family.mark],
+        )
+    return stamp

@@ -18,7 +18,7 @@ from services.models import CheckResult
 from services.tests.fixtures import ensure_partitions, refresh_rollups
 from services.timeseries import CHECK_RESULTS, ROLLUP_HOURLY_TABLE, ROLLUP_TABLE
 from slos import actions, sli
-from slos.models import SLO, SLISums
+from slos.models import SLO, SLIMinuteSums, SLISums
 
 END = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the history ends here
 DAYS = 32
@@ -26,6 +26,9 @@ T1 = END - timedelta(minutes=70)  # hh:50 two hours before END
 T2 = T1 + timedelta(minutes=1)  # the same hour
 T3 = T1 + timedelta(minutes=15)  # the next hour: every kept range slides by an hour
 T4 = END - timedelta(minutes=1)
+MINUTE_TIMES = [
+    T1 + timedelta(minutes=k) for k in (0, 1, 3, 6, 9, 10, 11, 17, 24, 31, 38, 45, 52, 60, 61)
+]
 
 # One minute row per service and minute, pseudo-random but repeatable: 0.2 % without data,
 # 0.3 % down, 1 % degraded, response times 0–600 ms.
@@ -92,19 +95,52 @@ def read(now: datetime, *, keep: bool) -> dict[str, sli.Readings]:
         return sli.read(targets, now, keep=True)
 
 
-def kept_read(now: datetime) -> tuple[dict[str, sli.Readings], set[str]]:
-    """The kept reading, checked against a full one; and which hourly reads it ran: "afresh"
-    (ranges summed from their start), "segments" (the rows a kept sum gained or lost)."""
+FAMILY = {sli.KEPT_MARK: "hours", sli.KEPT_MINUTES_MARK: "minutes"}
+CALLS: list[tuple[str, str, tuple]] = []  # (family, what, its arguments) of reads that did work
+
+
+@pytest.fixture(autouse=True)
+def observed(monkeypatch):
+    """Records the reads of kept sums that had something to do (they run, empty, every time)."""
+
+    def observe(name: str, what: str) -> None:
+        real = getattr(sli, name)
+
+        def observing(family, *args):
+            if args[0]:
+                CALLS.append((FAMILY[family.mark], what, args))
+            return real(family, *args)
+
+        monkeypatch.setattr(sli, name, observing)
+
+    observe("_sum_afresh", "afresh")
+    observe("_sum_segments", "segments")
+    CALLS.clear()
+
+
+def kept_read_both(now: datetime) -> tuple[dict[str, sli.Readings], dict[str, set[str]]]:
+    """The kept reading, checked against a full one; and, per family of kept sums ("hours",
+    "minutes"), which of their reads did work: "afresh" (ranges summed from their start),
+    "segments" (the rows a kept sum gained or lost), "kept" (the kept sums, not remembered)."""
+    CALLS.clear()
     with CaptureQueriesContext(connection) as queries:
         kept = read(now, keep=True)
     assert kept == read(now, keep=False)
-    ran = set()
+    table = {"hours": "FROM slos_slisums", "minutes": "FROM slos_slisums_minute"}
+    ran: dict[str, set[str]] = {"hours": set(), "minutes": set()}
+    for family, what, _ in CALLS:
+        ran[family].add(what)
     for query in queries.captured_queries:
-        if query["sql"].startswith("WITH k AS"):
-            ran.add("afresh")
-        if query["sql"].startswith("WITH s AS"):
-            ran.add("segments")
+        for family in ran:
+            sql = query["sql"]
+            if sql.startswith("SELECT service_id, start, latency") and sql.endswith(table[family]):
+                ran[family].add("kept")
     return kept, ran
+
+
+def kept_read(now: datetime, family: str = "hours") -> tuple[dict[str, sli.Readings], set[str]]:
+    kept, ran = kept_read_both(now)
+    return kept, ran[family]
 
 
 def test_minutes_passing_and_hours_sliding_read_only_what_changed(fleet):
@@ -126,6 +162,43 @@ def test_minutes_passing_and_hours_sliding_read_only_what_changed(fleet):
     assert ran == set()
     _, ran = kept_read(T1)  # a clock going back: the same sums, from the kept ones
     assert ran == {"segments"}
+
+
+def test_minutes_passing_read_the_kept_minute_blocks(fleet):
+    _, ran = kept_read(T1, "minutes")
+    assert ran == {"afresh"}
+    assert SLIMinuteSums.objects.exists()
+    slid = 0
+    summed_afresh = []  # (upto, start) of every range summed from its start from now on
+    for moment in MINUTE_TIMES[1:]:  # across blocks and into the next hour
+        _, ran = kept_read(moment, "minutes")
+        slid += "segments" in ran
+        summed_afresh += [
+            (args[1], start)
+            for family, what, args in CALLS
+            if (family, what) == ("minutes", "afresh")
+            for _, start in args[0]
+        ]
+        _, ran = kept_read(moment, "minutes")
+        assert ran == set(), moment  # the same minute: as kept
+    assert slid >= 5
+    # only ranges that are new and short (a lookback's or the hour's start entering the kept
+    # blocks) are summed from their start: never the 2 h or 6 h ones again
+    assert summed_afresh
+    assert all(upto - start <= timedelta(minutes=20) for upto, start in summed_afresh)
+    _, ran = kept_read(T1, "minutes")  # an hour back: the 6 h ranges from the kept sums again
+    assert "segments" in ran
+
+
+def test_a_process_without_the_kept_sums_in_memory_reads_them(fleet):
+    kept_read(T1)
+    sli._REMEMBERED.clear()  # another worker process
+    _, ran = kept_read(T2)
+    assert ran == {"kept"}
+    _, ran = kept_read(T2)
+    assert ran == set()  # remembered now
+    _, ran = kept_read(T2, "minutes")
+    assert ran == set()
 
 
 def late_result(service, at: datetime) -> None:
@@ -153,14 +226,25 @@ def test_late_results_for_a_kept_hour_are_read(fleet):
     assert ran == {"segments"}  # valid again
 
 
-def test_late_results_for_a_recent_hour_need_no_recomputation(fleet):
+def test_late_results_for_a_recent_hour_need_no_hourly_recomputation(fleet):
     a = fleet[0]
     kept_read(T1)
     before = read(T2, keep=False)
     late_result(a, T1 - timedelta(minutes=100))  # within the hours read every time
-    after, ran = kept_read(T2)
-    assert ran == set()
+    after, ran = kept_read_both(T2)
+    assert ran["hours"] == set()
     assert after["a-30d"].window.n_down == before["a-30d"].window.n_down + 1
+    assert "afresh" in ran["minutes"]  # but the minute blocks kept from there on are read again
+
+
+def test_late_results_after_the_kept_minute_blocks_need_no_recomputation(fleet):
+    a = fleet[0]
+    kept_read(T1, "minutes")
+    moment = T1 + timedelta(minutes=1)
+    late_result(a, sli._block(moment - sli.MINUTE_SETTLE) + timedelta(minutes=2))
+    after, ran = kept_read(moment, "minutes")
+    assert ran == set()
+    assert after["a-1h"].window.n_down >= 1
 
 
 def test_edited_and_disabled_slos_read_as_from_scratch(fleet):
@@ -191,7 +275,8 @@ def test_slos_evaluate_with_kept_sums_stores_what_a_full_read_gives(fleet):
               "violation_risk", "budget_exhausted_at", "minutes_without_data")  # fmt: skip
     warm = list(SLO.objects.order_by("id").values_list(*fields))
     SLISums.objects.all().delete()
-    RollupWatermark.objects.filter(name=sli.KEPT_MARK).delete()
+    SLIMinuteSums.objects.all().delete()
+    RollupWatermark.objects.filter(name__in=[sli.KEPT_MARK, sli.KEPT_MINUTES_MARK]).delete()
     actions.slos_evaluate(now=T3)  # nothing kept: every range from the rollups
     assert list(SLO.objects.order_by("id").values_list(*fields)) == warm
     assert SLISums.objects.exists()
