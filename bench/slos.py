@@ -619,9 +619,8 @@ def plans_at(now: datetime) -> dict[str, Plan]:
     from slos import sli
 
     queries = sli.plan(targets_at(now), now)
-    kept = sli.plan(
-        targets_at(now), now, now.replace(minute=0) - sli.SETTLE, sli._block(now - sli.MINUTE_SETTLE)
-    )
+    hours, minutes = now.replace(minute=0) - sli.SETTLE, sli._block(now - sli.MINUTE_SETTLE)
+    kept = sli.plan(targets_at(now), now, hours, minutes)
     return {
         "minute query (slos.sli)": explain(queries.minute.sql, queries.minute.params),
         "minute latency query": explain(queries.minute_latency.sql, queries.minute_latency.params),
