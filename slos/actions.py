@@ -144,6 +144,12 @@ def sli_targets(slos: list[SLO], now: datetime) -> list[sli.Target]:
     ]
 
 
+EVALUATED = (
+    "id", "name", "service_id", "sli_type", "target", "window", "time_zone", "budgeting_method",
+    "latency_threshold_ms", "enabled",
+)  # fmt: skip
+
+
 def slos_evaluate(*, now: datetime | None = None) -> int:
     """Evaluate every enabled SLO: two queries read all SLIs, one insert writes the history,
     one update the cache; then alerts fire or clear. Returns the number evaluated, or -1 when
@@ -154,8 +160,9 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])
             if not cursor.fetchone()[0]:
                 return -1
-        # (the service is loaded only for an alert that fires: one query each, rarely)
-        slos = list(SLO.objects.filter(enabled=True))
+        # What evaluation, the history and alerts read (anything else, and the service of an
+        # alert that fires, is loaded when used: rarely).
+        slos = list(SLO.objects.filter(enabled=True).only(*EVALUATED))
         readings = sli.read(sli_targets(slos, now), now, keep=True)
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)

@@ -461,8 +461,8 @@ def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[st
             # The band aggregates of 10,000 services spill to disk with the default 4 MB;
             # for the evaluation's transaction only (a page reading one SLO needs none).
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-    kept_hours: dict[tuple, Sums] = {}
-    kept_mins: dict[tuple, Sums] = {}
+    kept_hours: dict[tuple, Vector] = {}
+    kept_mins: dict[tuple, Vector] = {}
     if keep and kept_upto is not None:
         # marks first (locked): a refresh committing meanwhile marks them for the next read
         kept_hours = _kept_sums(HOURS, _needed_hours(targets, now, kept_upto), kept_upto)
@@ -499,20 +499,23 @@ def _readings(
     hour_row: dict | None,
     head_row: dict | None,
     now: datetime,
-    kept_hours: dict[tuple[str, datetime], Sums] | None = None,
-    kept_minutes: dict[tuple[str, datetime], Sums] | None = None,
+    kept_hours: dict[tuple[str, datetime], Vector] | None = None,
+    kept_minutes: dict[tuple[str, datetime], Vector] | None = None,
     fresh: datetime | None = None,
 ) -> Readings:
     empty = Sums(le=NO_HISTOGRAM)
 
     def plus_kept(sums: Sums, kept: dict | None, start: datetime | None) -> Sums:
-        before = kept.get((target.service_id, start)) if kept and start else None
-        if before is None:
+        v = kept.get((target.service_id, start)) if kept and start else None
+        if v is None:
             return sums
-        if not target.latency and before.le is not NO_HISTOGRAM:
-            # read without a histogram, as the queries read such a target
-            before = replace(before, le=NO_HISTOGRAM)
-        return sums.add(before)
+        le = sums.le
+        if target.latency:  # (others are read without a histogram, as the queries read them)
+            le = {ms: le.get(ms, 0) + v[i] for i, ms in enumerate(LATENCY_BUCKETS_MS, 5)}
+        return Sums(
+            sums.n_up + v[0], sums.n_degraded + v[1], sums.n_down + v[2], le,
+            sums.minutes + v[3], sums.good_minutes + v[4],
+        )  # fmt: skip
 
     def m(prefix: str, start: datetime) -> Sums:
         """The minute sums of a range starting at `start`: what was read (the minutes after
@@ -591,13 +594,6 @@ _REMEMBERED: dict[str, tuple[datetime, dict[tuple, tuple[bool, Vector]]]] = {}
 
 def _plus(a: Vector, b: Vector, sign: int = 1) -> Vector:
     return tuple(x + sign * y for x, y in zip(a, b, strict=True))
-
-
-def _to_sums(v: Vector) -> Sums:
-    le = dict(zip(LATENCY_BUCKETS_MS, v[5:], strict=True)) if any(v[5:]) else NO_HISTOGRAM
-    return Sums(
-        n_up=v[0], n_degraded=v[1], n_down=v[2], le=le, minutes=v[3], good_minutes=v[4],
-    )  # fmt: skip
 
 
 def _span(delta: timedelta) -> float:
@@ -734,7 +730,7 @@ def _rows(sql: str, params) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dict[tuple, Sums]:
+def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dict[tuple, Vector]:
     """The sums of the family's rows of [start, upto) for every (service, start) needed,
     from the kept ones and what changed since; the kept ones replaced by these."""
     mark = _kept_mark(family, upto)
@@ -802,7 +798,7 @@ def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dic
         stamp = _keep(family, {}, latency_of, upto, gone=set(), stamp=mark.refreshed_at)
     if stamp is not None:
         _REMEMBERED[family.mark] = (stamp, {key: (latency_of[key], sums[key]) for key in needed})
-    return {key: _to_sums(values) for key, values in sums.items()}
+    return sums
 
 
 def _kept_mark(family: Family, upto: datetime):
