@@ -672,7 +672,7 @@ def phases_at(now: datetime) -> dict[str, float]:
         figures[name] = time.perf_counter() - began
 
     with transaction.atomic():
-        step("load SLOs", lambda: list(SLO.objects.filter(enabled=True).select_related("service")))
+        step("load SLOs", lambda: list(SLO.objects.filter(enabled=True).only(*actions.EVALUATED)))
         slos = state["load SLOs"]
         step("targets", lambda: actions.sli_targets(slos, now))
         step("read", lambda: sli.read(state["targets"], now, keep=True))
