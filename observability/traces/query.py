@@ -46,7 +46,7 @@ class TraceFilter:
     name: str = ""
     status: str = ""
     min_duration_us: int = 0
-    after: tuple[int, str] | None = None  # (start in µs, trace id) of the last row of a page
+    after: tuple[int, str] | None = None  # the last row's (key_us, trace id): the next page
     size: int = 50
 
 
@@ -118,6 +118,8 @@ def trace_page(query: TraceFilter) -> list[TraceRow]:
     roots = _roots([trace_id for trace_id, _ in page], reach)
     traces = []
     for trace_id, first in page:
+        if trace_id not in whole:  # dropped by retention between the two reads
+            continue
         start, end, count, errors = whole[trace_id]
         traces.append(
             TraceRow(trace_id, start, end, to_us(end) - to_us(start), count, errors,
