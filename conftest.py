@@ -16,6 +16,7 @@ pytest_plugins = [
     "services.tests.fixtures",
     "incidents.tests.fixtures",
     "observability.tests.fixtures",
+    "collectors.tests.fixtures",
 ]
 
 

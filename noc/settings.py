@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "incidents",
     "slos",
     "observability",
+    "collectors",
     # The console and the status page: on top of every app above (it reads them all).
     "web",
 ]
@@ -473,6 +474,22 @@ if problem := metrics_token_problem(
 ):
     raise ImproperlyConfigured(problem)
 NOC_DEMO_PORT = env.int("NOC_DEMO_PORT", default=8001)
+
+# --- Collectors ---------------------------------------------------------------------------------
+
+COLLECTOR_RUN_RETENTION_DAYS = env.int("COLLECTOR_RUN_RETENTION_DAYS", default=7)
+# A running run without a heartbeat for max(3 intervals, interval + timeout) + this is dead.
+COLLECTOR_HEARTBEAT_GRACE_SECONDS = env.int("COLLECTOR_HEARTBEAT_GRACE_SECONDS", default=30)
+COLLECTOR_MAX_BODY_BYTES = env.int("COLLECTOR_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+COLLECTOR_DISPATCH_BATCH_SIZE = env.int("COLLECTOR_DISPATCH_BATCH_SIZE", default=50)
+# What a start by symbol and timeframe (the seed's body) creates when no such collector exists.
+COLLECTOR_OHLCV_URL = env.str(
+    "COLLECTOR_OHLCV_URL", default="https://api.binance.com/api/v3/ticker/price?symbol={symbol}"
+)
+# A JSON path without its leading "$" (django-environ reads "$NAME" as another variable).
+COLLECTOR_OHLCV_PRICE_PATH = env.str("COLLECTOR_OHLCV_PRICE_PATH", default="price")
+COLLECTOR_OHLCV_INTERVAL_SECONDS = env.int("COLLECTOR_OHLCV_INTERVAL_SECONDS", default=5)
+COLLECTOR_APPLICATION = env.str("COLLECTOR_APPLICATION", default="collectors")
 
 # --- Incidents and notifications --------------------------------------------------------------
 

@@ -25,6 +25,7 @@ api_urlpatterns = [
     path("", include("incidents.api.urls")),
     path("", include("slos.api.urls")),
     path("", include("observability.api.urls")),
+    path("", include("collectors.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -390,6 +390,58 @@ ENDPOINTS += [
     Endpoint("post", _alert_action("acknowledge"), Role.OPERATOR),
     Endpoint("post", _alert_action("silence"), Role.OPERATOR, lambda: {"minutes": 10}),
 ]
+
+
+def _collector(name: str = "matrix-collector"):
+    from collectors.actions import collector_create
+    from collectors.models import Collector
+
+    return Collector.objects.filter(name=name).first() or collector_create(
+        actor=None, name=name, kind="prometheus", application=_application(),
+        url="http://127.0.0.1:9/metrics", allow_private=True,
+    )  # fmt: skip
+
+
+def _collector_url() -> str:
+    return f"/api/collectors/{_collector().pk}/"
+
+
+def _new_collector() -> dict:
+    _application()
+    return {"name": "matrix-new-collector", "kind": "prometheus", "application": "matrix-app",
+            "url": "http://127.0.0.1:9/metrics", "allow_private": True}  # fmt: skip
+
+
+def _collector_run_url() -> str:
+    from collectors.models import CollectorRun
+
+    return f"/api/collectors/runs/{CollectorRun.objects.create(collector=_collector()).pk}/"
+
+
+def _start_collector() -> dict:
+    return {"collector": _collector().pk}
+
+
+def _stop_collector() -> dict:
+    from collectors.models import CollectorRun
+
+    return {"id": CollectorRun.objects.create(collector=_collector()).pk}
+
+
+ENDPOINTS += [
+    Endpoint("get", "/api/collectors/", Role.VIEWER),
+    Endpoint("post", "/api/collectors/", Role.ADMIN, _new_collector),
+    Endpoint("get", _collector_url, Role.VIEWER),
+    Endpoint("put", _collector_url, Role.ADMIN, lambda: {**_new_collector(), "name": "put"}),
+    Endpoint("patch", _collector_url, Role.ADMIN, lambda: {"interval_seconds": 30}),
+    Endpoint("delete", _collector_url, Role.ADMIN),
+    Endpoint("get", "/api/collectors/runs/", Role.VIEWER),
+    Endpoint("get", _collector_run_url, Role.VIEWER),
+    Endpoint("get", "/api/collectors/status", Role.VIEWER),
+    Endpoint("post", "/api/collectors/start", Role.OPERATOR, _start_collector),
+    Endpoint("post", "/api/collectors/stop", Role.OPERATOR, _stop_collector),
+]
+
 ROLES = [None, Role.VIEWER, Role.OPERATOR, Role.ADMIN]
 
 
