@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -247,7 +247,7 @@ class Slot:
 
 
 def lease_for(collector: Collector, slot: datetime) -> datetime:
-    return slot + timedelta(seconds=collector.lease_seconds())
+    return slot + timedelta(seconds=collector.queued_lease_seconds())
 
 
 def latest_slot(due: datetime, interval: timedelta, now: datetime) -> datetime:
@@ -322,13 +322,17 @@ class Execution:
     started_at: datetime
 
 
-def collector_executions_begin(*, slots: Sequence[Slot]) -> None:
-    """Record that this worker process took these slots: host, PID and a heartbeat."""
+def collector_executions_begin(*, slots: Sequence[Slot], runs: Mapping[int, CollectorRun]) -> None:
+    """Record that this worker process took these slots: host, PID, a heartbeat, and a lease
+    counted from now (the worker holds each for its timeout + LEASE_GRACE_SECONDS)."""
     now, pid = timezone.now(), os.getpid()
     for slot in slots:
         CollectorRun.objects.filter(
             pk=slot.run_id, claimed_slot=slot.due, status=RunStatus.RUNNING
-        ).update(host=HOST, pid=pid, last_heartbeat_at=now)
+        ).update(
+            host=HOST, pid=pid, last_heartbeat_at=now,
+            lease_until=now + timedelta(seconds=runs[slot.run_id].collector.lease_seconds()),
+        )  # fmt: skip
 
 
 def collector_executions_record(*, executions: Sequence[Execution]) -> list[int]:
@@ -373,7 +377,8 @@ def _record_one(run: CollectorRun, execution: Execution, now: datetime, pid: int
     fields: dict[str, Any] = {
         "claimed_slot": None, "lease_until": None, "attempts": 0, "host": HOST, "pid": pid,
         "last_heartbeat_at": now, "samples": F("samples") + accepted,
-        "executions": F("executions") + 1,
+        "executions": F("executions") + 1, "last_slot": execution.slot.due,
+        "last_lag_ms": (execution.started_at - execution.slot.due).total_seconds() * 1000,
     }  # fmt: skip
     if reading.state is not None:
         fields["state"] = reading.state

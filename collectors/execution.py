@@ -89,7 +89,7 @@ def run_slots(slots: Sequence[Slot]) -> list[int]:
     ]  # fmt: skip
     if not live:
         return []
-    actions.collector_executions_begin(slots=live)
+    actions.collector_executions_begin(slots=live, runs=runs)
     targets, broken = [], {}
     for slot in live:
         try:

@@ -13,9 +13,9 @@ from django.db.models.functions import Now
 from collectors.choices import CollectorKind, RunStatus, Timeframe
 from observability.models import Application
 
-# An execution's lease is its timeout plus this: waiting for its slot (the dispatcher looks 1 s
-# ahead), parsing and the write. Past it, the worker is taken for dead and the slot handed out
-# again; a slow worker that still finishes writes nothing twice (its claim is checked).
+# Once a worker starts an execution, it holds it for its timeout plus this (parsing and the
+# write); past it the worker is taken for dead and the slot handed out again. A slow worker
+# that still finishes writes nothing twice: its claim is checked when it records.
 LEASE_GRACE_SECONDS = 15.0
 
 
@@ -88,17 +88,23 @@ class Collector(models.Model):
 
     def heartbeat_allowance(self) -> timedelta:
         """How long a running run may go without a heartbeat before it is declared dead: three
-        intervals, or the time for its lease to run out and the next slot to be taken (by
-        another worker, when one died mid-execution), whichever is longer, plus a grace."""
+        intervals, or the time for a claim's lease to run out and the next slot to be taken
+        (by another worker, when one died), whichever is longer, plus a grace."""
         return self.takeover_time() + timedelta(seconds=settings.COLLECTOR_HEARTBEAT_GRACE_SECONDS)
 
     def lease_seconds(self) -> float:
-        """How long a worker holds one execution before the dispatcher hands it out again."""
+        """How long a worker that started an execution holds it."""
         return self.timeout_seconds + LEASE_GRACE_SECONDS
+
+    def queued_lease_seconds(self) -> float:
+        """How long a claimed execution may wait in the queue and run, from its slot: as for
+        check slots, its timeout plus NOC_CLAIM_GRACE_SECONDS. (A shorter one would hand out
+        again, and queue twice, every execution of a worker that falls behind.)"""
+        return self.timeout_seconds + settings.NOC_CLAIM_GRACE_SECONDS
 
     def takeover_time(self) -> timedelta:
         interval = self.interval_seconds
-        return timedelta(seconds=max(3 * interval, interval + self.lease_seconds()))
+        return timedelta(seconds=max(3 * interval, interval + self.queued_lease_seconds()))
 
 
 class CollectorRun(models.Model):
@@ -121,6 +127,12 @@ class CollectorRun(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(max_length=2000, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    last_slot = models.DateTimeField(
+        null=True, blank=True, help_text="When the last recorded execution was due."
+    )
+    last_lag_ms = models.FloatField(
+        null=True, blank=True, help_text="How late the last recorded execution started."
+    )
     next_run_at = models.DateTimeField(null=True, blank=True)
     claimed_slot = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

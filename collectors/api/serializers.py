@@ -45,7 +45,8 @@ class CollectorRunSerializer(serializers.ModelSerializer):
         fields = [
             "id", "collector", "collector_name", "kind", "symbol", "timeframe", "status",
             "started_at", "stopped_at", "uptime", "host", "pid", "last_heartbeat_at", "samples",
-            "executions", "consecutive_failures", "last_error", "last_error_at",
+            "executions", "consecutive_failures", "last_error", "last_error_at", "last_slot",
+            "last_lag_ms",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -44,7 +44,7 @@ def test_dispatch_claims_each_due_run_once_and_moves_it_one_interval_on(collecto
     assert actions.collector_runs_claim_due(now=now + timedelta(seconds=30)) == []  # still held
     run.refresh_from_db()
     assert run.next_run_at == run.started_at + timedelta(seconds=10)
-    assert run.lease_until == slot.due + timedelta(seconds=2 + 15)
+    assert run.lease_until == slot.due + timedelta(seconds=2 + 60)  # NOC_CLAIM_GRACE_SECONDS
 
 
 def test_a_run_that_fell_behind_runs_its_latest_slot_only(collector):
@@ -55,26 +55,26 @@ def test_a_run_that_fell_behind_runs_its_latest_slot_only(collector):
 
 
 def test_an_expired_lease_is_handed_out_again_once_while_its_next_slot_is_not_due(make_collector):
-    collector = make_collector(url="http://127.0.0.1:9/", interval_seconds=60, timeout_seconds=2)
+    collector = make_collector(url="http://127.0.0.1:9/", interval_seconds=300, timeout_seconds=2)
     run = actions.collector_run_start(actor=None, collector=collector)
     [slot] = actions.collector_runs_claim_due(now=run.started_at)
-    after_lease = slot.due + timedelta(seconds=18)
+    after_lease = slot.due + timedelta(seconds=63)
     assert actions.collector_runs_reclaim_expired(now=after_lease) == [slot]
     run.refresh_from_db()
     assert (run.claimed_slot, run.attempts) == (slot.due, 2)
     # The second attempt dies too: the claim is dropped, the next slot is claimed as usual.
-    assert actions.collector_runs_reclaim_expired(now=after_lease + timedelta(seconds=18)) == []
+    assert actions.collector_runs_reclaim_expired(now=after_lease + timedelta(seconds=63)) == []
     run.refresh_from_db()
     assert (run.claimed_slot, run.lease_until) == (None, None)
-    [following] = actions.collector_runs_claim_due(now=slot.due + timedelta(seconds=60))
-    assert following.due == slot.due + timedelta(seconds=60)
+    [following] = actions.collector_runs_claim_due(now=slot.due + timedelta(seconds=300))
+    assert following.due == slot.due + timedelta(seconds=300)
 
 
 def test_a_run_without_heartbeat_past_its_allowance_is_marked_dead_with_the_reason(collector):
     now = timezone.now()
-    # allowance: max(3 × 10 s, 10 s + 2 s + 15 s) + 30 s grace = 60 s
+    # allowance: max(3 × 10 s, 10 s + 2 s + 60 s) + 30 s grace = 102 s
     quiet = CollectorRun.objects.create(
-        collector=collector, last_heartbeat_at=now - timedelta(seconds=61)
+        collector=collector, last_heartbeat_at=now - timedelta(seconds=103)
     )
     assert actions.collector_runs_mark_dead(now=now) == [quiet.pk]
     quiet.refresh_from_db()
@@ -85,7 +85,7 @@ def test_a_run_without_heartbeat_past_its_allowance_is_marked_dead_with_the_reas
 
 def test_a_run_within_its_allowance_is_left_running(collector):
     now = timezone.now()
-    CollectorRun.objects.create(collector=collector, last_heartbeat_at=now - timedelta(seconds=59))
+    CollectorRun.objects.create(collector=collector, last_heartbeat_at=now - timedelta(seconds=101))
     assert actions.collector_runs_mark_dead(now=now) == []
 
 

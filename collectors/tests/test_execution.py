@@ -52,6 +52,7 @@ def test_a_prometheus_exposition_served_by_prometheus_client_is_stored(
     assert run.samples == MetricPoint.objects.count() > 8
     assert (run.host, run.pid, run.executions, run.last_error) == (HOST, os.getpid(), 1, "")
     assert run.claimed_slot is None and run.lease_until is None
+    assert run.last_slot is not None and 0 <= run.last_lag_ms < 5000
 
 
 def test_an_execution_delivered_twice_is_stored_once(make_collector, exposition):
