@@ -38,9 +38,12 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (
+    CpuMeter,
     child_environment,
     free_port,
     percentile,
+    process_tree,
+    processes_matching,
     ratio,
     server_version,
     start_process,
@@ -229,7 +232,8 @@ def totals() -> tuple[int, int]:
 
 
 def observe_lags(until, seen: dict) -> None:
-    """Poll each run's last execution (slot, start lag, recording time) once a second."""
+    """Poll each run's last recorded execution (slot, start lag, and the heartbeat its
+    recording wrote) once a second."""
     from django.utils import timezone
 
     from collectors.models import CollectorRun
@@ -238,20 +242,30 @@ def observe_lags(until, seen: dict) -> None:
         for run_id, slot, lag_ms, beat, error in CollectorRun.objects.values_list(
             "id", "last_slot", "last_lag_ms", "last_heartbeat_at", "last_error"
         ):
-            if slot is not None:
+            # The first sight of a slot: the next execution's start moves the heartbeat on.
+            if slot is not None and (run_id, slot) not in seen:
                 seen[(run_id, slot)] = (lag_ms / 1000, (beat - slot).total_seconds(), error)
         time.sleep(1)
 
 
-def run_sustained(args: argparse.Namespace, start) -> dict:
+def run_sustained(args: argparse.Namespace, start, processes: dict) -> dict:
     from django.utils import timezone
 
     begin = start + timedelta(seconds=args.warmup)
     end = start + timedelta(seconds=args.duration)
     seen: dict = {}
     observe_lags(begin, {})
+    meter = CpuMeter(
+        {
+            "worker": lambda: process_tree(processes["worker"].pid),
+            "beat": lambda: process_tree(processes["beat"].pid),
+            "nginx": lambda: process_tree(processes["nginx"].pid),
+            "postgres": lambda: processes_matching("noc_bench_collectors"),
+        }
+    )
     samples_begin, executions_begin = totals()
-    observe_lags(end, seen)
+    with meter:
+        observe_lags(end, seen)
     samples_end, executions_end = totals()
     window = (end - begin).total_seconds()
     time.sleep(3)
@@ -260,6 +274,8 @@ def run_sustained(args: argparse.Namespace, start) -> dict:
     starts = [v[0] for v in in_window]
     recorded = [v[1] for v in in_window]
     return {
+        "cpu": meter.usage,
+        "samples": samples_end - samples_begin,
         "window": window,
         "samples_per_second": (samples_end - samples_begin) / window,
         "executions": executions_end - executions_begin,
@@ -302,11 +318,13 @@ def main() -> None:
             env = child_environment(
                 DEBUG="false", LOG_LEVEL="WARNING", METRICS_MAX_SERIES_PER_APPLICATION=series_limit
             )
-            processes += start_celery(tmp, env, args.concurrency)
+            worker, beat = start_celery(tmp, env, args.concurrency)
+            processes += [worker, beat]
             time.sleep(3)
             start = start_runs(collectors, args)
             print(f"{args.targets} targets × {args.series} series every {args.interval}s …")
-            sustained = run_sustained(args, start)
+            named = {"worker": worker, "beat": beat, "nginx": nginx}
+            sustained = run_sustained(args, start, named)
         except Exception:
             for name in ("worker.log", "beat.log"):
                 print(f"--- {name}\n{tail(tmp / name)}", file=sys.stderr)
@@ -340,10 +358,26 @@ def report(args, ceiling: dict, sustained: dict, pg_version: str) -> None:
         f"  scrape lag (start - slot) p50 {sustained['start_p50']:.3f}s p99 "
         f"{sustained['start_p99']:.3f}s; recorded - slot p50 {sustained['recorded_p50']:.3f}s "
         f"p99 {sustained['recorded_p99']:.3f}s",
+        cpu_line(sustained),
         f"floor (every due execution held, recorded lag p99 < 2 s): "
         f"{'met' if floor else 'NOT met'}",
     ]
     print("\n".join(lines))
+
+
+def cpu_line(sustained: dict) -> str:
+    """CPU per 1,000 samples stored, by process, and what the stack's own processes would
+    store per second if they had every core (the machine is shared)."""
+    usage, samples = sustained["cpu"], max(sustained["samples"], 1)
+    per = {name: seconds * 1e6 / samples for name, seconds in usage.groups.items()}
+    ours = sum(usage.groups.values())
+    bound = usage.cores * samples / ours if ours else float("nan")
+    shares = ", ".join(f"{name} {ms:.1f}" for name, ms in per.items())
+    return (
+        f"  CPU ms per 1,000 samples: {shares}; everything else on the machine "
+        f"{usage.other() * 1e6 / samples:.1f} (machine {usage.busy_fraction:.0%} busy)\n"
+        f"  bound if these processes had all {usage.cores} cores: {bound:,.0f} samples/s"
+    )
 
 
 if __name__ == "__main__":
