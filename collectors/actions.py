@@ -78,6 +78,9 @@ def collector_update(
     collector.full_clean(validate_constraints=False)
     collector.save()
     audit_update(actor=actor, instance=collector, before=before, previous=previous)
+    if not collector.enabled:  # a disabled collector runs no more (rather than "dies")
+        for run in collector.runs.filter(status=RunStatus.RUNNING):
+            collector_run_stop(actor=actor, run=run)
     return collector
 
 

@@ -10,6 +10,8 @@ import os
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 
+from collectors.validation import ENV_NAME, TOKEN_ENV_PREFIX
+
 
 def _fernet() -> Fernet:
     digest = hashlib.sha256(f"collectors-token:{settings.SECRET_KEY}".encode()).digest()
@@ -27,6 +29,8 @@ class TokenUnavailable(Exception):
 def bearer_token(*, encrypted: str, env_name: str) -> str:
     """The token to send ('' for none)."""
     if env_name:
+        if not ENV_NAME.fullmatch(env_name):  # saved before the rule, or written around it
+            raise TokenUnavailable(f"{env_name} is not a {TOKEN_ENV_PREFIX}* variable")
         value = os.environ.get(env_name, "")
         if not value:
             raise TokenUnavailable(f"environment variable {env_name} is not set")

@@ -15,7 +15,10 @@ from observability.points import LABEL_NAME, MAX_NAME_LENGTH, NAME
 from services.checks.guard import validate_url_target
 
 SYMBOL = re.compile(r"[A-Z0-9._-]{1,20}")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+# Only variables made for it: any other name would let whoever edits a collector send the
+# worker's secrets (SECRET_KEY, DATABASE_URL …) to a target of their choice.
+TOKEN_ENV_PREFIX = "COLLECTOR_TOKEN_"
+ENV_NAME = re.compile(rf"{TOKEN_ENV_PREFIX}[A-Z0-9_]{{1,80}}")
 MAX_TIMEOUT_SECONDS = 120.0
 MAX_BODY_BYTES_CEILING = 100 * 1024 * 1024
 MAX_PATTERNS = 200
@@ -58,7 +61,8 @@ def validate_collector(collector) -> None:
     if size is not None and not 0 < size <= MAX_BODY_BYTES_CEILING:
         add("max_body_bytes", f"must be between 1 and {MAX_BODY_BYTES_CEILING} bytes")
     if collector.bearer_token_env and not ENV_NAME.fullmatch(collector.bearer_token_env):
-        add("bearer_token_env", "must be an environment variable name such as SCRAPE_TOKEN")
+        add("bearer_token_env", f"must name an environment variable {TOKEN_ENV_PREFIX}<NAME> "
+            f"(A-Z, 0-9, _), such as {TOKEN_ENV_PREFIX}NODE")  # fmt: skip
     _url(collector, add)
     _labels(collector.extra_labels, add)
     for field in ("metric_allow", "metric_deny"):

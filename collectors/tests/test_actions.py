@@ -134,3 +134,10 @@ def test_cleanup_deletes_only_stopped_runs_older_than_the_retention(collector, s
     ]
     assert actions.collector_runs_cleanup(now=now) == 1
     assert sorted(CollectorRun.objects.values_list("pk", flat=True)) == sorted(r.pk for r in kept)
+
+
+def test_disabling_a_collector_stops_its_run(collector):
+    run = actions.collector_run_start(actor=None, collector=collector)
+    actions.collector_update(actor=None, collector=collector, enabled=False)
+    run.refresh_from_db()
+    assert run.status == "stopped" and run.stopped_at is not None

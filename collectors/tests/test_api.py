@@ -63,6 +63,7 @@ def test_an_admin_creates_a_collector_whose_token_is_never_shown_back(admin, app
         ({"extra_labels": {"__name__": "x"}}, "extra_labels"),
         ({"metric_allow": "up"}, "metric_allow"),
         ({"bearer_token_env": "not a name"}, "bearer_token_env"),
+        ({"bearer_token_env": "SECRET_KEY"}, "bearer_token_env"),
         ({"timeout_seconds": 0}, "timeout_seconds"),
     ],
 )  # fmt: skip

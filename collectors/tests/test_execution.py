@@ -106,16 +106,24 @@ def test_the_bearer_token_is_sent_from_its_encrypted_copy_or_its_variable(
     collector = make_collector(url=json_api.url, token="s3cret")
     assert "s3cret" not in collector.token
     execute(start(collector))
-    monkeypatch.setenv("SCRAPE_TOKEN_TEST", "from-env")
-    other = make_collector(url=json_api.url, bearer_token_env="SCRAPE_TOKEN_TEST")
+    monkeypatch.setenv("COLLECTOR_TOKEN_TEST", "from-env")
+    other = make_collector(url=json_api.url, bearer_token_env="COLLECTOR_TOKEN_TEST")
     execute(start(other))
     assert [auth for _, auth in json_api.seen] == ["Bearer s3cret", "Bearer from-env"]
 
 
-def test_an_unset_token_variable_is_the_runs_error(make_collector, json_api):
-    collector = make_collector(url=json_api.url, bearer_token_env="NOC_TEST_UNSET_TOKEN")
+def test_a_token_variable_outside_collector_token_names_is_never_read(make_collector, json_api):
+    collector = make_collector(url=json_api.url)
+    collector.bearer_token_env = "SECRET_KEY"  # written around validation
+    collector.save(update_fields=["bearer_token_env"])
     run = execute(start(collector))
-    assert "NOC_TEST_UNSET_TOKEN is not set" in run.last_error and json_api.seen == []
+    assert "not a COLLECTOR_TOKEN_* variable" in run.last_error and json_api.seen == []
+
+
+def test_an_unset_token_variable_is_the_runs_error(make_collector, json_api):
+    collector = make_collector(url=json_api.url, bearer_token_env="COLLECTOR_TOKEN_UNSET_TEST")
+    run = execute(start(collector))
+    assert "COLLECTOR_TOKEN_UNSET_TEST is not set" in run.last_error and json_api.seen == []
 
 
 def test_the_address_guard_refuses_a_private_target_unless_allowed(make_collector, json_api):
