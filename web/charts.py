@@ -524,11 +524,12 @@ def uptime_bar_compact(
     each with a tooltip counting them; a day below green keeps its own cell and tooltip."""
     paths: dict[str, list[str]] = {"green": [], "grey": []}
     cells = []
+    shape = f" 0h{_num(cell)}v{_num(height)}h-{_num(cell)}z"
     for i, day in enumerate(days):
         x = i * (cell + gap)
         level = uptime_level(day.percent)
         if level in paths:
-            paths[level].append(f"M{_num(x)} 0h{_num(cell)}v{_num(height)}h-{_num(cell)}z")
+            paths[level].append(f"M{_num(x)}{shape}")
         else:
             cells.append(_cell(day, x, cell, height))
     tooltips = {
