@@ -7,3 +7,6 @@ class WebConfig(AppConfig):
     name = "web"
     verbose_name = "Console and status page"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        import web.tasks  # noqa: F401 - registers the status page's beat entry

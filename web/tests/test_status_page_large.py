@@ -88,3 +88,25 @@ def test_an_expired_page_is_renewed_by_one_request_while_others_get_the_previous
     assert views.cache.get(views.STATUS_PAGE_CACHE_KEY)[0] > expires - 3600
     assert views.cache.get(f"{views.STATUS_PAGE_CACHE_KEY}:renewing") is None
     assert client.get("/status/").content == renewed
+
+
+def test_beat_renders_the_page_ahead_so_visitors_never_wait_for_a_render(
+    client, make_service, django_assert_num_queries
+):
+    from noc.beat import ENTRIES
+    from web import tasks
+
+    entry = ENTRIES["web: render the status page"]
+    assert entry.task == tasks.status_page_refresh.name == "web.status_page_refresh"
+    assert entry.every_seconds < views.STATUS_PAGE_CACHE_SECONDS  # renewed before it expires
+
+    service = make_service(name="Site")
+    set_status(service, "up")
+    assert tasks.status_page_refresh() > 0  # what the worker runs
+    with django_assert_num_queries(0):
+        first = client.get("/status/").content
+    assert b"Major outage" not in first and b"Site" in first
+    set_status(service, "down")
+    tasks.status_page_refresh()
+    with django_assert_num_queries(0):
+        assert b"Major outage" in client.get("/status/").content

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 STATUS_PAGE_CACHE_KEY = "noc:status-page:v4"  # gzip-compressed HTML
 STATUS_FEED_CACHE_KEY = "noc:status-feed:v1"
 STATUS_PAGE_CACHE_SECONDS = 30
+STATUS_PAGE_REFRESH_SECONDS = 20  # web.status_page_refresh, ahead of the cache's expiry
 REFRESH_SECONDS = 60
 OFF = ""  # what the cache holds for a page that is off
 # Past this many services, each uptime bar is drawn compact (charts.uptime_bar_compact): a page
@@ -206,6 +207,19 @@ def cached(key: str, seconds: int, build: Callable[[], Any]) -> Any:
 # A page of thousands of services takes seconds to render: when it expires, one request
 # renders it again while the others are served the previous one for up to this long.
 STALE_SECONDS = 300
+
+
+def status_page_refresh() -> int:
+    """Render the status page into the cache now (beat runs it every STATUS_PAGE_REFRESH_SECONDS
+    on a worker, so the web processes never render a page of thousands of services while
+    serving: a render holds its process' GIL for seconds). Returns the cached body's size."""
+    body = _compressed_status_page()
+    cache.set(
+        STATUS_PAGE_CACHE_KEY,
+        (time.time() + STATUS_PAGE_CACHE_SECONDS, body),
+        STATUS_PAGE_CACHE_SECONDS + STALE_SECONDS,
+    )
+    return len(body)
 
 
 def cached_renewed_once(key: str, seconds: int, build: Callable[[], Any]) -> Any:
