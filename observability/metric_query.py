@@ -350,7 +350,17 @@ def _rollup_sql(agg: str, source: str, params: dict) -> str:
 
 
 def _settled_upto(name: str, start: datetime) -> datetime:
+    """Where the rollup table stops being current: its watermark, or the oldest late write
+    not yet recomputed (buckets from there are read from the raw points)."""
     from noc.models import RollupWatermark
 
-    mark = RollupWatermark.objects.filter(name=name).values_list("upto", flat=True).first()
-    return mark or start
+    mark = RollupWatermark.objects.filter(name=name).values_list("upto", "dirty_since").first()
+    if mark is None:
+        return start
+    upto, dirty_since = mark
+    if dirty_since is not None:
+        dirty_bucket = ORIGIN + ((dirty_since - ORIGIN) // HOUR) * HOUR
+        if name == METRICS_DAILY.name:
+            dirty_bucket = ORIGIN + ((dirty_since - ORIGIN) // DAY) * DAY
+        return min(upto, dirty_bucket)
+    return upto

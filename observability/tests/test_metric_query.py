@@ -189,3 +189,17 @@ def test_the_metrics_index_links_every_metrics_endpoint(client_as):
     assert index["query"].endswith("/api/metrics/query")
     assert index["otlp"].endswith("/v1/metrics")
     assert client_as("viewer").get("/api/").json()["metrics"].endswith("/api/metrics/")
+
+
+def test_a_late_point_is_read_before_the_rollup_recomputes_its_bucket(client_as, application):
+    if not is_native(METRICS_HOURLY):
+        pytest.skip("TimescaleDB's continuous aggregates track late writes themselves")
+    hour = HOUR - timedelta(hours=5)
+    ingest(application, "late", [1, 2], hour + timedelta(minutes=5))
+    refresh(METRICS_HOURLY)
+    ingest(application, "late", [10], hour + timedelta(minutes=30))  # marks the hour dirty
+    answer = query(
+        client_as("viewer"), name="late", agg="max", step="1h", **{"from": hour.isoformat()}
+    ).json()
+    assert answer["source"] == "metrics_hourly"
+    assert values(answer) == [10.0]
