@@ -282,3 +282,32 @@ def test_summaries_delta_sums_exponential_histograms_and_empty_points(make_appli
         ("payload_size_count", "{}"): ("histogram", [5.0]),
         ("payload_size_sum", "{}"): ("histogram", [50.0]),
     }
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        {"name": "", "gauge": {"dataPoints": [{"asDouble": 1}]}},
+        {"name": "h", "histogram": {"dataPoints": [
+            {"count": "3", "bucketCounts": ["1", "1", "1", "5"], "explicitBounds": [1]}]}},
+        {"name": "h", "histogram": {"dataPoints": [{"count": "3", "sum": "NaN"}]}},
+        {"name": "g", "gauge": {"dataPoints": [{"asDouble": "Infinity"}]}},
+        {"name": "g", "gauge": {"dataPoints": [{"asInt": "9223372036854775807",
+                                                "timeUnixNano": "18446744073709551615"}]}},
+        {"name": "g", "gauge": {"dataPoints": [{"asDouble": 1, "attributes": [
+            {"key": "deep", "value": {"kvlistValue": {"values": [
+                {"key": "k", "value": {"arrayValue": {"values": [{"boolValue": True}]}}}]}}},
+            {"key": "long", "value": {"stringValue": "x" * 5000}}]}]}},
+        {"name": "nothing"},
+    ],
+    ids=["empty name", "more buckets than bounds", "nan sum", "infinite", "far future",
+         "nested and long attributes", "no data"],
+)  # fmt: skip
+def test_odd_points_are_stored_or_counted_never_a_500(make_application, metric):
+    _, key = make_application("shop")
+    document = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
+    response = post(bearer(key), json.dumps(document).encode(), "application/json")
+    assert response.status_code == 200, response.content
+    rejected = int(response.json().get("partialSuccess", {}).get("rejectedDataPoints", 0))
+    stored = MetricPoint.objects.count()
+    assert stored + rejected >= (0 if metric["name"] == "nothing" else 1)
