@@ -554,8 +554,10 @@ def explain(sql: str, params: dict) -> Plan:
 
     from django.db import connection
 
+    from slos import sli
+
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) {sql}", params)
+        sli.execute(cursor, f"EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) {sql}", params)
         document = cursor.fetchone()[0]
     document = json.loads(document) if isinstance(document, str) else document
     root = document[0]

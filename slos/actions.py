@@ -185,15 +185,15 @@ HISTORY = """
         (slo_id, time, sli_type, "window", current_value, target, compliant, good, total,
          budget_total_minutes, budget_remaining_minutes, budget_used_minutes,
          budget_used_percent, burn_rate, violation_risk, minutes_without_data)
-    SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::varchar[], %s::varchar[],
-        %s::float8[], %s::float8[], %s::bool[], %s::float8[], %s::float8[], %s::float8[],
-        %s::float8[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::float8[])
+    SELECT * FROM unnest(@varchar@, @timestamptz@, @varchar@, @varchar@,
+        @float8@, @float8@, @bool@, @float8@, @float8@, @float8@,
+        @float8@, @float8@, @float8@, @float8@, @varchar@, @float8@)
     ON CONFLICT (slo_id, time) DO NOTHING
 """
 
 
 def _f(value) -> float | None:
-    """psycopg sends a list as one typed array: mixed ints and floats must all be floats."""
+    """Floats, as the float8 arrays read them."""
     return None if value is None else float(value)
 
 
@@ -212,13 +212,13 @@ def _write_history(evaluations: list[Evaluation], now: datetime) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(HISTORY, columns)
+            sli.execute(cursor, HISTORY, columns)
     except Exception as exc:
         if "no partition of relation" not in str(exc):
             raise
         partitions.ensure(SLO_HISTORY, now, now + timedelta(seconds=1))
         with connection.cursor() as cursor:
-            cursor.execute(HISTORY, columns)
+            sli.execute(cursor, HISTORY, columns)
 
 
 CACHE = """
@@ -227,9 +227,9 @@ CACHE = """
         budget_used_minutes = u.used, budget_remaining_percent = u.remaining_percent,
         burn_rate = u.burn, violation_risk = u.risk, budget_exhausted_at = u.exhausted_at,
         minutes_without_data = u.no_data, calculated_at = %s
-    FROM unnest(%s::varchar[], %s::float8[], %s::bool[], %s::float8[], %s::float8[],
-                %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::timestamptz[],
-                %s::float8[])
+    FROM unnest(@varchar@, @float8@, @bool@, @float8@, @float8@,
+                @float8@, @float8@, @float8@, @varchar@, @timestamptz@,
+                @float8@)
         AS u(id, value, compliant, total, remaining, used, remaining_percent, burn, risk,
              exhausted_at, no_data)
     WHERE s.id = u.id
@@ -248,7 +248,7 @@ def _write_cache(evaluations: list[Evaluation], now: datetime) -> None:
     ]  # fmt: skip
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(CACHE, [now, *[list(c) for c in zip(*rows, strict=True)]])
+            sli.execute(cursor, CACHE, [now, *[list(c) for c in zip(*rows, strict=True)]])
 
 
 # --- alerts -----------------------------------------------------------------------------------

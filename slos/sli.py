@@ -22,6 +22,7 @@ Minutes without any check are counted and reported, never guessed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -111,6 +112,40 @@ class Target:
     latency: bool = False  # a latency SLO: its service's latency histogram is read too
 
 
+_PACKED = re.compile(r"@(\w+)(?::(\w+))?@")
+
+
+def _sql(text: str) -> str:
+    """`@type:name@` → a packed list parameter %(name)s as type[], `@type@` → the same, %s."""
+    return _PACKED.sub(
+        lambda m: (
+            f"string_to_array(%({m[2]})s, ',', '')::{m[1]}[]"
+            if m[2]
+            else f"string_to_array(%s, ',', '')::{m[1]}[]"
+        ),
+        text,
+    )
+
+
+def packed(values: Iterable) -> str:
+    """A list as one text parameter, read by `string_to_array(%s, ',', '')::type[]` (an
+    empty field is NULL): the cursor quotes a list element by element in Python, a string at
+    once. For ids (slugs), numbers, booleans, timestamps."""
+    return ",".join(map(_field, values))
+
+
+def _field(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def _band_sums(columns: dict[str, str]) -> str:
     """The sums one band of rollup rows contributes (per service). As integers, so that their
     sums are bigint (Python ints), not numeric: a band is at most 90 days of one service."""
@@ -153,9 +188,9 @@ def _sums_from(row: dict, prefix: str) -> Sums:
 
 def _targets_cte() -> str:
     return (
-        "WITH t AS (SELECT * FROM unnest(%(slos)s::varchar[], %(services)s::varchar[], "
-        "%(minute_bands)s::int[], %(minute_los)s::int[], %(minute_his)s::int[], "
-        "%(hour_bands)s::int[], %(latency)s::bool[]) "
+        "WITH t AS (SELECT * FROM unnest(@varchar:slos@, @varchar:services@, "
+        "@int:minute_bands@, @int:minute_los@, @int:minute_his@, "
+        "@int:hour_bands@, @bool:latency@) "
         "AS t(slo_id, service_id, minute_band, minute_lo, minute_hi, hour_band, latency))"
     )
 
@@ -180,7 +215,7 @@ def _banded_query(
 ) -> str:
     """`kept`: the ranges are (ge, lo, hi) bands (_kept_range_columns), and the rows read are
     those from %(fresh)s on and the minutes listed in %(edges)s."""
-    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
+    band = "width_bucket(r.bucket, @timestamptz:bounds@)"  # bounds ≤ the row's bucket
     services = "latency_services" if latency else "all_services"
     of_range = _kept_range_columns if kept else _range_columns
     selected = [col for prefix, start in ranges.items() for col in of_range(prefix, start, columns)]
@@ -188,15 +223,15 @@ def _banded_query(
     if kept:
         source = (
             f"(SELECT * FROM {rollup} WHERE bucket >= %(fresh)s AND bucket < %(upto)s "
-            f"AND service_id = ANY(%({services})s::varchar[]) UNION ALL "
-            f"SELECT * FROM {rollup} WHERE bucket = ANY(%(edges)s::timestamptz[]) "
-            f"AND bucket < %(fresh)s AND service_id = ANY(%({services})s::varchar[])) r "
+            f"AND service_id = ANY(@varchar:{services}@) UNION ALL "
+            f"SELECT * FROM {rollup} WHERE bucket = ANY(@timestamptz:edges@) "
+            f"AND bucket < %(fresh)s AND service_id = ANY(@varchar:{services}@)) r "
             "WHERE true"
         )
     return (
         f"{_targets_cte()}, b AS MATERIALIZED ("
         f"SELECT r.service_id, {band} AS band, {_band_sums(columns)} FROM {source} "
-        f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2) "
+        f"AND r.service_id = ANY(@varchar:{services}@) GROUP BY 1, 2) "
         f"SELECT t.slo_id, {', '.join(selected)} FROM t "
         f"JOIN b ON b.service_id = t.service_id {'WHERE t.latency ' if latency else ''}"
         "GROUP BY t.slo_id"
@@ -258,8 +293,8 @@ def _head_query() -> str:
     good_minute = "(r.n_up + r.n_degraded + r.n_down > 0 AND r.n_down = 0)::int"
     columns = _sum_columns("head", "true", minutes=with_data, good_minutes=good_minute)
     return (
-        "WITH h AS (SELECT * FROM unnest(%(head_slos)s::varchar[], %(head_services)s::varchar[], "
-        "%(head_from)s::timestamptz[], %(head_to)s::timestamptz[]) "
+        "WITH h AS (SELECT * FROM unnest(@varchar:head_slos@, @varchar:head_services@, "
+        "@timestamptz:head_from@, @timestamptz:head_to@) "
         "AS h(slo_id, service_id, t_from, t_to)) "
         f"SELECT h.slo_id, {', '.join(columns)} FROM h "
         "JOIN services_checkrollup r ON r.service_id = h.service_id "
@@ -267,9 +302,18 @@ def _head_query() -> str:
     )
 
 
+def execute(cursor, sql: str, params) -> None:
+    """Runs `sql` with its @type:name@ / @type@ list parameters packed (_sql, packed)."""
+    if isinstance(params, dict):
+        params = {k: packed(v) if isinstance(v, list) else v for k, v in params.items()}
+    else:
+        params = [packed(v) if isinstance(v, list) else v for v in params]
+    cursor.execute(_sql(sql), params)
+
+
 def _fetch(sql: str, params: dict) -> dict[str, dict]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         names = [c.name for c in cursor.description]
         return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
 
@@ -640,7 +684,7 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
 def _kept_query(family: Family) -> str:
     """Sums of [start, upto) per (service, start) in one banded pass: the counts of every
     service's rows, the histogram of the latency SLOs' services (flagged by the first column)."""
-    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"
+    band = "width_bucket(r.bucket, @timestamptz:bounds@)"
     counts = {c: family.expressions[c] for c in KEPT[:5]}
     histogram = {c: family.expressions[c] for c in KEPT[5:]}
 
@@ -649,7 +693,7 @@ def _kept_query(family: Family) -> str:
             f"{name} AS MATERIALIZED (SELECT r.service_id, {band} AS band, "
             f"{_band_sums(columns)} FROM {family.source} r "
             "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
-            f"AND r.service_id = ANY(%({services})s::varchar[]) GROUP BY 1, 2)"
+            f"AND r.service_id = ANY(@varchar:{services}@) GROUP BY 1, 2)"
         )
 
     def sums(name: str, columns: dict[str, str], zeros: int, first: bool) -> str:
@@ -661,7 +705,7 @@ def _kept_query(family: Family) -> str:
         )
 
     return (
-        "WITH k AS (SELECT * FROM unnest(%(key_services)s::varchar[], %(key_bands)s::int[]) "
+        "WITH k AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_bands@) "
         f"AS k(service_id, band)), {part('b', counts, 'all_services')}, "
         f"{part('h', histogram, 'latency_services')} "
         f"{sums('b', counts, len(histogram), True)} UNION ALL "
@@ -706,8 +750,8 @@ def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vecto
     inside = " OR ".join(["(r.bucket >= %s AND r.bucket < %s)"] * len(intervals)) or "false"
     sums = ", ".join(f"sum({e})::bigint" for e in family.expressions.values())
     sql = (
-        f"SELECT r.service_id, width_bucket(r.bucket, %s::timestamptz[]), {sums} "
-        f"FROM {family.source} r WHERE r.service_id = ANY(%s::varchar[]) AND ({inside}) "
+        f"SELECT r.service_id, width_bucket(r.bucket, @timestamptz@), {sums} "
+        f"FROM {family.source} r WHERE r.service_id = ANY(@varchar@) AND ({inside}) "
         "GROUP BY 1, 2"
     )
     params = [bounds, sorted({service for service, _, _ in segments})]
@@ -726,7 +770,7 @@ def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vecto
 
 def _rows(sql: str, params) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         return cursor.fetchall()
 
 
@@ -815,8 +859,8 @@ def _kept_mark(family: Family, upto: datetime):
 def _keep_sql(family: Family) -> str:
     return (
         f"INSERT INTO {family.table} (service_id, start, latency, {', '.join(KEPT)}) "
-        "SELECT * FROM unnest(%s::varchar[], %s::timestamptz[], %s::bool[], "
-        f"{', '.join(['%s::bigint[]'] * len(KEPT))}) "
+        "SELECT * FROM unnest(@varchar@, @timestamptz@, @bool@, "
+        f"{', '.join(['@bigint@'] * len(KEPT))}) "
         "ON CONFLICT (service_id, start) DO UPDATE SET latency = EXCLUDED.latency, "
         f"{', '.join(f'{c} = EXCLUDED.{c}' for c in KEPT)}"
     )
@@ -840,14 +884,16 @@ def _keep(
         if gone is None:
             cursor.execute(f"DELETE FROM {family.table}")
         else:
-            cursor.execute(
-                f"DELETE FROM {family.table} k USING unnest(%s::varchar[], %s::timestamptz[]) "
+            execute(
+                cursor,
+                f"DELETE FROM {family.table} k USING unnest(@varchar@, @timestamptz@) "
                 "AS g(service_id, start) WHERE g.service_id = k.service_id AND g.start = k.start",
                 [[s for s, _ in gone], [start for _, start in gone]],
             )
         keys = list(rows)
         columns = list(zip(*(rows[k] for k in keys), strict=True)) or [()] * len(KEPT)
-        cursor.execute(
+        execute(
+            cursor,
             _keep_sql(family),
             [
                 [s for s, _ in keys], [start for _, start in keys],
