@@ -215,7 +215,7 @@ def _banded_query(
 ) -> str:
     """`kept`: the ranges are (ge, lo, hi) bands (_kept_range_columns), and the rows read are
     those from %(fresh)s on and the minutes listed in %(edges)s."""
-    band = "width_bucket(r.bucket, @timestamptz:bounds@)"  # bounds ≤ the row's bucket
+    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"  # bounds ≤ the row's bucket
     services = "latency_services" if latency else "all_services"
     of_range = _kept_range_columns if kept else _range_columns
     selected = [col for prefix, start in ranges.items() for col in of_range(prefix, start, columns)]
@@ -224,7 +224,7 @@ def _banded_query(
         source = (
             f"(SELECT * FROM {rollup} WHERE bucket >= %(fresh)s AND bucket < %(upto)s "
             f"AND service_id = ANY(@varchar:{services}@) UNION ALL "
-            f"SELECT * FROM {rollup} WHERE bucket = ANY(@timestamptz:edges@) "
+            f"SELECT * FROM {rollup} WHERE bucket = ANY(%(edges)s::timestamptz[]) "
             f"AND bucket < %(fresh)s AND service_id = ANY(@varchar:{services}@)) r "
             "WHERE true"
         )
@@ -302,12 +302,22 @@ def _head_query() -> str:
     )
 
 
+class Native(list):
+    """A list sent as a PostgreSQL array, not packed: a few values a query uses on every row
+    (band bounds), where the stable text-to-timestamptz cast of a packed list would be
+    recomputed for each."""
+
+
+def _pack(value):
+    return packed(value) if isinstance(value, list) and not isinstance(value, Native) else value
+
+
 def execute(cursor, sql: str, params) -> None:
     """Runs `sql` with its @type:name@ / @type@ list parameters packed (_sql, packed)."""
     if isinstance(params, dict):
-        params = {k: packed(v) if isinstance(v, list) else v for k, v in params.items()}
+        params = {k: _pack(v) for k, v in params.items()}
     else:
-        params = [packed(v) if isinstance(v, list) else v for v in params]
+        params = [_pack(v) for v in params]
     cursor.execute(_sql(sql), params)
 
 
@@ -427,7 +437,7 @@ def _plan(targets, now, short, window_starts, kept_upto) -> Plan:
     }
 
     def bound_params(bounds: list[datetime], upto: datetime) -> dict:
-        return common | {"bound0": bounds[0], "bounds": bounds, "upto": upto}
+        return common | {"bound0": bounds[0], "bounds": Native(bounds), "upto": upto}
 
     minute_sql, minute_latency_sql = _minute_queries({k: minute_band[v] for k, v in short.items()})
     hour_sql, hour_latency_sql = _hour_queries({k: hour_band[v] for k, v in long.items()})
@@ -464,8 +474,8 @@ def _plan_kept_minutes(targets, now, short, window_starts, kept_upto, fresh) -> 
         bands_of(t.window_start) if now - t.window_start <= SHORT else beyond for t in targets
     ]
     params = base.minute.params | {
-        "bound0": bounds[0], "bounds": bounds, "upto": now, "fresh": fresh,
-        "edges": sorted(edges),
+        "bound0": bounds[0], "bounds": Native(bounds), "upto": now, "fresh": fresh,
+        "edges": Native(sorted(edges)),
         "minute_bands": [w[0] for w in windows],
         "minute_los": [w[1] for w in windows],
         "minute_his": [w[2] for w in windows],
@@ -684,7 +694,7 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
 def _kept_query(family: Family) -> str:
     """Sums of [start, upto) per (service, start) in one banded pass: the counts of every
     service's rows, the histogram of the latency SLOs' services (flagged by the first column)."""
-    band = "width_bucket(r.bucket, @timestamptz:bounds@)"
+    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"
     counts = {c: family.expressions[c] for c in KEPT[:5]}
     histogram = {c: family.expressions[c] for c in KEPT[5:]}
 
@@ -720,7 +730,7 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     bounds, band = _bands({start for _, start in keys})
     params = {
         "bound0": bounds[0] if bounds else upto,
-        "bounds": bounds,
+        "bounds": Native(bounds),
         "upto": upto,
         "key_services": [service for service, _ in keys],
         "key_bands": [band[start] for _, start in keys],
@@ -750,11 +760,11 @@ def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vecto
     inside = " OR ".join(["(r.bucket >= %s AND r.bucket < %s)"] * len(intervals)) or "false"
     sums = ", ".join(f"sum({e})::bigint" for e in family.expressions.values())
     sql = (
-        f"SELECT r.service_id, width_bucket(r.bucket, @timestamptz@), {sums} "
+        f"SELECT r.service_id, width_bucket(r.bucket, %s::timestamptz[]), {sums} "
         f"FROM {family.source} r WHERE r.service_id = ANY(@varchar@) AND ({inside}) "
         "GROUP BY 1, 2"
     )
-    params = [bounds, sorted({service for service, _, _ in segments})]
+    params = [Native(bounds), sorted({service for service, _, _ in segments})]
     params += [moment for interval in intervals for moment in interval]
     by_band: dict[tuple[str, int], Vector] = {}
     for service, band_number, *values in _rows(sql, params):
