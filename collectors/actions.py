@@ -357,26 +357,46 @@ def collector_executions_record(*, executions: Sequence[Execution]) -> list[int]
             .filter(pk__in=sorted(by_run), status=RunStatus.RUNNING)
             .order_by("pk")
         )
-        recorded = []
-        for run in owned:
-            execution = by_run[run.pk]
-            if run.claimed_slot != execution.slot.due:
-                continue
-            _record_one(run, execution, now, pid)
-            recorded.append(run.pk)
-    return recorded
+        runs = [run for run in owned if run.claimed_slot == by_run[run.pk].slot.due]
+        stored = _ingest(runs, by_run, now)
+        for run in runs:
+            _record_one(run, by_run[run.pk], now, pid, *stored.get(run.pk, (0, "")))
+    return [run.pk for run in runs]
 
 
-def _record_one(run: CollectorRun, execution: Execution, now: datetime, pid: int) -> None:
-    reading = execution.reading
-    error, accepted = reading.error, 0
-    if reading.points:
+def _ingest(
+    runs: Sequence[CollectorRun], by_run: Mapping[int, Execution], now: datetime
+) -> dict[int, tuple[int, str]]:
+    """Store the points of the runs, one ingestion per application (one COPY, not one per
+    run); returns {run id: (samples stored, refusal message)}. Refusals (a series breaking a
+    limit) cannot be told apart by run: each run of an application that had some counts its
+    share of what was stored and carries the refusal message."""
+    by_application: dict[int, list[CollectorRun]] = {}
+    for run in runs:
+        if by_run[run.pk].reading.points:
+            by_application.setdefault(run.collector.application_id, []).append(run)
+    stored = {}
+    for group in by_application.values():
+        points = [point for run in group for point in by_run[run.pk].reading.points]
         result = metric_points_ingest(
-            application=run.collector.application, points=reading.points, now_us=to_us(now)
+            application=group[0].collector.application, points=points, now_us=to_us(now)
         )
-        accepted = result.accepted
-        if result.rejected and not error:
-            error = f"{result.rejected} samples refused: {'; '.join(result.examples[:3])}"
+        error, share = "", 1.0
+        if result.rejected:
+            error = f"{result.rejected} of {len(points)} samples refused: "
+            error += "; ".join(result.examples[:3])
+            share = result.accepted / len(points)
+        for run in group:
+            count = len(by_run[run.pk].reading.points)
+            stored[run.pk] = (count if share == 1.0 else round(count * share), error)
+    return stored
+
+
+def _record_one(
+    run: CollectorRun, execution: Execution, now: datetime, pid: int, accepted: int, refused: str
+) -> None:
+    reading = execution.reading
+    error = reading.error or refused
     fields: dict[str, Any] = {
         "claimed_slot": None, "lease_until": None, "attempts": 0, "host": HOST, "pid": pid,
         "last_heartbeat_at": now, "samples": F("samples") + accepted,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
+from math import isfinite
 
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -52,7 +53,8 @@ def points(
         for family in parse(text):
             kind = KINDS.get(family.type, MetricKind.GAUGE)
             for sample in family.samples:
-                if keep(sample.name, family.name):
+                # NaN and ±Inf (a summary without observations) cannot be stored: skipped.
+                if keep(sample.name, family.name) and isfinite(sample.value):
                     labels = _labelled(sample.labels, extra) if extra else sample.labels
                     found.append(
                         MetricPoint(sample.name, labels, float(sample.value), time_us, kind)

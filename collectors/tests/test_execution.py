@@ -198,3 +198,27 @@ def test_ohlcv_closes_a_passed_bucket_even_when_the_poll_fails(make_collector, j
     assert MetricSeries.objects.filter(name="ohlcv_close").get().labels == {
         "symbol": "BTC", "timeframe": "1m"
     }  # fmt: skip
+
+
+def test_one_batch_stores_each_runs_samples_and_counts_them_per_run(
+    make_collector, exposition, json_api
+):
+    json_api.answer(b"up 1\nqueue_depth 4\n", content_type="text/plain")
+    first = start(make_collector(url=exposition, extra_labels={"target": "a"}))
+    second = start(make_collector(url=json_api.url, extra_labels={"target": "b"}))
+    at = timezone.now()
+    CollectorRun.objects.update(next_run_at=at)
+    execution.run_slots(actions.collector_runs_claim_due(now=at))
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert second.samples == 2 and first.samples > 8
+    assert first.samples + second.samples == MetricPoint.objects.count()
+
+
+def test_samples_refused_by_the_series_limit_are_the_runs_error(make_collector, json_api, settings):
+    settings.METRICS_MAX_SERIES_PER_APPLICATION = 2
+    json_api.answer(b"a 1\nb 2\nc 3\nd 4\n", content_type="text/plain")
+    run = execute(start(make_collector(url=json_api.url)))
+    assert run.samples == 2 and MetricPoint.objects.count() == 2
+    assert run.last_error.startswith("2 of 4 samples refused: ")
+    assert "limit of 2 series" in run.last_error and run.consecutive_failures == 1

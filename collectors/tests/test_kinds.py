@@ -97,3 +97,8 @@ def test_ohlcv_buckets_close_when_a_price_of_a_later_bucket_arrives():
 def test_ohlcv_buckets_are_aligned_on_the_epoch():
     assert ohlcv.bucket_start(T + 7 * 60_000_000 + 5, "5m") == T + 5 * 60_000_000
     assert ohlcv.bucket_start(T + 5 * 3_600_000_000, "4h") == T + 4 * 3_600_000_000
+
+
+def test_samples_that_are_not_finite_are_skipped():
+    body = b'rpc_seconds{quantile="0.5"} NaN\nrpc_seconds_count 0\nup +Inf\n'
+    assert [p.name for p in prometheus.points(body, time_us=T)] == ["rpc_seconds_count"]
