@@ -76,11 +76,14 @@ def dashboard_context(board: dashboard.OperatorDashboard) -> dict[str, Any]:
         "service_rows": [_service_row(line) for line in board.services],
         "checks_chart": _checks_chart(board),
         "slo_rows": [_slo_row(slo) for slo in board.slos_at_risk],
+        "incident_rows": board.active_incidents,
+        "incidents_not_shown": board.active_incidents_total - len(board.active_incidents),
+        "slos_not_shown": board.slos_at_risk_total - len(board.slos_at_risk),
         "mtta": duration_label(board.stats["mtta_minutes"]["mean"]),
         "mtta_median": duration_label(board.stats["mtta_minutes"]["median"]),
         "mttr": duration_label(board.stats["mttr_minutes"]["mean"]),
         "mttr_median": duration_label(board.stats["mttr_minutes"]["median"]),
-        "slos_at_risk_count": len(board.slos_at_risk),
+        "slos_at_risk_count": board.slos_at_risk_total,
         "sections": sections.render_all(board),
     }
 
