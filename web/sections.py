@@ -1,5 +1,5 @@
 """Dashboard sections that other apps contribute: "alerts firing" (observability's alert
-rules) and later "collectors in error" (collectors).
+rules) and "collectors in error" (collectors).
 
 The console stands on top of every app, so a section is declared here, reading its app's
 `queries.py`. To add one:
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
+from collectors import queries as collector_queries
 from web.queries import alerts
 
 if TYPE_CHECKING:
@@ -37,7 +38,10 @@ class Section:
     title: str
     template: str
     rows: Callable[[OperatorDashboard], list[Any]]
+    limit: int = 0  # the most rows `rows` returns (0: no limit)
 
+
+COLLECTOR_ROWS = 20
 
 SECTIONS: list[Section] = [
     Section(
@@ -45,6 +49,14 @@ SECTIONS: list[Section] = [
         title="Alerts firing",
         template="web/sections/alerts_firing.html",
         rows=lambda board: alerts.alerts_firing(board.filters),
+    ),
+    Section(
+        name="collectors-in-error",
+        title="Collectors in error",
+        template="web/sections/collectors_in_error.html",
+        # Collectors belong to no service: the dashboard's filters leave them as they are.
+        rows=lambda board: collector_queries.runs_in_error(limit=COLLECTOR_ROWS),
+        limit=COLLECTOR_ROWS,
     ),
 ]
 
