@@ -18,7 +18,7 @@ from incidents import actions as incident_actions
 from incidents.choices import EventKind, IncidentSource, NoticeKind, Severity
 from incidents.notifications import notice_plan
 from noc.timeseries import partitions
-from slos import budget, sli
+from slos import budget, metric_sli, sli
 from slos.choices import AlertSeverity, AlertState, BudgetingMethod
 from slos.models import SLO, SLOAlert
 from slos.timeseries import SLO_HISTORY
@@ -80,7 +80,7 @@ def _minutes(delta: timedelta) -> Fraction:
     return Fraction(delta // timedelta(microseconds=1), 60_000_000)
 
 
-def evaluate(slo: SLO, readings: sli.Readings, now: datetime) -> Evaluation:
+def evaluate(slo: SLO, readings: sli.Readings | metric_sli.Readings, now: datetime) -> Evaluation:
     start, end = slo.window_bounds(now)
     window_minutes = _minutes(end - start)
     elapsed_minutes = _minutes(min(end, now) - start)
@@ -131,7 +131,7 @@ def _timeslices(slo: SLO, window: sli.Sums) -> tuple[float, float]:
 
 
 def sli_targets(slos: list[SLO], now: datetime) -> list[sli.Target]:
-    """What the SLI reads need of each SLO: its service and where its window starts now."""
+    """What the SLI reads need of each check SLO: its service and where its window starts."""
     return [
         sli.Target(
             s.id,
@@ -146,8 +146,37 @@ def sli_targets(slos: list[SLO], now: datetime) -> list[sli.Target]:
 
 EVALUATED = (
     "id", "name", "service_id", "sli_type", "target", "window", "time_zone", "budgeting_method",
-    "latency_threshold_ms", "enabled",
+    "latency_threshold_ms", "good_metric", "total_metric", "histogram_metric",
+    "histogram_threshold", "enabled",
 )  # fmt: skip
+
+
+def metric_targets(slos: list[SLO], now: datetime) -> list[metric_sli.Target]:
+    """What the metric SLI read needs of each metric SLO: its selectors and window start."""
+
+    def selector(value) -> metric_sli.Selector | None:
+        return metric_sli.parse_selector(value)[0] if value is not None else None
+
+    return [
+        metric_sli.Target(
+            s.id, s.sli_type, s.window_bounds(now)[0], good=selector(s.good_metric),
+            total=selector(s.total_metric), histogram=selector(s.histogram_metric),
+            threshold=s.histogram_threshold,
+        )
+        for s in slos
+    ]  # fmt: skip
+
+
+def slos_read(
+    slos: list[SLO], now: datetime, *, keep: bool = False
+) -> dict[str, sli.Readings | metric_sli.Readings]:
+    """Every SLO's readings: check SLIs from the check rollups (`keep`: see sli.read), metric
+    SLIs from the metric series, each in a few set-based statements."""
+    checks = [s for s in slos if not s.is_metric_based]
+    metrics = [s for s in slos if s.is_metric_based]
+    readings: dict = sli.read(sli_targets(checks, now), now, keep=keep)
+    readings.update(metric_sli.read(metric_targets(metrics, now), now))
+    return readings
 
 
 def slos_evaluate(*, now: datetime | None = None) -> int:
@@ -163,7 +192,7 @@ def slos_evaluate(*, now: datetime | None = None) -> int:
         # What evaluation, the history and alerts read (anything else, and the service of an
         # alert that fires, is loaded when used: rarely).
         slos = list(SLO.objects.filter(enabled=True).only(*EVALUATED))
-        readings = sli.read(sli_targets(slos, now), now, keep=True)
+        readings = slos_read(slos, now, keep=True)
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)
@@ -312,6 +341,11 @@ def alert_fire(
 
 
 def _page(slo: SLO, message: str, alert: SLOAlert):
+    if slo.service is None:
+        # A metric SLO about no service has no incident to open: its page is a notice to the
+        # default channels, at high severity.
+        _notice(slo, message, alert, severity=Severity.HIGH, title=f"SLO page: {slo.name}")
+        return None
     evidence = {
         "slo": slo.id,
         "rule": alert.rule,
@@ -340,11 +374,15 @@ def _ticket(slo: SLO, message: str, alert: SLOAlert) -> None:
     # A ticket is worth a look within the day, not a page: channels whose minimum severity is
     # high or critical (pagers) do not hear of it.
     logger.warning("SLO ticket alert: %s", message)
+    _notice(slo, message, alert, severity=Severity.MEDIUM, title=f"SLO ticket: {slo.name}")
+
+
+def _notice(slo: SLO, message: str, alert: SLOAlert, *, severity: str, title: str) -> None:
     notice_plan(
         kind=NoticeKind.SLO_TICKET,
         service=slo.service,
-        severity=Severity.MEDIUM,
-        title=f"SLO ticket: {slo.name}",
+        severity=severity,
+        title=title,
         message=message,
         time=alert.fired_at,
         facts={

@@ -76,6 +76,9 @@ class SLOAdmin(ActionsModelAdmin):
             "sli_type", "latency_threshold_ms", "target", "window", "time_zone",
             "budgeting_method",
         ]}),
+        ("Metric SLI (ratio or histogram)", {"fields": [
+            "good_metric", "total_metric", "histogram_metric", "histogram_threshold",
+        ]}),
         ("Status (last evaluation)", {"fields": STATUS_FIELDS}),
     ]  # fmt: skip
 

@@ -4,9 +4,17 @@ from django.db import models
 
 
 class SliType(models.TextChoices):
+    """The first three read a service's checks; the last two count events in metric series."""
+
     AVAILABILITY = "availability", "Availability"
     LATENCY = "latency", "Latency"
     ERROR_RATE = "error_rate", "Error rate"
+    RATIO = "ratio", "Ratio of two counters (good events / total events)"
+    HISTOGRAM = "histogram", "Latency histogram under a threshold"
+
+
+CHECK_SLI_TYPES = (SliType.AVAILABILITY, SliType.LATENCY, SliType.ERROR_RATE)
+METRIC_SLI_TYPES = (SliType.RATIO, SliType.HISTOGRAM)
 
 
 class SloWindow(models.TextChoices):

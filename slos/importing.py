@@ -38,13 +38,14 @@ from noc.importing import (
 )
 from services.models import Service
 from slos.actions import slo_create, slo_update
-from slos.choices import SliType
+from slos.choices import METRIC_SLI_TYPES, SliType
 from slos.models import SLO
 
 FORMAT = "noc-slos/1"
 FIELDS = [
     "id", "name", "description", "owner", "service", "sli_type", "target", "window",
-    "time_zone", "budgeting_method", "latency_threshold_ms", "enabled",
+    "time_zone", "budgeting_method", "latency_threshold_ms", "good_metric", "total_metric",
+    "histogram_metric", "histogram_threshold", "enabled",
 ]  # fmt: skip
 TIMES = ["created_at", "updated_at"]
 SEED_PLAIN = {"id": "id", "name": "name", "description": "description", "enabled": "enabled"}
@@ -236,9 +237,11 @@ def _plan_entry(entry: Entry, current: SLO | None, services, owners) -> Planned:
     values = entry.values
     if "id" not in values and not entry.errors:
         entry.add_error("id", "an id is required")
-    service = services.get(values.get("service_id"))
-    if service is None and not entry.errors:
-        sid = values.get("service_id")
+    sid = values.get("service_id")
+    service = services.get(sid)
+    # A metric SLO may be about no service; one it names must exist.
+    needed = sid is not None or values.get("sli_type") not in METRIC_SLI_TYPES
+    if service is None and needed and not entry.errors:
         entry.add_error(
             "service", f"no service {sid!r} here (import services first)" if sid else "required"
         )

@@ -16,6 +16,7 @@ from noc.limits import DESCRIPTION_MAX_CHARS, bounded_text
 from services.models import Service
 from slos import budget
 from slos.choices import (
+    METRIC_SLI_TYPES,
     AlertSeverity,
     AlertState,
     BudgetingMethod,
@@ -32,7 +33,13 @@ class SLO(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="slos")
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.CASCADE, related_name="slos",
+        help_text=(
+            "Check-based SLIs read this service's checks. Optional for metric SLIs: pages "
+            "open incidents on it and notices are routed by it."
+        ),
+    )  # fmt: skip
     sli_type = models.CharField(max_length=16, choices=SliType.choices)
     target = models.DecimalField(
         max_digits=7,
@@ -50,6 +57,22 @@ class SLO(models.Model):
         max_length=12, choices=BudgetingMethod.choices, default=BudgetingMethod.OCCURRENCES
     )
     latency_threshold_ms = models.PositiveIntegerField(null=True, blank=True)
+    # --- metric SLIs: selectors {"application": slug, "name": metric, "labels": {...}}
+    good_metric = models.JSONField(
+        null=True, blank=True, help_text="Ratio: the counter of good events."
+    )
+    total_metric = models.JSONField(
+        null=True, blank=True, help_text="Ratio: the counter of all events."
+    )
+    histogram_metric = models.JSONField(
+        null=True, blank=True,
+        help_text="Histogram: its name without _bucket/_count (http_request_duration_seconds).",
+    )  # fmt: skip
+    histogram_threshold = models.FloatField(
+        null=True, blank=True,
+        help_text="Histogram: good events are those at or under this bucket bound (its `le`, "
+        "in the histogram's unit: 0.3 for 300 ms in seconds).",
+    )  # fmt: skip
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(auto_now=True)
@@ -84,6 +107,20 @@ class SLO(models.Model):
                 | models.Q(latency_threshold_ms__isnull=False),
                 name="slo_latency_needs_threshold",
             ),
+            models.CheckConstraint(
+                condition=models.Q(sli_type__in=METRIC_SLI_TYPES) | models.Q(service__isnull=False),
+                name="slo_checks_need_service",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(sli_type="ratio")
+                | models.Q(good_metric__isnull=False, total_metric__isnull=False),
+                name="slo_ratio_needs_counters",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(sli_type="histogram")
+                | models.Q(histogram_metric__isnull=False, histogram_threshold__isnull=False),
+                name="slo_histogram_needs_threshold",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -93,6 +130,11 @@ class SLO(models.Model):
         from slos.validation import validate_slo
 
         validate_slo(self)
+
+    @property
+    def is_metric_based(self) -> bool:
+        """Its events come from metric series, not from a service's checks."""
+        return self.sli_type in METRIC_SLI_TYPES
 
     @property
     def objective(self) -> Fraction:

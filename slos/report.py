@@ -39,7 +39,7 @@ from noc.timeseries.partitions import floor
 from services.choices import LATENCY_BUCKETS_MS
 from services.models import Service
 from slos import budget
-from slos.choices import BudgetingMethod, SliType
+from slos.choices import CHECK_SLI_TYPES, BudgetingMethod, SliType
 from slos.models import SLO
 from slos.sli import LE, Sums
 
@@ -238,7 +238,12 @@ def sla_report(
     if service_id:
         services = services.filter(pk=service_id)
     services = list(services.only("id", "name"))
-    slos = list(SLO.objects.filter(service__in=services).order_by("service_id", "id"))
+    # Metric SLIs count events, not checks: the report's check sums would misstate them.
+    slos = list(
+        SLO.objects.filter(service__in=services, sli_type__in=CHECK_SLI_TYPES).order_by(
+            "service_id", "id"
+        )
+    )
     start, end = p.bounds()
     # One range per service (UTC) and one per SLO (its own zone), summed in one statement.
     ranges = [Range(s.pk, *_clamped((start, end), now)) for s in services]

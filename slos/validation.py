@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.core.exceptions import ValidationError
 
 from services.choices import CheckKind
-from slos.choices import BudgetingMethod, SliType, SloWindow
+from slos.choices import METRIC_SLI_TYPES, BudgetingMethod, SliType, SloWindow
+from slos.metric_sli import validate_metric_sli
 
 # Paths under /api/slos/ that are not SLOs: an SLO with such an id could not be reached.
 RESERVED_IDS = frozenset({"summary", "report"})
@@ -33,6 +34,12 @@ def validate_slo(slo) -> None:
     if slo.budgeting_method not in BudgetingMethod.values:
         add("budgeting_method", f"Unknown budgeting method {slo.budgeting_method!r}.")
     _target(slo.target, add)
+    if slo.sli_type in METRIC_SLI_TYPES:
+        validate_metric_sli(slo, add)
+    else:
+        _no_metric_fields(slo, add)
+        if not slo.service_id:
+            add("service", "A check-based SLI reads a service's checks: name the service.")
     if slo.sli_type == SliType.LATENCY:
         if not slo.latency_threshold_ms:
             add("latency_threshold_ms", "A latency SLI needs a threshold in milliseconds.")
@@ -43,6 +50,12 @@ def validate_slo(slo) -> None:
         add("time_zone", f"Unknown time zone {slo.time_zone!r}; use an IANA name (Europe/Madrid).")
     if errors:
         raise ValidationError(errors)
+
+
+def _no_metric_fields(slo, add) -> None:
+    for name in ("good_metric", "total_metric", "histogram_metric", "histogram_threshold"):
+        if getattr(slo, name) is not None:
+            add(name, "Only for metric SLIs (ratio, histogram); this SLI reads checks.")
 
 
 def _known_zone(name) -> bool:

@@ -75,3 +75,27 @@ def test_the_native_refresh_computes_a_closed_hour_once_and_again_after_a_late_p
     refresh(METRICS_HOURLY, now=now + timedelta(seconds=30))
     [row] = rollup_rows("metrics_hourly", series_id)
     assert row[1:3] == (2, 4.0)
+
+
+def test_a_counters_increase_in_each_bucket_counts_a_reset_from_zero(application):
+    # 10 → 40 (+30), a restart to 5 (+5), 5 → 25 (+20): 55 within the hour; the next hour's
+    # bucket holds its own points' increase only (the step between buckets is the reader's).
+    values = [10, 25, 40, 5, 25]
+    batch = [point("requests_total", v, HOUR + timedelta(minutes=i)) for i, v in enumerate(values)]
+    batch += [point("requests_total", v, HOUR + timedelta(hours=1, minutes=i)) for i, v in
+              enumerate([30, 2, 4])]  # fmt: skip
+    actions.metric_points_ingest(application=application, points=batch)
+    refresh_rollups(METRICS_HOURLY.name)
+    refresh_rollups(METRICS_DAILY.name)
+    series_id = MetricSeries.objects.get(application=application).pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bucket, first, last, increase FROM metrics_hourly WHERE series_id = %s "
+            "ORDER BY bucket",
+            [series_id],
+        )
+        hours = cursor.fetchall()
+    assert hours == [
+        (HOUR, 10.0, 25.0, 55.0),
+        (HOUR + timedelta(hours=1), 30.0, 4.0, 4.0),  # 30 → 2 is a reset (+2), then +2
+    ]

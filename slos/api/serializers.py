@@ -20,8 +20,13 @@ from slos.report import FIRST_DAY, LAST_DAY, PERIODS
 
 CONFIG_FIELDS = [
     "id", "name", "description", "owner", "service", "sli_type", "target", "window",
-    "time_zone", "budgeting_method", "latency_threshold_ms", "enabled",
+    "time_zone", "budgeting_method", "latency_threshold_ms", "good_metric", "total_metric",
+    "histogram_metric", "histogram_threshold", "enabled",
 ]  # fmt: skip
+SELECTOR_HELP = (
+    'A metric selector: {"application": slug, "name": metric, "labels": {name: value}}; '
+    "every series of the application with that name and those labels is summed."
+)
 STATUS_FIELDS = [
     "current_value", "compliant", "budget_total_minutes", "budget_remaining_minutes",
     "budget_used_minutes", "budget_remaining_percent", "burn_rate", "violation_risk",
@@ -44,7 +49,7 @@ class SLODisplaySerializer(EvaluationDisplaySerializer):
 
 
 class SLOSerializer(serializers.ModelSerializer):
-    service_name = serializers.CharField(source="service.name", read_only=True)
+    service_name = serializers.CharField(source="service.name", read_only=True, allow_null=True)
     display = SLODisplaySerializer(
         source="*", read_only=True, help_text="The numbers above rounded for people."
     )
@@ -59,6 +64,17 @@ class SLOSerializer(serializers.ModelSerializer):
             "budget_exhausted_at": {"help_text": "Forecast at the current burn rate."},
             # The bounds are checked in validate_target, with a message that states the rule.
             "target": {"min_value": None, "max_value": None},
+            **{
+                name: {"help_text": f"{help_text} {SELECTOR_HELP}"}
+                for name, help_text in (
+                    ("good_metric", "Ratio SLIs: the counter of good events."),
+                    ("total_metric", "Ratio SLIs: the counter of all events."),
+                    (
+                        "histogram_metric",
+                        "Histogram SLIs: the histogram, named without _bucket/_count.",
+                    ),
+                )
+            },
         }
 
     def get_fields(self) -> dict[str, serializers.Field]:
@@ -154,7 +170,7 @@ class BurnDownSerializer(serializers.Serializer):
 
 
 class SLOSummaryItemSerializer(serializers.ModelSerializer):
-    service_name = serializers.CharField(source="service.name", read_only=True)
+    service_name = serializers.CharField(source="service.name", read_only=True, allow_null=True)
 
     class Meta:
         model = SLO

@@ -1,0 +1,366 @@
+"""Event-based SLIs from metric series, for every metric SLO at once: a ratio of two counters
+(good events / total events), or a latency histogram under a threshold (good = the cumulative
+`<name>_bucket{le=…}` of the largest bound at or under the threshold, total = `<name>_count`).
+
+A selector names one application's series: `{"application": slug, "name": metric, "labels":
+{…}}`; every series of that name whose labels include those is summed (each label set of a
+histogram gets its own bucket).
+
+Events in a range are the increase of cumulative series (kind counter or histogram): each point
+counts the step from the point before it (the one before the range included), a point below its
+predecessor a reset, counted from zero; a series' very first point counts nothing. Delta series
+(OTLP delta temporality) count their values. The last SHORT (6 h, plus the unsettled part of
+the hourly rollup) is read from the raw points, so burn-rate lookbacks up to 6 h are exact to
+the point; before that from `metrics_hourly`, whose `increase` is each bucket's own increase
+(resets included) and `first`/`last` give the steps between buckets. Ranges longer than 6 h
+(1 d and 3 d lookbacks, windows over 6 h) therefore start at the hour containing their start,
+as check SLIs' do (sli.py), calendar windows included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+
+from noc.models import RollupWatermark
+from noc.timeseries.rollups import is_native
+from observability.choices import MetricKind
+from observability.points import LABEL_NAME, NAME
+from observability.timeseries import HOURLY, METRICS_HOURLY
+from slos.budget import LOOKBACKS
+from slos.choices import BudgetingMethod, SliType
+
+SHORT = timedelta(hours=6)
+HOUR = timedelta(hours=1)
+COUNTER_KINDS = (MetricKind.COUNTER, MetricKind.DELTA)
+HISTOGRAM_KINDS = (MetricKind.HISTOGRAM, MetricKind.DELTA)
+SELECTOR_KEYS = {"application", "name", "labels"}
+
+
+# --- selectors ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    application: str
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+def parse_selector(value) -> tuple[Selector | None, str]:
+    """(selector, "") or (None, what is wrong with it)."""
+    if not isinstance(value, dict):
+        return None, 'An object {"application": slug, "name": metric, "labels": {…}}.'
+    unknown = sorted(set(value) - SELECTOR_KEYS)
+    if unknown:
+        return None, f"Unknown key {unknown[0]!r}; use application, name and labels."
+    application, name = value.get("application"), value.get("name")
+    if not isinstance(application, str) or not application:
+        return None, "`application`: the slug of the application whose series these are."
+    if not isinstance(name, str) or len(name) > 200 or not NAME.fullmatch(name):
+        return None, "`name`: a metric name (Prometheus syntax, e.g. http_requests_total)."
+    labels = value.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(k, str) and LABEL_NAME.fullmatch(k) and isinstance(v, str) and "\x00" not in v
+        for k, v in labels.items()
+    ):
+        return None, "`labels`: an object of label names to text values."
+    return Selector(application, name, tuple(sorted(labels.items()))), ""
+
+
+@dataclass(frozen=True)
+class Series:
+    id: int
+    labels: dict[str, str]
+    kind: str
+
+
+def matching_series(selector: Selector, name: str | None = None) -> list[Series]:
+    """The series the selector matches (under another metric name when given)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id, s.labels, s.kind FROM observability_metricseries s "
+            "JOIN observability_application a ON a.id = s.application_id "
+            "WHERE a.slug = %s AND s.name = %s AND s.labels @> %s::jsonb ORDER BY s.id",
+            [selector.application, name or selector.name, json.dumps(dict(selector.labels))],
+        )
+        return [Series(i, _labels(labels), kind) for i, labels, kind in cursor.fetchall()]
+
+
+def _labels(value) -> dict[str, str]:
+    # Django's psycopg set-up leaves jsonb as text on raw cursors.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _bound(le: str | None) -> float | None:
+    try:
+        bound = float(le) if le is not None else None
+    except ValueError:
+        return None
+    return None if bound is None or math.isnan(bound) else bound
+
+
+def good_buckets(buckets: list[Series], threshold: float) -> list[Series]:
+    """Per label set (without `le`), the bucket of the largest bound at or under the threshold."""
+    best: dict[str, tuple[float, Series]] = {}
+    for series in buckets:
+        bound = _bound(series.labels.get("le"))
+        if bound is None or bound > threshold:
+            continue
+        group = json.dumps({k: v for k, v in series.labels.items() if k != "le"}, sort_keys=True)
+        if group not in best or bound > best[group][0]:
+            best[group] = (bound, series)
+    return [series for _bound_, series in best.values()]
+
+
+# --- validation (SLO.clean) ----------------------------------------------------------------------
+
+
+def validate_metric_sli(slo, add) -> None:
+    """The fields of a metric SLI, each error naming its field; the selectors must match series
+    of a kind that counts events."""
+    if slo.latency_threshold_ms is not None:
+        add("latency_threshold_ms", "Only for check latency SLIs; a histogram takes "
+            "histogram_threshold.")  # fmt: skip
+    if slo.budgeting_method != BudgetingMethod.OCCURRENCES:
+        add("budgeting_method", "Metric SLIs count events: occurrences only.")
+    if slo.sli_type == SliType.RATIO:
+        for field in ("histogram_metric", "histogram_threshold"):
+            if getattr(slo, field) is not None:
+                add(field, "Only for histogram SLIs; a ratio takes good_metric and total_metric.")
+        for field in ("good_metric", "total_metric"):
+            _counter_field(slo, field, add)
+        return
+    for field in ("good_metric", "total_metric"):
+        if getattr(slo, field) is not None:
+            add(field, "Only for ratio SLIs; a histogram takes histogram_metric.")
+    threshold = slo.histogram_threshold
+    if threshold is None or not math.isfinite(threshold):
+        add("histogram_threshold", "A histogram SLI needs a threshold: the bucket bound (`le`) "
+            "at or under which an event is good, in the histogram's unit.")  # fmt: skip
+        threshold = None
+    _histogram_field(slo, threshold, add)
+
+
+def _selector_of(slo, field: str, add) -> Selector | None:
+    value = getattr(slo, field)
+    if value is None:
+        add(field, "Required for this SLI type.")
+        return None
+    selector, problem = parse_selector(value)
+    if selector is None:
+        add(field, problem)
+    return selector
+
+
+def _counter_field(slo, field: str, add) -> None:
+    selector = _selector_of(slo, field, add)
+    if selector is None:
+        return
+    found = matching_series(selector)
+    if not found:
+        add(field, f"No series {_describe(selector)}.")
+        return
+    wrong = [s for s in found if s.kind not in COUNTER_KINDS]
+    if wrong:
+        add(field, f"{selector.name} is a {wrong[0].kind} series; a ratio counts events of "
+            "counters (kind counter or delta).")  # fmt: skip
+
+
+def _histogram_field(slo, threshold: float | None, add) -> None:
+    field = "histogram_metric"
+    selector = _selector_of(slo, field, add)
+    if selector is None:
+        return
+    buckets = matching_series(selector, f"{selector.name}_bucket")
+    counts = matching_series(selector, f"{selector.name}_count")
+    if not buckets or not counts:
+        add(field, f"No histogram {_describe(selector)}: its {selector.name}_bucket and "
+            f"{selector.name}_count series are needed.")  # fmt: skip
+        return
+    wrong = [s for s in buckets + counts if s.kind not in HISTOGRAM_KINDS]
+    if wrong:
+        add(field, f"{selector.name} is a {wrong[0].kind} series, not a histogram.")
+        return
+    if threshold is not None and not good_buckets(buckets, threshold):
+        bounds = sorted({b for s in buckets if (b := _bound(s.labels.get("le"))) is not None})
+        add("histogram_threshold", f"No bucket of {selector.name} is at or under {threshold:g} "
+            f"(its bounds: {', '.join(f'{b:g}' for b in bounds[:20])}).")  # fmt: skip
+
+
+def _describe(selector: Selector) -> str:
+    labels = ",".join(f'{k}="{v}"' for k, v in selector.labels)
+    return f"{selector.name}{{{labels}}} in application {selector.application!r}"
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Events:
+    """Good and total events over one range, and the minutes covered by the total series."""
+
+    good_events: float = 0
+    total: float = 0
+    minutes: float = 0
+
+    def good(self, sli_type: str = "", threshold_ms: int | None = None) -> float:
+        # Inconsistent counters (more good than total) are read as all good, never above.
+        return min(max(self.good_events, 0), self.total)
+
+
+@dataclass
+class Readings:
+    window: Events
+    lookbacks: dict[timedelta, Events]
+
+
+@dataclass(frozen=True)
+class Target:
+    slo_id: str
+    sli_type: str
+    window_start: datetime
+    good: Selector | None
+    total: Selector | None
+    histogram: Selector | None
+    threshold: float | None
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _series_of(target: Target) -> tuple[list[Series], list[Series]]:
+    """(good series, total series) of a target, as its selectors match them now."""
+    if target.sli_type == SliType.RATIO:
+        good = matching_series(target.good) if target.good else []
+        total = matching_series(target.total) if target.total else []
+        return good, total
+    if target.histogram is None or target.threshold is None:
+        return [], []
+    name = target.histogram.name
+    buckets = matching_series(target.histogram, f"{name}_bucket")
+    return (
+        good_buckets(buckets, target.threshold),
+        matching_series(target.histogram, f"{name}_count"),
+    )
+
+
+def _raw_from(now: datetime) -> datetime:
+    """Where the raw points take over from metrics_hourly: 6 h back at least (hour-aligned), and
+    no later than what the native refresh has settled (a late write's dirty mark included).
+    TimescaleDB's real-time aggregate is complete by itself."""
+    boundary = _floor_hour(now - SHORT)
+    if not is_native(METRICS_HOURLY):
+        return boundary
+    mark = RollupWatermark.objects.filter(name=HOURLY).first()
+    if mark is None:
+        return _floor_hour(now - timedelta(days=400))  # never refreshed: all raw
+    settled = mark.upto if mark.dirty_since is None else min(mark.upto, mark.dirty_since)
+    return min(boundary, _floor_hour(settled))
+
+
+STEP = "CASE WHEN prev IS NULL THEN 0 WHEN first >= prev THEN first - prev ELSE first END"
+EVENTS = """
+WITH s AS (SELECT * FROM unnest(%(ids)s::int[], %(delta)s::bool[]) AS s(series_id, delta)),
+seg AS (
+    SELECT h.series_id, h.bucket AS t, h.bucket + interval '1 hour' AS t_end, h.first, h.last,
+           coalesce(h.increase, CASE WHEN h.last >= h.first THEN h.last - h.first
+                                     ELSE h.last END) AS inc, h.sum
+    FROM metrics_hourly h JOIN s ON s.series_id = h.series_id
+    WHERE h.bucket >= %(since)s AND h.bucket < %(raw_from)s
+    UNION ALL
+    SELECT p.series_id, p.time, p.time, p.value, p.value, 0, p.value
+    FROM observability_metricpoint p JOIN s ON s.series_id = p.series_id
+    WHERE p.time >= %(raw_from)s AND p.time < %(now)s
+    UNION ALL
+    -- the point before everything read: the first segment's step starts from it
+    SELECT s.series_id, '-infinity', '-infinity', b.value, b.value, 0, 0 FROM s
+    CROSS JOIN LATERAL (
+        SELECT p.value FROM observability_metricpoint p
+        WHERE p.series_id = s.series_id AND p.time < %(since)s ORDER BY p.time DESC LIMIT 1
+    ) b WHERE NOT s.delta
+), e AS (
+    SELECT seg.series_id, seg.t, seg.t_end,
+           CASE WHEN s.delta THEN seg.sum ELSE seg.inc + {step} END AS events
+    FROM (SELECT *, lag(last) OVER (PARTITION BY series_id ORDER BY t) AS prev FROM seg) seg
+    JOIN s ON s.series_id = seg.series_id
+)
+SELECT series_id, {band} AS band, sum(events), min(t), max(t_end) FROM e
+WHERE t >= %(since)s GROUP BY 1, 2
+"""
+
+
+def _events_sql(bounds: int) -> str:
+    band = " + ".join(f"(t >= %(bound{i})s)::int" for i in range(bounds)) or "0"
+    return EVENTS.format(step=STEP, band=band)
+
+
+@dataclass
+class _Band:
+    events: float
+    first: datetime
+    last: datetime
+
+
+def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
+    """Window and lookback events of every target, in one statement over all their series."""
+    if not targets:
+        return {}
+    series = {t.slo_id: _series_of(t) for t in targets}
+    raw_from = _raw_from(now)
+    starts = {t.slo_id: _range_start(t.window_start, now) for t in targets}
+    lookbacks = {lb: _range_start(now - lb, now) for lb in LOOKBACKS}
+    bounds = sorted({*starts.values(), *lookbacks.values()})
+    band_of = {moment: i for i, moment in enumerate(bounds, 1)}
+    kinds = {s.id: s.kind for good, total in series.values() for s in good + total}
+    ids = sorted(kinds)
+    bands: dict[int, dict[int, _Band]] = defaultdict(dict)
+    if ids:
+        params = {
+            "ids": ids, "delta": [kinds[i] == MetricKind.DELTA for i in ids],
+            "since": bounds[0], "raw_from": max(min(raw_from, now), bounds[0]), "now": now,
+            **{f"bound{i}": b for i, b in enumerate(bounds)},
+        }  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(_events_sql(len(bounds)), params)
+            for series_id, band, events, first, last in cursor.fetchall():
+                bands[series_id][band] = _Band(events or 0, first, last)
+    readings = {}
+    for t in targets:
+        good, total = series[t.slo_id]
+
+        def events(start: datetime, good=good, total=total) -> Events:
+            return _events(bands, good, total, band_of[start], start, now)
+
+        readings[t.slo_id] = Readings(
+            window=events(starts[t.slo_id]),
+            lookbacks={lb: events(start) for lb, start in lookbacks.items()},
+        )
+    return readings
+
+
+def _range_start(start: datetime, now: datetime) -> datetime:
+    """Ranges over SHORT start at the hour containing their start (read from metrics_hourly)."""
+    return _floor_hour(start) if now - start > SHORT else start
+
+
+def _events(
+    bands: dict[int, dict[int, _Band]], good: list[Series], total: list[Series], band: int,
+    start: datetime, now: datetime,
+) -> Events:  # fmt: skip
+    def summed(found: list[Series]) -> float:
+        return sum(b.events for s in found for n, b in bands[s.id].items() if n >= band)
+
+    covered = [b for s in total for n, b in bands[s.id].items() if n >= band]
+    minutes = 0.0
+    if covered:
+        first = max(min(b.first for b in covered), start)
+        last = min(max(b.last for b in covered), now)
+        minutes = max((last - first).total_seconds() / 60, 0)
+    return Events(good_events=summed(good), total=summed(total), minutes=minutes)
