@@ -19,6 +19,10 @@ def delete_metric_slos(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("DELETE FROM slos_slostatus WHERE slo_id = ANY(%s)", [metric])
     slo.objects.filter(id__in=metric).delete()
+    with schema_editor.connection.cursor() as cursor:
+        # The deletes' deferred foreign-key checks must run before slos_slo is altered.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 class Migration(migrations.Migration):

@@ -84,3 +84,37 @@ def test_error_rate_targets_become_maximums_forward_and_back(make_service):
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_going_back_before_metric_slis_deletes_metric_slos_and_keeps_the_others(make_service):
+    service = make_service(id="web")
+    new = migrate([("slos", "0004_metric_slis")])
+    SLO = new.get_model("slos", "SLO")
+    now = timezone.now()
+    partitions.ensure(SLO_HISTORY, now, now + timedelta(minutes=1))
+    selector = {"application": "shop", "name": "requests_total"}
+    SLO.objects.create(
+        id="checks", name="checks", service_id=service.id, sli_type="availability",
+        target=Decimal("99.9"),
+    )  # fmt: skip
+    SLO.objects.create(
+        id="events", name="events", sli_type="ratio", target=Decimal("99"),
+        good_metric=selector, total_metric=selector,
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO slos_slostatus (slo_id, time, sli_type, "window", target, good, '
+            "total, budget_total_minutes, budget_remaining_minutes, budget_used_minutes, "
+            "budget_used_percent, violation_risk, minutes_without_data) "
+            "VALUES ('events', %s, 'ratio', '30d', 99, 1, 1, 1, 1, 0, 0, 'none', 0)",
+            [now],
+        )
+    try:
+        old = migrate([("slos", "0003_text_maximums")])
+        assert list(old.get_model("slos", "SLO").objects.values_list("id", flat=True)) == ["checks"]
+        assert history_targets() == {}
+        migrate([("slos", "0004_metric_slis")])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
