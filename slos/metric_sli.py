@@ -80,16 +80,45 @@ class Series:
     kind: str
 
 
-def matching_series(selector: Selector, name: str | None = None) -> list[Series]:
-    """The series the selector matches (under another metric name when given)."""
+Lookup = tuple[Selector, str]  # a selector, and the metric name to match it under
+
+MATCHING = """
+    WITH q AS (
+        SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::jsonb[]) WITH ORDINALITY
+            AS q(application, name, labels, n)
+    )
+    SELECT q.n, s.id, s.labels, s.kind FROM q
+    JOIN observability_application a ON a.slug = q.application
+    JOIN observability_metricseries s
+      ON s.application_id = a.id AND s.name = q.name AND s.labels @> q.labels
+    ORDER BY q.n, s.id
+"""
+
+
+def matching_series_of(lookups: list[Lookup]) -> dict[Lookup, list[Series]]:
+    """The series each lookup matches, in one statement (by application and name, indexed)."""
+    lookups = list(dict.fromkeys(lookups))
+    found: dict[Lookup, list[Series]] = {lookup: [] for lookup in lookups}
+    if not lookups:
+        return found
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT s.id, s.labels, s.kind FROM observability_metricseries s "
-            "JOIN observability_application a ON a.id = s.application_id "
-            "WHERE a.slug = %s AND s.name = %s AND s.labels @> %s::jsonb ORDER BY s.id",
-            [selector.application, name or selector.name, json.dumps(dict(selector.labels))],
+            MATCHING,
+            [
+                [selector.application for selector, _name in lookups],
+                [name for _selector, name in lookups],
+                [json.dumps(dict(selector.labels)) for selector, _name in lookups],
+            ],
         )
-        return [Series(i, _labels(labels), kind) for i, labels, kind in cursor.fetchall()]
+        for n, series_id, labels, kind in cursor.fetchall():
+            found[lookups[n - 1]].append(Series(series_id, _labels(labels), kind))
+    return found
+
+
+def matching_series(selector: Selector, name: str | None = None) -> list[Series]:
+    """The series the selector matches (under another metric name when given)."""
+    lookup = (selector, name or selector.name)
+    return matching_series_of([lookup])[lookup]
 
 
 def _labels(value) -> dict[str, str]:
@@ -235,20 +264,30 @@ def _floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def _series_of(target: Target) -> tuple[list[Series], list[Series]]:
-    """(good series, total series) of a target, as its selectors match them now."""
+def _lookups(target: Target) -> tuple[list[Lookup], list[Lookup]]:
+    """What a target's good and total events are read from."""
     if target.sli_type == SliType.RATIO:
-        good = matching_series(target.good) if target.good else []
-        total = matching_series(target.total) if target.total else []
-        return good, total
+        good = [(target.good, target.good.name)] if target.good else []
+        return good, [(target.total, target.total.name)] if target.total else []
     if target.histogram is None or target.threshold is None:
         return [], []
     name = target.histogram.name
-    buckets = matching_series(target.histogram, f"{name}_bucket")
-    return (
-        good_buckets(buckets, target.threshold),
-        matching_series(target.histogram, f"{name}_count"),
+    return [(target.histogram, f"{name}_bucket")], [(target.histogram, f"{name}_count")]
+
+
+def _series_of(targets: list[Target]) -> dict[str, tuple[list[Series], list[Series]]]:
+    """(good series, total series) of every target, as its selectors match them now."""
+    lookups = {t.slo_id: _lookups(t) for t in targets}
+    found = matching_series_of(
+        [lookup for good, total in lookups.values() for lookup in good + total]
     )
+    series = {}
+    for t in targets:
+        good, total = ([s for lookup in part for s in found[lookup]] for part in lookups[t.slo_id])
+        if t.sli_type == SliType.HISTOGRAM and t.threshold is not None:
+            good = good_buckets(good, t.threshold)
+        series[t.slo_id] = (good, total)
+    return series
 
 
 def _raw_from(now: datetime) -> datetime:
@@ -309,10 +348,11 @@ class _Band:
 
 
 def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
-    """Window and lookback events of every target, in one statement over all their series."""
+    """Window and lookback events of every target: one statement finds the series of every
+    selector, one more reads the events of them all."""
     if not targets:
         return {}
-    series = {t.slo_id: _series_of(t) for t in targets}
+    series = _series_of(targets)
     raw_from = _raw_from(now)
     starts = {t.slo_id: _range_start(t.window_start, now) for t in targets}
     lookbacks = {lb: _range_start(now - lb, now) for lb in LOOKBACKS}

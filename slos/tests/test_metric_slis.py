@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.choices import Role
-from incidents.models import Incident
+from incidents import delivery
+from incidents.models import Incident, NotificationChannel, NotificationDelivery
 from noc.timeseries.rollups import is_native
 from observability.timeseries import METRICS_HOURLY
 from services.tests.fixtures import refresh_rollups
@@ -271,3 +273,47 @@ def test_a_metric_slo_exports_and_imports_back(shop, operator, admin, tmp_path):
     call_command("import_slos", str(path), stdout=out)
     assert "created 1" in out.getvalue()
     assert list(SLO.objects.values_list(*columns)) == before
+
+
+def test_a_page_of_a_metric_slo_about_no_service_is_a_high_notice(
+    shop, operator, admin, receiver, settings
+):
+    settings.NOTIFICATION_ALLOW_PRIVATE = True
+    pager = delivery.channel_save(
+        actor=None,
+        channel=NotificationChannel(
+            name="pager", kind="webhook", url=receiver.url, is_default=True, min_severity="high"
+        ),
+    )
+    push_counters(operator)
+    ratio_slo(admin)
+    actions.slos_evaluate(now=NOW)
+    pages = SLOAlert.objects.filter(severity="page", state="firing")
+    assert {a.rule for a in pages} == {"page-1h-5m", "page-6h-30m"}
+    assert not Incident.objects.exists()
+    # The pager (high and above) hears of both pages, not of the ticket.
+    rows = NotificationDelivery.objects.order_by("id")
+    assert [(r.channel, r.kind) for r in rows] == [(pager, "slo_ticket")] * 2
+    assert delivery.delivery_attempt(delivery_id=rows[0].pk) == "sent"
+    assert receiver.requests[0].json()["title"] == "SLO page: Checkout success"
+
+
+def test_reading_many_metric_slos_costs_the_same_statements_as_one(shop, operator, admin):
+    push_counters(operator)
+    ratio_slo(admin)
+    now = NOW
+
+    def statements() -> int:
+        slos = list(SLO.objects.all())
+        with CaptureQueriesContext(connection) as queries:
+            readings = actions.slos_read(slos, now)
+        assert len(readings) == len(slos)
+        return len(queries)
+
+    one = statements()
+    for n in range(5):
+        ratio_slo(
+            admin, id=f"copy-{n}", total_metric=selector("http_requests_total", route="/health")
+        )
+    # The backend (two catalog reads), the watermark, the series, the events.
+    assert statements() == one == 5
