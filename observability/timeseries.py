@@ -52,11 +52,12 @@ ROLLUP_COLUMNS = ", ".join(
         *(f"{c} double precision" for c in ("sum", "min", "max", "first", "last", "p95")),
     ]
 )
-# Migration 0004: `increase`, a cumulative counter's increase between the bucket's first and
-# last points, resets included (a point below its predecessor counts from zero), by the
-# `counter_increase` aggregate that migration creates. With `first` and `last`, the increase
-# over any run of buckets is exact: the buckets' own plus each step from one bucket's last
-# point to the next one's first (SLOs read counters this way, slos/metric_sli.py).
+# `increase` (added by slos/migrations/0004: SLOs read counters from it): a cumulative
+# counter's increase between the bucket's first and last points, resets included (a point
+# below its predecessor counts from zero), by the `counter_increase` aggregate that migration
+# creates. With `first` and `last`, the increase over any run of buckets is exact: the
+# buckets' own plus each step from one bucket's last point to the next one's first
+# (slos/metric_sli.py).
 ROLLUP_SELECT = ROLLUP_SELECT_0001 + ", counter_increase(value ORDER BY time) AS increase"
 # Points a little late (a batch in flight when its hour ends) still land before the bucket
 # is computed; later ones mark it dirty and it is computed again.

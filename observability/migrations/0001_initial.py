@@ -15,8 +15,8 @@ from noc.timeseries.operations import CreateTimeSeriesModel
 
 def create_rollups(apps, schema_editor):
     # The definitions live with the app (observability/timeseries.py) because the native
-    # refresh reads the same ones; a change to them comes with a new migration (0004 added
-    # `increase`: the continuous aggregates are created here as they were then).
+    # refresh reads the same ones; a change to them comes with a new migration (slos 0004
+    # added `increase`: the continuous aggregates are created here as they were then).
     from observability.timeseries import (
         DAILY_TABLE,
         HOURLY_TABLE,
