@@ -11,10 +11,11 @@ counts the step from the point before it (the one before the range included), a 
 predecessor a reset, counted from zero; a series' very first point counts nothing. Delta series
 (OTLP delta temporality) count their values. The last SHORT (6 h, plus the unsettled part of
 the hourly rollup) is read from the raw points, so burn-rate lookbacks up to 6 h are exact to
-the point; before that from `metrics_hourly`, whose `increase` is each bucket's own increase
-(resets included) and `first`/`last` give the steps between buckets. Ranges longer than 6 h
-(1 d and 3 d lookbacks, windows over 6 h) therefore start at the hour containing their start,
-as check SLIs' do (sli.py), calendar windows included.
+the point; before that whole UTC days from `metrics_daily` and the hours around them from
+`metrics_hourly`, whose `increase` is each bucket's own increase (resets included) and whose
+`first`/`last` give the steps between buckets. Ranges longer than 6 h (1 d and 3 d lookbacks,
+windows over 6 h) therefore start at the hour containing their start, as check SLIs' do
+(sli.py), calendar windows included.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from django.db import connection
 
@@ -31,7 +33,7 @@ from noc.models import RollupWatermark
 from noc.timeseries.rollups import is_native
 from observability.choices import MetricKind
 from observability.points import LABEL_NAME, NAME
-from observability.timeseries import HOURLY, METRICS_HOURLY
+from observability.timeseries import DAILY, HOURLY, METRICS_HOURLY
 from slos.budget import LOOKBACKS
 from slos.choices import BudgetingMethod, SliType
 
@@ -290,31 +292,56 @@ def _series_of(targets: list[Target]) -> dict[str, tuple[list[Series], list[Seri
     return series
 
 
-def _raw_from(now: datetime) -> datetime:
-    """Where the raw points take over from metrics_hourly: 6 h back at least (hour-aligned), and
-    no later than what the native refresh has settled (a late write's dirty mark included).
-    TimescaleDB's real-time aggregate is complete by itself."""
+def _settled() -> dict[str, datetime]:
+    """Native: where each metric rollup's whole, up-to-date buckets end (a late write's dirty
+    mark included); a rollup never refreshed is missing."""
+    marks = RollupWatermark.objects.filter(name__in=[HOURLY, DAILY])
+    return {m.name: m.upto if m.dirty_since is None else min(m.upto, m.dirty_since) for m in marks}
+
+
+def _sources(now: datetime) -> tuple[datetime, datetime]:
+    """(where the raw points take over from the rollups, where metrics_daily's settled days
+    end). The raw part covers 6 h at least (from an hour), and everything the native hourly
+    refresh has not settled. TimescaleDB's real-time aggregates are complete by themselves."""
     boundary = _floor_hour(now - SHORT)
     if not is_native(METRICS_HOURLY):
-        return boundary
-    mark = RollupWatermark.objects.filter(name=HOURLY).first()
-    if mark is None:
-        return _floor_hour(now - timedelta(days=400))  # never refreshed: all raw
-    settled = mark.upto if mark.dirty_since is None else min(mark.upto, mark.dirty_since)
-    return min(boundary, _floor_hour(settled))
+        return boundary, boundary
+    settled = _settled()
+    hourly, daily = settled.get(HOURLY), settled.get(DAILY)
+    raw_from = min(boundary, _floor_hour(hourly)) if hourly else now - timedelta(days=400)
+    return raw_from, daily or raw_from - timedelta(days=400)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return _floor_hour(moment).replace(hour=0)
+
+
+def _pieces(
+    edges: list[datetime], daily_until: datetime
+) -> tuple[list[tuple[datetime, datetime]], list[tuple[datetime, datetime]]]:
+    """Hourly and daily stretches covering [edges[0], edges[-1]) (hours, all of them), each
+    within two consecutive edges (so a bucket falls in one band): the whole UTC days of a
+    stretch from metrics_daily while it is settled, the hours around them from
+    metrics_hourly. A 90-day window reads ~90 daily rows and ≤ 48 hourly ones a series."""
+    hourly, daily = [], []
+    for low, high in pairwise(edges):
+        first_day = _floor_day(low) + (timedelta(days=1) if _floor_day(low) < low else timedelta())
+        last_day = min(_floor_day(high), _floor_day(daily_until))
+        if first_day >= last_day:
+            hourly.append((low, high))
+            continue
+        daily.append((first_day, last_day))
+        hourly += [(a, b) for a, b in ((low, first_day), (last_day, high)) if a < b]
+    return hourly, daily
 
 
 STEP = "CASE WHEN prev IS NULL THEN 0 WHEN first >= prev THEN first - prev ELSE first END"
 EVENTS = """
 WITH s AS (SELECT * FROM unnest(%(ids)s::int[], %(delta)s::bool[]) AS s(series_id, delta)),
 seg AS (
-    SELECT h.series_id, h.bucket AS t, h.bucket + interval '1 hour' AS t_end, h.first, h.last,
-           coalesce(h.increase, CASE WHEN h.last >= h.first THEN h.last - h.first
-                                     ELSE h.last END) AS inc, h.sum
-    FROM metrics_hourly h JOIN s ON s.series_id = h.series_id
-    WHERE h.bucket >= %(since)s AND h.bucket < %(raw_from)s
-    UNION ALL
-    SELECT p.series_id, p.time, p.time, p.value, p.value, 0, p.value
+    {rollups}
+    SELECT p.series_id, p.time AS t, p.time AS t_end, p.value AS first, p.value AS last,
+           0 AS inc, p.value AS sum
     FROM observability_metricpoint p JOIN s ON s.series_id = p.series_id
     WHERE p.time >= %(raw_from)s AND p.time < %(now)s
     UNION ALL
@@ -333,11 +360,38 @@ seg AS (
 SELECT series_id, {band} AS band, sum(events), min(t), max(t_end) FROM e
 WHERE t >= %(since)s GROUP BY 1, 2
 """
+ROLLUP_SEGMENTS = """
+    SELECT r.series_id, r.bucket AS t, r.bucket + interval '{size}' AS t_end, r.first, r.last,
+           coalesce(r.increase, CASE WHEN r.last >= r.first THEN r.last - r.first
+                                     ELSE r.last END) AS inc, r.sum
+    FROM {table} r JOIN s ON s.series_id = r.series_id WHERE {ranges}
+    UNION ALL
+"""
 
 
-def _events_sql(bounds: int) -> str:
-    band = " + ".join(f"(t >= %(bound{i})s)::int" for i in range(bounds)) or "0"
-    return EVENTS.format(step=STEP, band=band)
+def _rollup_segments(table: str, size: str, prefix: str, pieces: list) -> tuple[str, dict]:
+    if not pieces:
+        return "", {}
+    ranges = " OR ".join(
+        f"(r.bucket >= %({prefix}{i}_from)s AND r.bucket < %({prefix}{i}_to)s)"
+        for i in range(len(pieces))
+    )
+    params = {}
+    for i, (low, high) in enumerate(pieces):
+        params |= {f"{prefix}{i}_from": low, f"{prefix}{i}_to": high}
+    return ROLLUP_SEGMENTS.format(table=table, size=size, ranges=ranges), params
+
+
+def _events_query(bounds: list[datetime], raw_from: datetime, daily_until: datetime):
+    """The statement and its parameters (but the series) for these band bounds."""
+    edges = [b for b in bounds if b < raw_from] + [raw_from]
+    hourly, daily = _pieces(edges, daily_until)
+    hourly_sql, hourly_params = _rollup_segments(HOURLY, "1 hour", "h", hourly)
+    daily_sql, daily_params = _rollup_segments(DAILY, "1 day", "d", daily)
+    band = " + ".join(f"(t >= %(bound{i})s)::int" for i in range(len(bounds))) or "0"
+    sql = EVENTS.format(rollups=hourly_sql + daily_sql, step=STEP, band=band)
+    params = {f"bound{i}": b for i, b in enumerate(bounds)} | hourly_params | daily_params
+    return sql, params
 
 
 @dataclass
@@ -353,7 +407,7 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
     if not targets:
         return {}
     series = _series_of(targets)
-    raw_from = _raw_from(now)
+    raw_from, daily_until = _sources(now)
     starts = {t.slo_id: _range_start(t.window_start, now) for t in targets}
     lookbacks = {lb: _range_start(now - lb, now) for lb in LOOKBACKS}
     bounds = sorted({*starts.values(), *lookbacks.values()})
@@ -362,13 +416,14 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
     ids = sorted(kinds)
     bands: dict[int, dict[int, _Band]] = defaultdict(dict)
     if ids:
-        params = {
+        raw_from = max(min(raw_from, now), bounds[0])
+        sql, params = _events_query(bounds, raw_from, daily_until)
+        params |= {
             "ids": ids, "delta": [kinds[i] == MetricKind.DELTA for i in ids],
-            "since": bounds[0], "raw_from": max(min(raw_from, now), bounds[0]), "now": now,
-            **{f"bound{i}": b for i, b in enumerate(bounds)},
+            "since": bounds[0], "raw_from": raw_from, "now": now,
         }  # fmt: skip
         with connection.cursor() as cursor:
-            cursor.execute(_events_sql(len(bounds)), params)
+            cursor.execute(sql, params)
             for series_id, band, events, first, last in cursor.fetchall():
                 bands[series_id][band] = _Band(events or 0, first, last)
     readings = {}

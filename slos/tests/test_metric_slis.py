@@ -16,7 +16,7 @@ from accounts.choices import Role
 from incidents import delivery
 from incidents.models import Incident, NotificationChannel, NotificationDelivery
 from noc.timeseries.rollups import is_native
-from observability.timeseries import METRICS_HOURLY
+from observability.timeseries import METRICS_DAILY, METRICS_HOURLY
 from services.tests.fixtures import refresh_rollups
 from slos import actions
 from slos.models import SLO, SLOAlert, SLOStatus
@@ -317,3 +317,41 @@ def test_reading_many_metric_slos_costs_the_same_statements_as_one(shop, operato
         )
     # The backend (two catalog reads), the watermark, the series, the events.
     assert statements() == one == 5
+
+
+def test_a_7_day_window_reads_whole_days_from_metrics_daily(shop, operator, admin):
+    if not is_native(METRICS_HOURLY):
+        pytest.skip("TimescaleDB's real-time aggregates cannot be read without raw points")
+    day = H.replace(hour=0)
+    points = [  # (time, total, good): events 1750, good 1680
+        (day - timedelta(days=6, hours=-2), 100, 100),  # the first point: nothing
+        (day - timedelta(days=5, hours=-1), 500, 490),  # +400 +390 (step between days)
+        (day - timedelta(days=5, hours=-5), 50, 50),  # reset inside a day: +50 +50
+        (day - timedelta(days=4, hours=-12), 250, 240),  # +200 +190
+        (day - timedelta(days=2, hours=-1), 1250, 1200),  # +1000 +960
+        (NOW - timedelta(minutes=10), 1350, 1290),  # +100 +90
+    ]
+    push(
+        operator,
+        [p for when, total, good in points for p in (
+            ("http_requests_total", ROUTE, total, when),
+            ("http_requests_good_total", ROUTE, good, when),
+        )],
+    )  # fmt: skip
+    ratio_slo(admin, window="7d")
+    refresh_rollups(METRICS_HOURLY.name, METRICS_DAILY.name, now=NOW)
+    delete_raw_points_before(H - timedelta(hours=5))
+    # The days between the window's first whole day and 3 days ago come from metrics_daily
+    # alone: without their hourly rows the numbers are the same.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM metrics_hourly WHERE bucket >= %s AND bucket < %s",
+            [day - timedelta(days=5), day - timedelta(days=4)],
+        )
+        assert cursor.rowcount == 4  # two series, two hours
+    actions.slos_evaluate(now=NOW)
+    slo = SLO.objects.get()
+    assert slo.current_value == 96.0  # 1680 / 1750
+    assert slo.budget_total_minutes == 100.8  # 0.01 × 10,080
+    assert slo.budget_used_minutes == 403.2  # 70 / 1750 × 10,080
+    assert slo.burn_rate == 10.0  # the last hour: 10 bad of 100, / 0.01
