@@ -2,8 +2,8 @@
 rate of every alert window against its threshold (read now, not cached), its alerts and its
 evaluation history.
 
-The burn rates come from the same SLI read and arithmetic as the evaluation (slos.sli and
-slos.actions.evaluate), without writing anything.
+The burn rates come from the same SLI read and arithmetic as the evaluation (slos.sli or
+slos.metric_sli, and slos.actions.evaluate), without writing anything.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from slos import budget, sli
-from slos.actions import evaluate, sli_targets
+from slos import budget
+from slos.actions import evaluate, slos_read
 from slos.models import SLO, SLOAlert, SLOStatus
 from slos.queries import BurnDown, slo_alerts, slo_burn_down, slo_status_history
 
@@ -64,7 +64,7 @@ def slo_page(slo: SLO, *, now: datetime | None = None) -> SloPage:
 def rule_burns(slo: SLO, now: datetime) -> tuple[list[RuleBurn], list[budget.AlertRule]]:
     """Burn rates over every lookback the rules use, in the SLO's evaluation terms."""
     minute = now.replace(second=0, microsecond=0)
-    readings = sli.read(sli_targets([slo], minute), minute)[slo.pk]
+    readings = slos_read([slo], minute)[slo.pk]
     burns = evaluate(slo, readings, minute).burns
     start, end = slo.window_bounds(minute)
     window: timedelta = end - start

@@ -10,6 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.choices import Role
+from observability.actions import metric_points_ingest
+from observability.points import MetricPoint
 from slos import actions
 from slos.models import SLOAlert
 from slos.tests.test_evaluation import NOW, fill
@@ -111,3 +113,35 @@ def test_the_page_costs_the_same_queries_whatever_the_history(console_as, make_s
     with CaptureQueriesContext(connection) as full:
         client.get(f"/slos/{slo.pk}/")
     assert len(full) == len(empty) <= 9
+
+
+def test_a_metric_slo_about_no_service_has_its_page_and_dashboard_row(console_as, make_application):
+    application = make_application("shop")[0]
+    # A counter of requests and one of good ones: 100 then 200 requests, 90 then 150 good in
+    # the last hour, so its burn rate is (40 / 100) / 1 % = 40.
+    ingest(application, [("requests_total", 100, 200), ("good_total", 90, 150)])
+    selector = {"application": "shop", "name": "requests_total"}
+    slo = actions.slo_create(
+        actor=None, id="shop-success", name="Shop success", sli_type="ratio", target="99",
+        window="24h", good_metric={**selector, "name": "good_total"}, total_metric=selector,
+    )  # fmt: skip
+    actions.slos_evaluate(now=NOW)
+    viewer = console_as(Role.VIEWER)
+    dashboard = viewer.get("/")
+    assert dashboard.status_code == 200
+    assert 'data-slo="shop-success"' in dashboard.content.decode()  # critical: at risk
+    page = viewer.get(f"/slos/{slo.pk}/")
+    assert page.status_code == 200
+    assert "Ratio of two counters" in page.content.decode()
+    rules, _skipped = rule_burns(slo, NOW)
+    assert {r.rule.name: r.long_burn for r in rules}["page-1h-5m"] == 40.0
+
+
+def ingest(application, series: list[tuple[str, float, float]]) -> None:
+    points = [
+        MetricPoint.at(name, value, time=NOW - timedelta(minutes=minutes), kind="counter")
+        for name, first, second in series
+        for value, minutes in ((first, 50), (second, 5))
+    ]
+    result = metric_points_ingest(application=application, points=points)
+    assert result.rejected == 0
