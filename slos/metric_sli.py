@@ -152,9 +152,23 @@ def good_buckets(buckets: list[Series], threshold: float) -> list[Series]:
 # --- validation (SLO.clean) ----------------------------------------------------------------------
 
 
+METRIC_FIELDS = ("sli_type", "good_metric", "total_metric", "histogram_metric",
+                 "histogram_threshold")  # fmt: skip
+
+
+def _selectors_changed(slo) -> bool:
+    """New, or its metric fields edited: an SLO whose series went away (its application
+    deleted) can still be renamed or disabled."""
+    if slo._state.adding:
+        return True
+    stored = type(slo).objects.filter(pk=slo.pk).values_list(*METRIC_FIELDS).first()
+    return stored != tuple(getattr(slo, name) for name in METRIC_FIELDS)
+
+
 def validate_metric_sli(slo, add) -> None:
-    """The fields of a metric SLI, each error naming its field; the selectors must match series
-    of a kind that counts events."""
+    """The fields of a metric SLI, each error naming its field; new or edited selectors must
+    match series of a kind that counts events."""
+    lookup = _selectors_changed(slo)
     if slo.latency_threshold_ms is not None:
         add("latency_threshold_ms", "Only for check latency SLIs; a histogram takes "
             "histogram_threshold.")  # fmt: skip
@@ -165,7 +179,7 @@ def validate_metric_sli(slo, add) -> None:
             if getattr(slo, field) is not None:
                 add(field, "Only for histogram SLIs; a ratio takes good_metric and total_metric.")
         for field in ("good_metric", "total_metric"):
-            _counter_field(slo, field, add)
+            _counter_field(slo, field, add, lookup=lookup)
         return
     for field in ("good_metric", "total_metric"):
         if getattr(slo, field) is not None:
@@ -175,7 +189,7 @@ def validate_metric_sli(slo, add) -> None:
         add("histogram_threshold", "A histogram SLI needs a threshold: the bucket bound (`le`) "
             "at or under which an event is good, in the histogram's unit.")  # fmt: skip
         threshold = None
-    _histogram_field(slo, threshold, add)
+    _histogram_field(slo, threshold, add, lookup=lookup)
 
 
 def _selector_of(slo, field: str, add) -> Selector | None:
@@ -189,9 +203,9 @@ def _selector_of(slo, field: str, add) -> Selector | None:
     return selector
 
 
-def _counter_field(slo, field: str, add) -> None:
+def _counter_field(slo, field: str, add, *, lookup: bool) -> None:
     selector = _selector_of(slo, field, add)
-    if selector is None:
+    if selector is None or not lookup:
         return
     found = matching_series(selector)
     if not found:
@@ -203,10 +217,10 @@ def _counter_field(slo, field: str, add) -> None:
             "counters (kind counter or delta).")  # fmt: skip
 
 
-def _histogram_field(slo, threshold: float | None, add) -> None:
+def _histogram_field(slo, threshold: float | None, add, *, lookup: bool) -> None:
     field = "histogram_metric"
     selector = _selector_of(slo, field, add)
-    if selector is None:
+    if selector is None or not lookup:
         return
     buckets = matching_series(selector, f"{selector.name}_bucket")
     counts = matching_series(selector, f"{selector.name}_count")

@@ -355,3 +355,22 @@ def test_a_7_day_window_reads_whole_days_from_metrics_daily(shop, operator, admi
     assert slo.budget_total_minutes == 100.8  # 0.01 × 10,080
     assert slo.budget_used_minutes == 403.2  # 70 / 1750 × 10,080
     assert slo.burn_rate == 10.0  # the last hour: 10 bad of 100, / 0.01
+
+
+def test_an_slo_whose_series_went_away_can_still_be_disabled_not_pointed_elsewhere(
+    shop, operator, admin
+):
+    push_counters(operator)
+    ratio_slo(admin)
+    shop.delete()  # its series go with it
+    url = f"{URL}checkout-success/"
+    assert admin.patch(url, {"enabled": False}, format="json").status_code == 200
+    moved = {"total_metric": selector("http_requests_total", route="/health")}
+    response = admin.patch(url, moved, format="json")
+    assert response.status_code == 400
+    assert "No series" in response.json()["errors"]["total_metric"][0]
+    # Evaluating it meanwhile finds no events: no data, nothing invented.
+    SLO.objects.update(enabled=True)
+    actions.slos_evaluate(now=NOW)
+    slo = SLO.objects.get()
+    assert (slo.current_value, slo.compliant, slo.burn_rate) == (None, None, None)
