@@ -270,11 +270,14 @@ ROLLUP_AGGREGATES = {
     QueryAggregation.LAST: "(array_agg(last ORDER BY bucket DESC))[1]",
     # Exact when the step is one rollup bucket; over several, the largest (an upper bound).
     QueryAggregation.P95: "max(p95)",
+    # A bucket's own increase (resets inside it included; rows from before the column existed
+    # fall back to last − first), plus the step from the previous bucket's last value.
     QueryAggregation.RATE: "sum(CASE WHEN is_delta THEN sum "
-    "ELSE (CASE WHEN last >= first THEN last - first ELSE last END) + (CASE WHEN prev IS NULL "
-    "THEN 0 WHEN first >= prev THEN first - prev ELSE first END) END) / %(step_s)s",
+    "ELSE coalesce(increase, CASE WHEN last >= first THEN last - first ELSE last END) + "
+    "(CASE WHEN prev IS NULL THEN 0 WHEN first >= prev THEN first - prev ELSE first END) END) "
+    "/ %(step_s)s",
 }
-COLUMNS = "bucket, series_id, count, sum, min, max, first, last, p95"
+COLUMNS = "bucket, series_id, count, sum, min, max, first, last, p95, increase"
 
 
 def _read(query: MetricQuery, source: str, series: list[tuple]) -> list[tuple]:
