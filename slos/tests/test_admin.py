@@ -198,3 +198,25 @@ def test_an_operator_sees_slos_but_cannot_change_them(operator_user, slo):
 
 def test_the_status_history_is_not_registered(admin_client_):
     assert admin_client_.get("/admin/slos/slostatus/").status_code == 404
+
+
+def test_a_metric_slo_is_made_on_the_form_and_its_selectors_checked(admin_client_, application):
+    from observability.actions import metric_points_ingest
+    from observability.points import MetricPoint
+
+    metric_points_ingest(
+        application=application,
+        points=[MetricPoint.at(n, 1, kind="counter") for n in ("requests_total", "ok_total")],
+    )
+    form = slo_form(
+        id="shop-success", service="", sli_type="ratio", target="99",
+        good_metric='{"application": "shop", "name": "good_total"}',
+        total_metric='{"application": "shop", "name": "requests_total"}',
+    )  # fmt: skip
+    response = admin_client_.post(f"{CHANGELIST}add/", form)
+    assert response.status_code == 200
+    assert "No series good_total" in response.context["adminform"].form.errors["good_metric"][0]
+    form["good_metric"] = '{"application": "shop", "name": "ok_total"}'
+    response = admin_client_.post(f"{CHANGELIST}add/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert SLO.objects.get(pk="shop-success").service is None
