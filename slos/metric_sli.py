@@ -36,9 +36,11 @@ from observability.points import LABEL_NAME, NAME
 from observability.timeseries import DAILY, HOURLY, METRICS_HOURLY
 from slos.budget import LOOKBACKS
 from slos.choices import BudgetingMethod, SliType
+from slos.sli import WORK_MEM
 
 SHORT = timedelta(hours=6)
 HOUR = timedelta(hours=1)
+MANY = 200  # series from which the read raises work_mem (as sli.py does)
 COUNTER_KINDS = (MetricKind.COUNTER, MetricKind.DELTA)
 HISTOGRAM_KINDS = (MetricKind.HISTOGRAM, MetricKind.DELTA)
 SELECTOR_KEYS = {"application", "name", "labels"}
@@ -354,30 +356,27 @@ EVENTS = """
 WITH s AS (SELECT * FROM unnest(%(ids)s::int[], %(delta)s::bool[]) AS s(series_id, delta)),
 seg AS (
     {rollups}
-    SELECT p.series_id, p.time AS t, p.time AS t_end, p.value AS first, p.value AS last,
-           0 AS inc, p.value AS sum
+    SELECT p.series_id, s.delta, p.time AS t, p.time AS t_end, p.value AS first,
+           p.value AS last, 0 AS inc, p.value AS sum
     FROM observability_metricpoint p JOIN s ON s.series_id = p.series_id
     WHERE p.time >= %(raw_from)s AND p.time < %(now)s
     UNION ALL
     -- the point before everything read: the first segment's step starts from it
-    SELECT s.series_id, '-infinity', '-infinity', b.value, b.value, 0, 0 FROM s
+    SELECT s.series_id, false, '-infinity', '-infinity', b.value, b.value, 0, 0 FROM s
     CROSS JOIN LATERAL (
         SELECT p.value FROM observability_metricpoint p
         WHERE p.series_id = s.series_id AND p.time < %(since)s ORDER BY p.time DESC LIMIT 1
     ) b WHERE NOT s.delta
-), e AS (
-    SELECT seg.series_id, seg.t, seg.t_end,
-           CASE WHEN s.delta THEN seg.sum ELSE seg.inc + {step} END AS events
-    FROM (SELECT *, lag(last) OVER (PARTITION BY series_id ORDER BY t) AS prev FROM seg) seg
-    JOIN s ON s.series_id = seg.series_id
 )
-SELECT series_id, {band} AS band, sum(events), min(t), max(t_end) FROM e
+SELECT series_id, width_bucket(t, %(bounds)s::timestamptz[]) AS band,
+       sum(CASE WHEN delta THEN sum ELSE inc + {step} END), min(t), max(t_end)
+FROM (SELECT *, lag(last) OVER (PARTITION BY series_id ORDER BY t) AS prev FROM seg) seg
 WHERE t >= %(since)s GROUP BY 1, 2
 """
 ROLLUP_SEGMENTS = """
-    SELECT r.series_id, r.bucket AS t, r.bucket + interval '{size}' AS t_end, r.first, r.last,
-           coalesce(r.increase, CASE WHEN r.last >= r.first THEN r.last - r.first
-                                     ELSE r.last END) AS inc, r.sum
+    SELECT r.series_id, s.delta, r.bucket AS t, r.bucket + interval '{size}' AS t_end, r.first,
+           r.last, coalesce(r.increase, CASE WHEN r.last >= r.first THEN r.last - r.first
+                                             ELSE r.last END) AS inc, r.sum
     FROM {table} r JOIN s ON s.series_id = r.series_id WHERE {ranges}
     UNION ALL
 """
@@ -402,10 +401,8 @@ def _events_query(bounds: list[datetime], raw_from: datetime, daily_until: datet
     hourly, daily = _pieces(edges, daily_until)
     hourly_sql, hourly_params = _rollup_segments(HOURLY, "1 hour", "h", hourly)
     daily_sql, daily_params = _rollup_segments(DAILY, "1 day", "d", daily)
-    band = " + ".join(f"(t >= %(bound{i})s)::int" for i in range(len(bounds))) or "0"
-    sql = EVENTS.format(rollups=hourly_sql + daily_sql, step=STEP, band=band)
-    params = {f"bound{i}": b for i, b in enumerate(bounds)} | hourly_params | daily_params
-    return sql, params
+    sql = EVENTS.format(rollups=hourly_sql + daily_sql, step=STEP)
+    return sql, {"bounds": bounds} | hourly_params | daily_params
 
 
 @dataclass
@@ -437,6 +434,10 @@ def read(targets: list[Target], now: datetime) -> dict[str, Readings]:
             "since": bounds[0], "raw_from": raw_from, "now": now,
         }  # fmt: skip
         with connection.cursor() as cursor:
+            if len(ids) >= MANY and connection.in_atomic_block:
+                # The segments of many series sort to disk with the default 4 MB; for the
+                # evaluation's transaction only.
+                cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
             cursor.execute(sql, params)
             for series_id, band, events, first, last in cursor.fetchall():
                 bands[series_id][band] = _Band(events or 0, first, last)
