@@ -86,36 +86,42 @@ class Series:
 
 Lookup = tuple[Selector, str]  # a selector, and the metric name to match it under
 
-MATCHING = """
-    WITH q AS (
-        SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::jsonb[]) WITH ORDINALITY
-            AS q(application, name, labels, n)
-    )
-    SELECT q.n, s.id, s.labels, s.kind FROM q
+NAMED = """
+    SELECT a.slug, s.name, s.id, s.labels, s.kind
+    FROM unnest(%s::varchar[], %s::varchar[]) AS q(application, name)
     JOIN observability_application a ON a.slug = q.application
-    JOIN observability_metricseries s
-      ON s.application_id = a.id AND s.name = q.name AND s.labels @> q.labels
-    ORDER BY q.n, s.id
+    JOIN observability_metricseries s ON s.application_id = a.id AND s.name = q.name
+    ORDER BY s.id
 """
 
 
 def matching_series_of(lookups: list[Lookup]) -> dict[Lookup, list[Series]]:
-    """The series each lookup matches, in one statement (by application and name, indexed)."""
+    """The series each lookup matches: one statement reads every series of the names looked
+    up (by application and name, indexed), then each selector's labels pick among them by an
+    index of label values, not by testing every series of its name (1,000 SLOs on one metric
+    name would be a million label comparisons)."""
     lookups = list(dict.fromkeys(lookups))
     found: dict[Lookup, list[Series]] = {lookup: [] for lookup in lookups}
-    if not lookups:
+    names = sorted({(selector.application, name) for selector, name in lookups})
+    if not names:
         return found
+    named: dict[tuple[str, str], list[Series]] = defaultdict(list)
+    by_label: dict[tuple[str, str, str, str], set[int]] = defaultdict(set)
     with connection.cursor() as cursor:
-        cursor.execute(
-            MATCHING,
-            [
-                [selector.application for selector, _name in lookups],
-                [name for _selector, name in lookups],
-                [json.dumps(dict(selector.labels)) for selector, _name in lookups],
-            ],
-        )
-        for n, series_id, labels, kind in cursor.fetchall():
-            found[lookups[n - 1]].append(Series(series_id, _labels(labels), kind))
+        cursor.execute(NAMED, [[a for a, _n in names], [n for _a, n in names]])
+        for slug, name, series_id, labels, kind in cursor.fetchall():
+            series = Series(series_id, _labels(labels), kind)
+            named[(slug, name)].append(series)
+            for key, value in series.labels.items():
+                by_label[(slug, name, key, value)].add(series_id)
+    for lookup in lookups:
+        selector, name = lookup
+        candidates = named[(selector.application, name)]
+        if selector.labels:
+            sets = [by_label[(selector.application, name, k, v)] for k, v in selector.labels]
+            wanted = set.intersection(*sorted(sets, key=len))
+            candidates = [series for series in candidates if series.id in wanted]
+        found[lookup] = candidates
     return found
 
 
