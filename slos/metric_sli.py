@@ -106,22 +106,22 @@ def matching_series_of(lookups: list[Lookup]) -> dict[Lookup, list[Series]]:
     if not names:
         return found
     named: dict[tuple[str, str], list[Series]] = defaultdict(list)
+    by_id: dict[int, Series] = {}
     by_label: dict[tuple[str, str, str, str], set[int]] = defaultdict(set)
     with connection.cursor() as cursor:
         cursor.execute(NAMED, [[a for a, _n in names], [n for _a, n in names]])
         for slug, name, series_id, labels, kind in cursor.fetchall():
-            series = Series(series_id, _labels(labels), kind)
+            series = by_id[series_id] = Series(series_id, _labels(labels), kind)
             named[(slug, name)].append(series)
             for key, value in series.labels.items():
                 by_label[(slug, name, key, value)].add(series_id)
     for lookup in lookups:
         selector, name = lookup
-        candidates = named[(selector.application, name)]
-        if selector.labels:
-            sets = [by_label[(selector.application, name, k, v)] for k, v in selector.labels]
-            wanted = set.intersection(*sorted(sets, key=len))
-            candidates = [series for series in candidates if series.id in wanted]
-        found[lookup] = candidates
+        if not selector.labels:
+            found[lookup] = named[(selector.application, name)]
+            continue
+        sets = [by_label[(selector.application, name, k, v)] for k, v in selector.labels]
+        found[lookup] = [by_id[i] for i in sorted(set.intersection(*sorted(sets, key=len)))]
     return found
 
 
