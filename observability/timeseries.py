@@ -52,7 +52,7 @@ ROLLUP_COLUMNS = ", ".join(
         *(f"{c} double precision" for c in ("sum", "min", "max", "first", "last", "p95")),
     ]
 )
-# `increase` (added by slos/migrations/0005: SLOs read counters from it): a cumulative
+# `increase` (added by slos/migrations/0006: SLOs read counters from it): a cumulative
 # counter's increase between the bucket's first and last points, resets included (a point
 # below its predecessor counts from zero), by the `counter_increase` aggregate that migration
 # creates. With `first` and `last`, the increase over any run of buckets is exact: the

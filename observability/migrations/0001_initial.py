@@ -15,7 +15,7 @@ from noc.timeseries.operations import CreateTimeSeriesModel
 
 def create_rollups(apps, schema_editor):
     # The definitions live with the app (observability/timeseries.py) because the native
-    # refresh reads the same ones; a change to them comes with a new migration (slos 0005
+    # refresh reads the same ones; a change to them comes with a new migration (slos 0006
     # added `increase`: the continuous aggregates are created here as they were then).
     from observability.timeseries import (
         DAILY_TABLE,

@@ -1,4 +1,4 @@
-"""slos/migrations/0005's change to the metric rollups (a counter's increase) on populated
+"""slos/migrations/0006's change to the metric rollups (a counter's increase) on populated
 tables, forward and back."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from noc.timeseries.rollups import is_native, refresh
 from observability.models import Application, MetricSeries
 from observability.timeseries import HOURLY, HOURLY_TABLE, METRIC_POINTS, METRICS_HOURLY
 
-BEFORE = [("slos", "0004_kept_sli_sums")]
-AFTER = [("slos", "0005_metric_slis")]
+BEFORE = [("slos", "0005_kept_sli_minute_sums")]
+AFTER = [("slos", "0006_metric_slis")]
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 
 

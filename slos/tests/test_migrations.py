@@ -89,7 +89,7 @@ def test_error_rate_targets_become_maximums_forward_and_back(make_service):
 @pytest.mark.django_db(transaction=True)
 def test_going_back_before_metric_slis_deletes_metric_slos_and_keeps_the_others(make_service):
     service = make_service(id="web")
-    new = migrate([("slos", "0005_metric_slis")])
+    new = migrate([("slos", "0006_metric_slis")])
     SLO = new.get_model("slos", "SLO")
     now = timezone.now()
     partitions.ensure(SLO_HISTORY, now, now + timedelta(minutes=1))
@@ -111,10 +111,10 @@ def test_going_back_before_metric_slis_deletes_metric_slos_and_keeps_the_others(
             [now],
         )
     try:
-        old = migrate([("slos", "0004_kept_sli_sums")])
+        old = migrate([("slos", "0005_kept_sli_minute_sums")])
         assert list(old.get_model("slos", "SLO").objects.values_list("id", flat=True)) == ["checks"]
         assert history_targets() == {}
-        migrate([("slos", "0005_metric_slis")])
+        migrate([("slos", "0006_metric_slis")])
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())

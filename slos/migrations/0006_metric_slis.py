@@ -112,7 +112,7 @@ class Migration(migrations.Migration):
         ("noc", "0001_initial"),
         ("observability", "0003_alert_rules"),
         ("services", "0004_text_maximums"),
-        ("slos", "0004_kept_sli_sums"),
+        ("slos", "0005_kept_sli_minute_sums"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
