@@ -478,7 +478,8 @@ NOC_DEMO_PORT = env.int("NOC_DEMO_PORT", default=8001)
 # --- Collectors ---------------------------------------------------------------------------------
 
 COLLECTOR_RUN_RETENTION_DAYS = env.int("COLLECTOR_RUN_RETENTION_DAYS", default=7)
-# A running run without a heartbeat for max(3 intervals, interval + timeout) + this is dead.
+# A running run without a heartbeat for max(3 intervals, interval + timeout + the claim grace)
+# plus this is dead (collectors.models.Collector.heartbeat_allowance).
 COLLECTOR_HEARTBEAT_GRACE_SECONDS = env.int("COLLECTOR_HEARTBEAT_GRACE_SECONDS", default=30)
 COLLECTOR_MAX_BODY_BYTES = env.int("COLLECTOR_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 COLLECTOR_DISPATCH_BATCH_SIZE = env.int("COLLECTOR_DISPATCH_BATCH_SIZE", default=50)
