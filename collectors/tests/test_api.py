@@ -243,3 +243,22 @@ def test_two_racing_starts_give_one_201_and_one_409(make_user, make_collector):
         assert sorted(codes) == [201, 409]
         assert CollectorRun.objects.filter(status="running").count() == 1
         CollectorRun.objects.update(status="stopped", stopped_at=timezone.now())
+
+
+@pytest.mark.parametrize("path", ["/api/collectors/", "/api/collectors/runs/",
+                                  "/api/collectors/status"])  # fmt: skip
+def test_lists_take_the_same_queries_for_few_and_many_rows(client_as, make_collector, path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    viewer = client_as("viewer")
+
+    def queries_for(count: int) -> int:
+        for _ in range(count):
+            collector = make_collector(url="http://127.0.0.1:9/")
+            CollectorRun.objects.create(collector=collector, last_heartbeat_at=timezone.now())
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer.get(path).status_code == 200
+        return len(captured)
+
+    assert queries_for(2) == queries_for(8)
