@@ -132,7 +132,11 @@ def start_nginx(tmp: Path):
         ["/usr/sbin/nginx", "-c", str(tmp / "nginx.conf")], env=dict(os.environ),
         log=tmp / "nginx.log",
     )  # fmt: skip
-    wait_for_http(f"http://127.0.0.1:{port}/t/0", proc=proc)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/t/0", proc=proc)
+    except Exception:
+        stop_process(proc)  # never leave a server behind
+        raise
     return proc, port
 
 
