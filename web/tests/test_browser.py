@@ -312,12 +312,15 @@ def test_the_dashboard_refreshes_what_changed_without_a_reload(open_context, sce
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_selector(f'tr[data-service="{scene.search.pk}"] .badge-up')
+    # The row can be in the DOM before console.js has run and set its timer: running the
+    # clock forward before then would fire nothing (a CI run failed so).
+    page.wait_for_load_state("load")
     page.evaluate("window.notReloaded = true")
     Service.objects.filter(pk=scene.search.pk).update(status="down")
 
     page.clock.run_for(16_000)
     page.clock.resume()  # the selector's polling runs on the page's timers too
-    page.wait_for_selector(f'tr[data-service="{scene.search.pk}"] .badge-down', timeout=10_000)
+    page.wait_for_selector(f'tr[data-service="{scene.search.pk}"] .badge-down', timeout=20_000)
     assert page.evaluate("window.notReloaded") is True
     shoot(page, "viewer-dashboard-refreshed")
 
