@@ -81,11 +81,18 @@ class Watch:
         (the console must work on a network without internet)."""
         context.route("**/*", lambda route: self._route(route, site))
         context.on("page", self._page)
-        context.on("requestfailed", lambda r: self.problems.append(f"failed {r.url}: {r.failure}"))
+        context.on("requestfailed", self._failed)
         context.on(
             "response",
             lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}"),
         )
+
+    def _failed(self, request) -> None:
+        # net::ERR_ABORTED is the browser cancelling a request itself, because the page
+        # navigated or closed first (a CI run: the favicon of a page the test had finished
+        # with); a request to another site is reported by _route, a server's error by status.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"failed {request.url}: {request.failure}")
 
     def _route(self, route, site: str) -> None:
         if route.request.url.startswith(site + "/"):
