@@ -135,24 +135,41 @@ class OtlpLogsView(APIView):
         description="An OTLP ExportLogsServiceRequest; answers in the request's encoding.",
     )
     def post(self, request: Request) -> HttpResponse:
+        return self.export(request)
+
+    def export(self, request: Request) -> HttpResponse:
+        """The one flow of every OTLP signal: decode, find the application, ingest, answer
+        with the partial success in the request's encoding (refusals in OTLP's form)."""
         encoding = otlp_logs.JSON
         try:
             encoding = otlp_logs.encoding_of(request.content_type)
-            export = otlp_logs.parse(request_body(request), encoding)
+            export = self.decode(request_body(request), encoding)
             ingest_key = request.auth if isinstance(request.auth, IngestKey) else None
             named = request.query_params.get("application") or request.headers.get(
                 "X-NOC-Application"
             )
             application = application_for(ingest_key=ingest_key, named=named)
-            result = actions.log_otlp_ingest(application=application, request=export)
+            result = self.ingest(application, export)
         except IngestError as exc:
             return self.refuse(exc)
-        reply = ExportLogsServiceResponse()
+        reply = self.reply(result.rejected)
         if result.rejected:
-            reply.partial_success.rejected_log_records = result.rejected
             reply.partial_success.error_message = "; ".join(result.examples[:3])
         data, content_type = otlp_logs.answer(reply, encoding)
         return HttpResponse(data, content_type=content_type)
+
+    # The signal's own parts.
+    def decode(self, body: bytes, encoding: str):
+        return otlp_logs.parse(body, encoding)
+
+    def ingest(self, application, export):
+        return actions.log_otlp_ingest(application=application, request=export)
+
+    def reply(self, rejected: int):
+        reply = ExportLogsServiceResponse()
+        if rejected:
+            reply.partial_success.rejected_log_records = rejected
+        return reply
 
     def refuse(self, exc: IngestError) -> HttpResponse:
         counters.refused(self.signal, exc.code)

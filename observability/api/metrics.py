@@ -18,12 +18,11 @@ from rest_framework.views import APIView
 
 from observability import actions, counters, metric_query
 from observability.api.logs import OTLP_STATUS, OtlpLogsView
-from observability.api.views import ObservabilityReadMixin, error_response, request_body
+from observability.api.views import ObservabilityReadMixin, error_response
 from observability.choices import QueryAggregation
 from observability.filters import MetricSeriesFilter
-from observability.ingestion import IngestError, application_for
-from observability.models import IngestKey, MetricSeries
-from observability.otlp import logs as otlp
+from observability.ingestion import IngestError
+from observability.models import MetricSeries
 from observability.otlp import metrics as otlp_metrics
 
 OTLP_METRICS_RESPONSE = inline_serializer(
@@ -64,24 +63,19 @@ class OtlpMetricsView(OtlpLogsView):
         description="An OTLP ExportMetricsServiceRequest; answers in the request's encoding.",
     )
     def post(self, request: Request) -> HttpResponse:
-        encoding = otlp.JSON
-        try:
-            encoding = otlp.encoding_of(request.content_type)
-            export = otlp_metrics.parse(request_body(request), encoding)
-            ingest_key = request.auth if isinstance(request.auth, IngestKey) else None
-            named = request.query_params.get("application") or request.headers.get(
-                "X-NOC-Application"
-            )
-            application = application_for(ingest_key=ingest_key, named=named)
-            result = actions.metric_otlp_ingest(application=application, request=export)
-        except IngestError as exc:
-            return self.refuse(exc)
+        return self.export(request)
+
+    def decode(self, body: bytes, encoding: str):
+        return otlp_metrics.parse(body, encoding)
+
+    def ingest(self, application, export):
+        return actions.metric_otlp_ingest(application=application, request=export)
+
+    def reply(self, rejected: int):
         reply = ExportMetricsServiceResponse()
-        if result.rejected:
-            reply.partial_success.rejected_data_points = result.rejected
-            reply.partial_success.error_message = "; ".join(result.examples[:3])
-        data, content_type = otlp.answer(reply, encoding)
-        return HttpResponse(data, content_type=content_type)
+        if rejected:
+            reply.partial_success.rejected_data_points = rejected
+        return reply
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -23,12 +23,12 @@ from rest_framework.views import APIView
 from noc.api.dates import DateTimeField
 from observability import actions, counters
 from observability.api.logs import OTLP_STATUS, OtlpLogsView, logs_path, trace_path
-from observability.api.views import error_response, request_body
+from observability.api.views import error_response
 from observability.authentication import INGEST_AUTHENTICATION, ReadPermission
 from observability.choices import SpanStatus
-from observability.ingestion import IngestError, application_for
+from observability.ingestion import IngestError
 from observability.logs.query import QuerySyntaxError, cursor_decode, cursor_encode
-from observability.models import Application, IngestKey
+from observability.models import Application
 from observability.otlp import logs as otlp
 from observability.points import to_us
 from observability.traces.query import (
@@ -79,24 +79,19 @@ class OtlpTracesView(OtlpLogsView):
         description="An OTLP ExportTraceServiceRequest; answers in the request's encoding.",
     )
     def post(self, request: Request) -> HttpResponse:
-        encoding = otlp.JSON
-        try:
-            encoding = otlp.encoding_of(request.content_type)
-            export = otlp.parse(request_body(request), encoding, ExportTraceServiceRequest())
-            ingest_key = request.auth if isinstance(request.auth, IngestKey) else None
-            named = request.query_params.get("application") or request.headers.get(
-                "X-NOC-Application"
-            )
-            application = application_for(ingest_key=ingest_key, named=named)
-            result = actions.spans_otlp_ingest(application=application, request=export)
-        except IngestError as exc:
-            return self.refuse(exc)
+        return self.export(request)
+
+    def decode(self, body: bytes, encoding: str):
+        return otlp.parse(body, encoding, ExportTraceServiceRequest())
+
+    def ingest(self, application, export):
+        return actions.spans_otlp_ingest(application=application, request=export)
+
+    def reply(self, rejected: int):
         reply = ExportTraceServiceResponse()
-        if result.rejected:
-            reply.partial_success.rejected_spans = result.rejected
-            reply.partial_success.error_message = "; ".join(result.examples[:3])
-        data, content_type = otlp.answer(reply, encoding)
-        return HttpResponse(data, content_type=content_type)
+        if rejected:
+            reply.partial_success.rejected_spans = rejected
+        return reply
 
 
 # --- reading ---------------------------------------------------------------------------------
