@@ -435,3 +435,28 @@ def lua_string_list(values: Sequence[str]) -> str:
 
 def _lua_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def ingest_server_environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of a web server the ingestion benchmarks start: their own database and
+    Redis, DEBUG off, no embedded servers, no API rate limits (the load is the point)."""
+    return {
+        **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "NOC_EMBEDDED": "off", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
+        "NOC_API_RATE_PER_KEY": "off", "NOC_API_RATE_PER_ADDRESS": "off",
+    }  # fmt: skip
+
+
+def bench_application():
+    """(application, its ingest key, a viewer's API key) in the benchmark's database; call once
+    Django is attached to it."""
+    from accounts.actions import api_key_create, user_create
+    from observability import actions
+
+    application, _, key = actions.application_create(actor=None, slug="bench", name="B")
+    viewer = user_create(
+        actor=None, username="bench-viewer", email="b@example.test", role="viewer",
+        password=os.urandom(16).hex(),
+    )  # fmt: skip
+    _, token = api_key_create(actor=None, user=viewer, name="bench")
+    return application, key, token

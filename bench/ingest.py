@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +45,9 @@ sys.path.insert(0, str(BASE_DIR))
 
 from bench.common import (  # noqa: E402 - the project root first
     CpuMeter,
+    bench_application,
     free_port,
+    ingest_server_environment,
     median,
     percentile,
     process_tree,
@@ -420,19 +421,11 @@ def main(argv: list[str] | None = None) -> int:
     postgres = server_version(admin_url)
     report = []
     with throwaway_database(admin_url, DATABASE_NAME) as database_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-               "NOC_EMBEDDED": "off", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1",
-               "NOC_API_RATE_PER_KEY": "off", "NOC_API_RATE_PER_ADDRESS": "off"}  # fmt: skip
+        env = ingest_server_environment(database_url, redis_url)
         migrate(env)
         use_database(DATABASE_NAME)
         try:
-            from accounts.actions import api_key_create, user_create
-            from observability import actions
-
-            application, _, key = actions.application_create(actor=None, slug="bench", name="B")
-            viewer = user_create(actor=None, username="bench-viewer", email="b@example.test",
-                                 role="viewer", password=uuid.uuid4().hex)  # fmt: skip
-            _, token = api_key_create(actor=None, user=viewer, name="bench")
+            application, key, token = bench_application()
             port = free_port()
             with tempfile.TemporaryDirectory(prefix="noc-bench-ingest-") as tmp:
                 log = Path(tmp) / "uvicorn.log"
