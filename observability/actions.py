@@ -190,6 +190,20 @@ def metric_otlp_ingest(
     return metric_points_ingest(application=application, points=points_of(request), now_us=now_us)
 
 
+# Series identities (with the limits they were judged by) already found valid in this process:
+# a collector or an exporter sends the same series every batch, and checking each name and
+# label again cost a large share of ingestion's CPU. Bounded: forgotten when it grows past
+# VALID_SERIES_MAX.
+_VALID_SERIES: set = set()
+VALID_SERIES_MAX = 200_000
+
+
+def _remember_valid(identity) -> None:
+    if len(_VALID_SERIES) >= VALID_SERIES_MAX:
+        _VALID_SERIES.clear()
+    _VALID_SERIES.add(identity)
+
+
 def _group(
     points: Iterable[MetricPoint], now_us: int, limits: Limits, result: IngestResult
 ) -> tuple[dict, int]:
@@ -204,7 +218,11 @@ def _group(
         key = (name, tuple(sorted(labels.items())) if labels else ())
         group = groups.get(key)
         if group is None:
-            group = groups[key] = _Group(series_problem(name, labels, limits), kind, unit)
+            known = (key, limits.max_labels, limits.max_label_length) in _VALID_SERIES
+            problem = None if known else series_problem(name, labels, limits)
+            if problem is None and not known:
+                _remember_valid((key, limits.max_labels, limits.max_label_length))
+            group = groups[key] = _Group(problem, kind, unit)
         if group.problem is not None:
             result.reject(*group.problem)
         elif not isfinite(value):
