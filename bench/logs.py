@@ -436,7 +436,15 @@ def fill(database_url: str, application_id: int, total: int) -> tuple[float, flo
         conn.execute("SET maintenance_work_mem = '512MB'")
         for name, definition in indexes:
             print(f"  rebuilding {name}", flush=True)
-            conn.execute(definition)
+            # pg_indexes gives a partitioned table's index as `ON ONLY`, which would build an
+            # invalid parent and no partition's index: build it on every partition.
+            conn.execute(definition.replace(" ON ONLY ", " ON ", 1))
+        invalid = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass "
+            "AND NOT indisvalid", [TABLE],
+        ).fetchall()  # fmt: skip
+        if invalid:
+            raise SystemExit(f"indexes left invalid after the load: {invalid}")
         conn.execute(f"VACUUM ANALYZE {TABLE}")
         return loaded, time.monotonic() - started
 
