@@ -4,6 +4,10 @@ observations for `check_results_record`."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,29 +116,99 @@ MAX_EARLY_SECONDS = 5.0  # the dispatcher's lookahead is 1 s; never wait long on
 
 
 async def _run_on_time(
-    planned: Sequence[tuple[CheckSpec, datetime]], concurrency: int
+    planned: Sequence[tuple[CheckSpec, datetime]], concurrency: int, ctx: CheckContext
 ) -> list[tuple[datetime, Outcome]]:
     """Start each check at its due time (the dispatcher hands slots out slightly ahead), all on
     one event loop sharing connections; returns (actual start, outcome) in input order."""
     semaphore = asyncio.Semaphore(concurrency)
-    async with CheckContext(concurrency=concurrency) as ctx:
 
-        async def one(spec: CheckSpec, due: datetime) -> tuple[datetime, Outcome]:
-            delay = (due - timezone.now()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(min(delay, MAX_EARLY_SECONDS))
-            async with semaphore:
-                started = timezone.now()
-                return started, await run_one(spec, ctx)
+    async def one(spec: CheckSpec, due: datetime) -> tuple[datetime, Outcome]:
+        delay = (due - timezone.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(min(delay, MAX_EARLY_SECONDS))
+        async with semaphore:
+            started = timezone.now()
+            return started, await run_one(spec, ctx)
 
-        return list(await asyncio.gather(*(one(spec, due) for spec, due in planned)))
+    return list(await asyncio.gather(*(one(spec, due) for spec, due in planned)))
+
+
+# How long a worker keeps one set of HTTP sessions (their pooled keep-alive connections) before
+# opening new ones. It bounds how long a connection opened to an address a name no longer
+# resolves to can keep serving checks of that name while it stays busy (an idle one is closed
+# after aiohttp's 15 s keep-alive anyway); the DNS cache itself lasts 10 s.
+CONNECTION_REUSE_SECONDS = 60.0
+
+
+class _BatchClient:
+    """The event loop and the check context (HTTP sessions, DNS resolver) one worker thread
+    keeps between batches, so that a batch reuses the connections the batches before it opened
+    to the same hosts instead of connecting afresh for every check.
+
+    Per process and thread: a forked pool child starts its own (it never touches the loop or
+    the sockets it inherited), and a thread pool gives each thread one. A batch that ends by
+    an exception (a soft time limit in the middle of it, say) takes the loop with it: what it
+    left running is cancelled with the loop, never resumed by the next batch.
+    """
+
+    def __init__(self) -> None:
+        self._owner: tuple[int, int] | None = None
+        self._runner: asyncio.Runner | None = None
+        self._ctx: CheckContext | None = None
+        self._since = 0.0
+
+    def run(
+        self, planned: Sequence[tuple[CheckSpec, datetime]], concurrency: int
+    ) -> list[tuple[datetime, Outcome]]:
+        owner = (os.getpid(), threading.get_ident())
+        if self._owner != owner:  # inherited through fork: leave the parent's loop alone
+            self._owner, self._runner, self._ctx = owner, None, None
+        if self._runner is None:
+            self._runner = asyncio.Runner(loop_factory=_loop_factory())  # uvloop: cheaper
+        if self._ctx is not None and (
+            self._ctx.concurrency != concurrency
+            or time.monotonic() - self._since > CONNECTION_REUSE_SECONDS
+        ):
+            self._runner.run(self._ctx.close())
+            self._ctx = None
+        if self._ctx is None:
+            self._ctx, self._since = CheckContext(concurrency=concurrency), time.monotonic()
+        try:
+            return self._runner.run(_run_on_time(planned, concurrency, self._ctx))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the sessions and the loop (cancelling anything a broken batch left)."""
+        runner, ctx = self._runner, self._ctx
+        self._runner = self._ctx = None
+        if runner is None:
+            return
+        try:
+            if ctx is not None:
+                runner.run(ctx.close())
+        finally:
+            runner.close()
+
+
+_clients = threading.local()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    client = getattr(_clients, "client", None)
+    if client is not None and client._owner == (os.getpid(), threading.get_ident()):
+        client.close()
 
 
 def run_on_time(
     planned: Sequence[tuple[CheckSpec, datetime]], concurrency: int = 200
 ) -> list[tuple[datetime, Outcome]]:
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:  # uvloop: a cheaper client
-        return runner.run(_run_on_time(planned, concurrency))
+    client = getattr(_clients, "client", None)
+    if client is None:
+        client = _clients.client = _BatchClient()
+    return client.run(planned, concurrency)
 
 
 def run_slots(slots: Sequence[Slot]) -> list[Recorded]:

@@ -59,12 +59,14 @@ def check_once(spec: CheckSpec, *, ssl_context: ssl.SSLContext | None = None) ->
 
 
 CALLS = web.AppKey("calls", Counter)  # requests seen per /flaky/{key}
+PEERS = web.AppKey("peers", set)  # client (address, port) pairs seen by /peer: connections
 
 
 def make_app() -> web.Application:
     """Endpoints for every behaviour the HTTP engine must tell apart."""
     app = web.Application()
     app[CALLS] = Counter()
+    app[PEERS] = set()
     app.router.add_get("/ok", _ok)
     app.router.add_get("/slow", _slow)
     app.router.add_route("*", "/status/{code}", _status)
@@ -73,6 +75,7 @@ def make_app() -> web.Application:
     app.router.add_get("/text", _text)
     app.router.add_get("/flaky/{key}", _flaky)
     app.router.add_route("*", "/echo", _echo)
+    app.router.add_get("/peer", _peer)
     return app
 
 
@@ -109,6 +112,11 @@ async def _flaky(request: web.Request) -> web.Response:
     if request.app[CALLS][key] <= int(request.query.get("fail", "1")):
         return web.Response(status=503, text="warming up")
     return web.json_response({"status": "ok", "calls": request.app[CALLS][key]})
+
+
+async def _peer(request: web.Request) -> web.Response:
+    request.app[PEERS].add(request.transport.get_extra_info("peername"))
+    return web.json_response({"status": "ok"})
 
 
 async def _echo(request: web.Request) -> web.Response:
