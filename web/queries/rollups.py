@@ -20,32 +20,31 @@ DAYS = 90
 
 @dataclass(frozen=True)
 class Hour:
-    """Checks of one service (or of all) in one hour, from the hourly rollup."""
+    """Checks of the fleet (or a scope of it) in one hour, from the hourly rollup."""
 
     up: int = 0
     degraded: int = 0
     down: int = 0
-    rt_count: int = 0
-    rt_sum: float = 0.0
-
-    @property
-    def rt_avg_ms(self) -> float | None:
-        return self.rt_sum / self.rt_count if self.rt_count else None
-
-    def __add__(self, other: Hour) -> Hour:
-        return Hour(
-            self.up + other.up,
-            self.degraded + other.degraded,
-            self.down + other.down,
-            self.rt_count + other.rt_count,
-            self.rt_sum + other.rt_sum,
-        )
 
 
-HOURLY_SQL = """
-    SELECT service_id, bucket, n_up, n_degraded, n_down, rt_count, coalesce(rt_sum, 0)
-    FROM services_checkrollup_hourly
-    WHERE bucket >= %s AND bucket < %s AND service_id = ANY(%s)
+# One row per service: its checks up or degraded and all counted (maintenance left out) over
+# the hours, and each hour's average response time with the hour's index from the first. A
+# lateral subquery per service, so each is one range of the (service_id, bucket) index: joined
+# as a set, the planner read every service's hours through the bucket index instead (46,000
+# rows for 2,400 at 2,000 services, three times the time).
+HOURLY_SERIES_SQL = """
+    SELECT page.id, h.good, h.total, h.positions, h.averages
+    FROM unnest(%(ids)s::varchar[]) AS page(id)
+    CROSS JOIN LATERAL (
+        SELECT sum(r.n_up + r.n_degraded) AS good,
+               sum(r.n_up + r.n_degraded + r.n_down) AS total,
+               array_agg(floor(extract(epoch FROM r.bucket - %(start)s) / 3600)::integer
+                         ORDER BY r.bucket) AS positions,
+               array_agg(coalesce(r.rt_sum, 0) / nullif(r.rt_count, 0) ORDER BY r.bucket)
+                   AS averages
+        FROM services_checkrollup_hourly r
+        WHERE r.service_id = page.id AND r.bucket >= %(start)s AND r.bucket < %(end)s
+    ) AS h
 """
 
 # Every existing service's checks per hour within a scope (tag, critical): rollup rows outlive
@@ -74,17 +73,38 @@ def hour_starts(now: datetime, hours: int = HOURS) -> list[datetime]:
     return [current - timedelta(hours=i) for i in reversed(range(hours))]
 
 
-def hourly_by_service(
-    service_ids: list[str], start: datetime, end: datetime
-) -> dict[str, dict[datetime, Hour]]:
-    """{service_id: {hour: Hour}} over [start, end) for the given services, in one query."""
-    series: dict[str, dict[datetime, Hour]] = {}
+@dataclass(frozen=True)
+class HourlySeries:
+    """One service over the last hours: checks up or degraded (`good`) of all counted
+    (`total`, maintenance left out), and the average response time of each hour (None: no
+    response time that hour)."""
+
+    good: int = 0
+    total: int = 0
+    response_times: tuple[float | None, ...] = ()
+
+    @property
+    def uptime_percent(self) -> float | None:
+        return 100 * self.good / self.total if self.total else None
+
+
+def hourly_series(service_ids: list[str], hours: list[datetime]) -> dict[str, HourlySeries]:
+    """{service_id: HourlySeries over `hours`} for every given service (empty without rows),
+    in one query."""
+    empty = HourlySeries(response_times=(None,) * len(hours))
+    series = dict.fromkeys(service_ids, empty)
     if not service_ids:
         return series
+    params = {"ids": service_ids, "start": hours[0], "end": hours[-1] + timedelta(hours=1)}
     with connection.cursor() as cursor:
-        cursor.execute(HOURLY_SQL, [start, end, service_ids])
-        for service_id, bucket, *counts in cursor.fetchall():
-            series.setdefault(service_id, {})[bucket] = Hour(*counts)
+        cursor.execute(HOURLY_SERIES_SQL, params)
+        for service_id, good, total, positions, averages in cursor.fetchall():
+            if positions is None:
+                continue  # no rows in these hours
+            times: list[float | None] = [None] * len(hours)
+            for i, average in zip(positions, averages, strict=True):
+                times[i] = average
+            series[service_id] = HourlySeries(good, total, tuple(times))
     return series
 
 

@@ -14,8 +14,10 @@ from django.utils import timezone
 from accounts.choices import Role
 from incidents import actions as incident_actions
 from incidents.models import Incident
+from noc.formatting import optional_percent
 from services.timeseries import ROLLUP_HOURLY_TABLE
 from web.charts import SVG_NS
+from web.queries import dashboard
 from web.queries.rollups import hour_starts
 from web.tests.helpers import (
     counter,
@@ -179,6 +181,60 @@ def test_sparklines_uptime_and_checks_per_hour_come_from_the_rollups(
     bars = chart.findall(f"{{{SVG_NS}}}g")
     assert len(bars) == 24
     assert sum(1 for bar in bars if bar.find(f"{{{SVG_NS}}}rect") is not None) == 3
+
+
+def chart_tooltips(html: str) -> list[str]:
+    (chart,) = svgs(html, "stacked-bars")
+    return [t.text for t in chart.iter(f"{{{SVG_NS}}}title")]
+
+
+def test_the_fleet_chart_is_kept_a_minute_the_service_rows_are_read_each_time(
+    viewer_client, make_service, native_rollups
+):
+    web = make_service(id="web")
+    now = timezone.now()
+    ensure_rollup_partitions(now - timedelta(days=2), now + timedelta(days=1))
+    hours = hour_starts(now)
+    insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hours[-2], up=60, rt_ms=100.0)
+    label = f"{hours[-2].astimezone(UTC):%H}:00"
+    assert f"{label}: 60 up, 0 degraded, 0 down" in chart_tooltips(
+        viewer_client.get("/").content.decode()
+    )
+
+    insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hours[-3], down=60, rt_ms=300.0)
+    html = viewer_client.get("/").content.decode()
+    # The chart is the cached one (dashboard.FLEET_HOURS_CACHE_SECONDS) ...
+    earlier = f"{hours[-3].astimezone(UTC):%H}:00"
+    assert f"{earlier}: 0 up, 0 degraded, 60 down" not in chart_tooltips(html)
+    # ... the service's uptime and sparkline are not.
+    line = row(html, "service", web.id)
+    assert f">{optional_percent(50.0)}</td>" in line
+    (spark,) = svgs(line, "sparkline")
+    assert len(spark.find(f"{{{SVG_NS}}}polyline").get("points").split()) == 2
+
+    # A new hour is a new window: computed again at once.
+    later = dashboard.operator_dashboard(now=now + timedelta(hours=1))
+    assert [h.down for h in later.checks_per_hour][-4:] == [60, 0, 0, 0]
+    # So are other filters' charts (each scope is kept apart).
+    edge = dashboard.operator_dashboard(filters=dashboard.Filters(tag="edge"), now=now)
+    assert sum(h.up + h.down for h in edge.checks_per_hour) == 0
+
+
+def test_names_and_titles_in_the_tables_are_escaped(viewer_client, make_service):
+    service = make_service(name="<b>Checkout</b> & co")
+    set_status(service, "down")
+    incident_actions.incident_create_manual(
+        actor=None, service=service, title='"Quoted" <title>', severity="high"
+    )
+    make_slo(service, "escaped", violation_risk="high", budget_remaining_percent=10.0)
+    html = viewer_client.get("/").content.decode()
+    assert "<b>Checkout" not in html
+    escaped = "&lt;b&gt;Checkout&lt;/b&gt; &amp; co"
+    for table in ("service", "incident", "slo"):
+        assert re.search(rf'<tr data-{table}="[^"]+">.*?>{escaped}</a>', html, flags=re.DOTALL)
+    assert "&quot;Quoted&quot; &lt;title&gt;" in row(
+        html, "incident", str(Incident.objects.get().pk)
+    )
 
 
 # --- cost ---------------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 
-from noc.formatting import duration_label, optional_percent
+from noc.formatting import duration_label
 from services.choices import ServiceStatus
-from web import charts, sections
+from web import charts, sections, tables
 from web.access import reader_required
 from web.queries import dashboard
 
@@ -73,10 +73,12 @@ def dashboard_context(board: dashboard.OperatorDashboard) -> dict[str, Any]:
         "status_links": {
             status: "?" + urlencode({**query, "status": status}) for status in ServiceStatus.values
         },
-        "service_rows": [_service_row(line) for line in board.services],
+        "service_rows": tables.service_rows(board.services, now=board.now),
         "checks_chart": _checks_chart(board),
-        "slo_rows": [_slo_row(slo) for slo in board.slos_at_risk],
-        "incident_rows": board.active_incidents,
+        "slo_rows": tables.slo_rows(board.slos_at_risk),
+        "slos_shown": len(board.slos_at_risk),
+        "incident_rows": tables.incident_rows(board.active_incidents, now=board.now),
+        "incidents_shown": len(board.active_incidents),
         "incidents_not_shown": board.active_incidents_total - len(board.active_incidents),
         "slos_not_shown": board.slos_at_risk_total - len(board.slos_at_risk),
         "mtta": duration_label(board.stats["mtta_minutes"]["mean"]),
@@ -105,20 +107,6 @@ def _page_links(board: dashboard.OperatorDashboard, query: dict[str, str]) -> di
     if board.filters.page < board.pages:
         links["next"] = "?" + urlencode({**query, **status, "page": board.filters.page + 1})
     return links
-
-
-def _slo_row(slo) -> dict[str, Any]:
-    return {"slo": slo, "bar": charts.budget_bar(slo.budget_remaining_percent)}
-
-
-def _service_row(line: dashboard.ServiceLine) -> dict[str, Any]:
-    label = f"{line.service.name}: average response time per hour, last 24 h"
-    return {
-        "service": line.service,
-        # Rounded down, as the status page's cells are: 99.899 never reads 99.90.
-        "uptime": optional_percent(line.uptime_24h_percent),
-        "sparkline": charts.sparkline(line.response_times, label=label),
-    }
 
 
 def _checks_chart(board: dashboard.OperatorDashboard) -> str:
