@@ -28,7 +28,10 @@ def to_decimal(value: Number, places: int = PLACES) -> Decimal:
 
 def rounded(value: Number, places: int = PLACES) -> float:
     """As to_decimal, as the float closest to it (which prints as that decimal)."""
-    return float(to_decimal(value, places))
+    numerator, denominator = value.as_integer_ratio()
+    units = (2 * abs(numerator) * 10**places + denominator) // (2 * denominator)
+    # int / int is correctly rounded, as float(Decimal) is: the same float, without a Decimal.
+    return (units if numerator >= 0 else -units) / 10**places
 
 
 def percent(part: Number, whole: Number, places: int = PLACES) -> float | None:

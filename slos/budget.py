@@ -49,6 +49,15 @@ ROLLING = {
 CLEAR_RATIO = 0.5
 
 
+class _Ratio(tuple):
+    """n / d (d > 0) left unreduced: what to_decimal and rounded need, without Fraction's gcd
+    on every step."""
+
+    def as_integer_ratio(self) -> tuple[int, int]:
+        return self[0], self[1]
+
+
+@functools.lru_cache(maxsize=1024)
 def objective_for(sli_type: str, target: Number) -> Fraction:
     """The share of good checks promised: target / 100, or for an error rate (whose target is
     the maximum percent of failed checks) 1 − target / 100."""
@@ -60,15 +69,22 @@ def meets(good: Number, total: Number, objective: Number) -> bool | None:
     """Whether good / total reaches the objective, exactly; None without data."""
     if not total:
         return None
-    return exact(good) >= exact(objective) * exact(total)
+    # good / total ≥ objective, in integers (denominators are positive)
+    good_n, good_d = good.as_integer_ratio()
+    total_n, total_d = total.as_integer_ratio()
+    objective_n, objective_d = objective.as_integer_ratio()
+    return good_n * total_d * objective_d >= objective_n * total_n * good_d
 
 
 def sli_percent(good: Number, total: Number, sli_type: str) -> float | None:
     """The SLI as an SLO reports it: percent good, or for an error rate percent failed."""
     if not total:
         return None
-    ratio = exact(good) / exact(total)
-    return rounded(100 * (1 - ratio if sli_type == "error_rate" else ratio))
+    good_n, good_d = good.as_integer_ratio()
+    total_n, total_d = total.as_integer_ratio()
+    good_share, whole = good_n * total_d, good_d * total_n  # good / total = good_share / whole
+    share = whole - good_share if sli_type == "error_rate" else good_share
+    return rounded(_Ratio((100 * share, whole)))
 
 
 @dataclass(frozen=True)
@@ -130,15 +146,9 @@ def window_length(window: str, now: datetime, tz: ZoneInfo) -> timedelta:
     return end - start
 
 
+@functools.lru_cache(maxsize=1024)
 def budget_minutes(objective: Number, window_minutes: Number) -> Fraction:
     return (1 - exact(objective)) * exact(window_minutes)
-
-
-class _Ratio(tuple):
-    """n / d left unreduced: what to_decimal needs, without Fraction's gcd on every step."""
-
-    def as_integer_ratio(self) -> tuple[int, int]:
-        return self[0], self[1]
 
 
 def burn_rate(bad: Number, total: Number, objective: Number) -> float | None:
@@ -161,30 +171,44 @@ class Budget:
     total: Number
     used: Number
 
-    @property
+    # Each figure computed once (the evaluation, its history row and the cache all read them).
+    @functools.cached_property
     def total_minutes(self) -> float:
         return rounded(self.total)
 
-    @property
+    @functools.cached_property
     def used_minutes(self) -> float:
         return rounded(self.used)
 
-    @property
+    @functools.cached_property
     def remaining_minutes(self) -> float:
         return float(to_decimal(self.total) - to_decimal(self.used))
 
     def used_percent_decimal(self, places: int = PLACES) -> Decimal:
+        if places == PLACES:
+            return self._used_percent
+        return self._percent_of_total(places)
+
+    @functools.cached_property
+    def _used_percent(self) -> Decimal:
+        return self._percent_of_total(PLACES)
+
+    def _percent_of_total(self, places: int) -> Decimal:
         if not self.total:
             return Decimal(100)
-        return to_decimal(100 * exact(self.used) / exact(self.total), places)
+        used_n, used_d = self.used.as_integer_ratio()
+        total_n, total_d = self.total.as_integer_ratio()
+        if total_n < 0:
+            total_n, total_d = -total_n, -total_d
+        return to_decimal(_Ratio((100 * used_n * total_d, used_d * total_n)), places)
 
-    @property
+    @functools.cached_property
     def used_percent(self) -> float:
-        return float(self.used_percent_decimal())
+        return float(self._used_percent)
 
-    @property
+    @functools.cached_property
     def remaining_percent(self) -> float:
-        return float(100 - self.used_percent_decimal())
+        return float(100 - self._used_percent)
 
 
 def budget_spent(
@@ -195,11 +219,20 @@ def budget_spent(
     rolling, so the budget runs out exactly when the SLI crosses the target, however often the
     service is checked); timeslices: bad minutes."""
     total_budget = budget_minutes(objective, window_minutes)
-    bad = max(exact(total) - exact(good), Fraction(0))
+    # In integers, one Fraction at the end (its gcd once): bad = max(total − good, 0).
+    good_n, good_d = good.as_integer_ratio()
+    total_n, total_d = total.as_integer_ratio()
+    bad_n, bad_d = max(total_n * good_d - good_n * total_d, 0), total_d * good_d
     if timeslices:
-        return Budget(total=total_budget, used=bad)
-    used = bad / exact(total) * max(exact(elapsed_minutes), Fraction(0)) if total else Fraction(0)
-    return Budget(total=total_budget, used=used)
+        return Budget(total=total_budget, used=Fraction(bad_n, bad_d))
+    if not total:
+        return Budget(total=total_budget, used=Fraction(0))
+    # bad / total × the elapsed minutes (none before the window starts)
+    elapsed_n, elapsed_d = elapsed_minutes.as_integer_ratio()
+    elapsed_n = max(elapsed_n, 0)
+    return Budget(
+        total=total_budget, used=Fraction(bad_n * total_d * elapsed_n, bad_d * total_n * elapsed_d)
+    )
 
 
 def violation_risk(remaining_percent: float, burn: float | None) -> str:

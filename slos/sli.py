@@ -22,6 +22,7 @@ Minutes without any check are counted and reported, never guessed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -171,19 +172,21 @@ def _kept_range_columns(prefix: str, bands: tuple[str, str, str], columns) -> li
     ]
 
 
+@functools.cache
+def _columns_of(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of a range's count and histogram columns (formatted once, not per row)."""
+    counts = tuple(f"{prefix}_{c}" for c in ("n_up", "n_degraded", "n_down", "minutes", "good"))
+    return counts, tuple(f"{prefix}_le_{ms}" for ms in LATENCY_BUCKETS_MS)
+
+
 def _sums_from(row: dict, prefix: str) -> Sums:
-    if f"{prefix}_le_50" in row:
-        le = {ms: row[f"{prefix}_le_{ms}"] for ms in LATENCY_BUCKETS_MS}
+    counts, histogram = _columns_of(prefix)
+    if histogram[0] in row:
+        le = dict(zip(LATENCY_BUCKETS_MS, map(row.__getitem__, histogram), strict=True))
     else:
         le = NO_HISTOGRAM  # not read: not a latency SLO
-    return Sums(
-        n_up=row[f"{prefix}_n_up"],
-        n_degraded=row[f"{prefix}_n_degraded"],
-        n_down=row[f"{prefix}_n_down"],
-        le=le,
-        minutes=row[f"{prefix}_minutes"],
-        good_minutes=row[f"{prefix}_good"],
-    )
+    n_up, n_degraded, n_down, minutes, good = map(row.__getitem__, counts)
+    return Sums(n_up, n_degraded, n_down, le, minutes, good)
 
 
 def _targets_cte() -> str:
@@ -534,73 +537,80 @@ def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[st
         names = ("head_slos", "head_services", "head_from", "head_to")
         columns = zip(*segments, strict=True)
         head_rows = _fetch(_head_query(), dict(zip(names, map(list, columns), strict=True)))
+    readings = _reader(now, kept_minutes, kept_hours, kept_mins)
     return {
-        t.slo_id: _readings(
-            t,
-            minutes.get(t.slo_id),
-            hours.get(t.slo_id),
-            head_rows.get(t.slo_id),
-            now,
-            kept_hours,
-            kept_mins,
-            kept_minutes,
-        )
+        t.slo_id: readings(t, minutes.get(t.slo_id), hours.get(t.slo_id), head_rows.get(t.slo_id))
         for t in targets
     }
 
 
-def _readings(
-    target: Target,
-    minute_row: dict | None,
-    hour_row: dict | None,
-    head_row: dict | None,
+EMPTY = Sums(le=NO_HISTOGRAM)  # shared: never changed in place
+
+
+def _plus_kept(sums: Sums, kept: Vector | None, latency: bool) -> Sums:
+    """What was read of a range plus the kept sums before it (when some are)."""
+    if kept is None:
+        return sums
+    le = sums.le
+    if latency:  # (others are read without a histogram, as the queries read them)
+        le = {ms: le.get(ms, 0) + kept[i] for i, ms in enumerate(LATENCY_BUCKETS_MS, 5)}
+    return Sums(
+        sums.n_up + kept[0], sums.n_degraded + kept[1], sums.n_down + kept[2], le,
+        sums.minutes + kept[3], sums.good_minutes + kept[4],
+    )  # fmt: skip
+
+
+def _reader(
     now: datetime,
-    kept_hours: dict[tuple[str, datetime], Vector] | None = None,
-    kept_minutes: dict[tuple[str, datetime], Vector] | None = None,
-    fresh: datetime | None = None,
-) -> Readings:
-    empty = Sums(le=NO_HISTOGRAM)
+    fresh: datetime | None,
+    kept_hours: dict[tuple[str, datetime], Vector],
+    kept_minutes: dict[tuple[str, datetime], Vector],
+):
+    """A function giving one target's readings from its rows and the kept sums. What all
+    targets share (where each lookback starts and which kept sums it continues) is worked out
+    here, once."""
+    tail_block = _kept_minute_start(now.replace(minute=0, second=0, microsecond=0), fresh)
+    # (lookback, its columns' prefix, summed per minute, its kept sums' start)
+    ranges = [
+        (lb, f"lb{_seconds(lb)}", True, _kept_minute_start(now - lb, fresh))
+        if lb <= SHORT
+        else (lb, f"lb{_seconds(lb)}", False, _hour_floor(now - lb))
+        for lb in LOOKBACKS
+    ]
 
-    def plus_kept(sums: Sums, kept: dict | None, start: datetime | None) -> Sums:
-        v = kept.get((target.service_id, start)) if kept and start else None
-        if v is None:
-            return sums
-        le = sums.le
-        if target.latency:  # (others are read without a histogram, as the queries read them)
-            le = {ms: le.get(ms, 0) + v[i] for i, ms in enumerate(LATENCY_BUCKETS_MS, 5)}
-        return Sums(
-            sums.n_up + v[0], sums.n_degraded + v[1], sums.n_down + v[2], le,
-            sums.minutes + v[3], sums.good_minutes + v[4],
-        )  # fmt: skip
+    def m(row: dict | None, prefix: str, service: str, block, latency: bool) -> Sums:
+        """The minute sums of a range whose kept sums start at `block`: what was read (the
+        minutes after the kept sums, less those between their start and the range's), plus
+        the kept sums."""
+        sums = _sums_from(row, prefix) if row else EMPTY
+        kept = kept_minutes.get((service, block)) if block is not None else None
+        return _plus_kept(sums, kept, latency)
 
-    def m(prefix: str, start: datetime) -> Sums:
-        """The minute sums of a range starting at `start`: what was read (the minutes after
-        the kept sums, less those between their start and the range's), plus the kept sums."""
-        sums = _sums_from(minute_row, prefix) if minute_row else empty
-        return plus_kept(sums, kept_minutes, _kept_minute_start(start, fresh))
-
-    def h(prefix: str, start: datetime) -> Sums:
+    def h(row: dict | None, prefix: str, service: str, start: datetime, latency: bool) -> Sums:
         """The hourly sums of a range starting at `start`: what was read, plus the kept sums
         of the hours before what was read."""
-        sums = _sums_from(hour_row, prefix) if hour_row else empty
-        return plus_kept(sums, kept_hours, start)
+        sums = _sums_from(row, prefix) if row else EMPTY
+        return _plus_kept(sums, kept_hours.get((service, start)), latency)
 
-    tail = m("tail", now.replace(minute=0, second=0, microsecond=0))
-    lookbacks = {}
-    for lb in LOOKBACKS:
-        key = f"lb{_seconds(lb)}"
-        if lb <= SHORT:
-            lookbacks[lb] = m(key, now - lb)
+    def readings(target: Target, minute_row, hour_row, head_row) -> Readings:
+        service, latency = target.service_id, target.latency
+        tail = m(minute_row, "tail", service, tail_block, latency)
+        lookbacks = {
+            lb: m(minute_row, prefix, service, start, latency)
+            if short
+            else h(hour_row, prefix, service, start, latency).add(tail)
+            for lb, prefix, short, start in ranges
+        }
+        if now - target.window_start > SHORT:
+            window = h(hour_row, "win", service, _hour_start(target), latency).add(tail)
+            if head_row:
+                window = window.add(_sums_from(head_row, "head"))
         else:
-            lookbacks[lb] = h(key, _hour_floor(now - lb)).add(tail)
-    long_window = now - target.window_start > SHORT
-    if long_window:
-        window = h("win", _hour_start(target)).add(tail)
-    else:
-        window = m("win", target.window_start)
-    if long_window and head_row:
-        window = window.add(_sums_from(head_row, "head"))
-    return Readings(window=window, lookbacks=lookbacks)
+            block = _kept_minute_start(target.window_start, fresh)
+            window = m(minute_row, "win", service, block, latency)
+        return Readings(window=window, lookbacks=lookbacks)
+
+    return readings
 
 
 # --- kept sums -----------------------------------------------------------------------------------
@@ -684,24 +694,20 @@ def _needed_hours(targets: list[Target], now: datetime, upto: datetime) -> dict[
     return needed
 
 
-def _minute_starts(target: Target, now: datetime) -> list[datetime]:
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    starts = [now - lb for lb in LOOKBACKS if lb <= SHORT]
-    starts.append(hour)
-    if now - target.window_start <= SHORT:
-        starts.append(target.window_start)
-    return starts
-
-
 def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> dict[tuple, bool]:
     """(service, block) → latency histogram needed, for every minute range whose start's
-    block is kept."""
+    block is kept: the short lookbacks', the current hour's (all targets), and windows of at
+    most 6 h so far."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    starts = [*(now - lb for lb in LOOKBACKS if lb <= SHORT), hour]
+    common = [b for start in starts if (b := _kept_minute_start(start, fresh)) is not None]
     needed: dict[tuple, bool] = {}
     for t in targets:
-        for start in _minute_starts(t, now):
-            if (block := _kept_minute_start(start, fresh)) is not None:
-                key = (t.service_id, block)
-                needed[key] = needed.get(key, False) or t.latency
+        block = _kept_minute_start(t.window_start, fresh)
+        blocks = [*common, block] if block is not None and now - t.window_start <= SHORT else common
+        for block in blocks:
+            key = (t.service_id, block)
+            needed[key] = needed.get(key, False) or t.latency
     return needed
 
 
