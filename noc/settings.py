@@ -530,6 +530,13 @@ LOG_MAX_LINE_BYTES = env.int("LOG_MAX_LINE_BYTES", default=65_536)
 LOG_MAX_ATTRIBUTES = env.int("LOG_MAX_ATTRIBUTES", default=64)
 LOG_SHIP = env.bool("LOG_SHIP", default=False)
 LOG_INDEX_PREFIX = env.str("LOG_INDEX_PREFIX", default="noc-logs")
+# Where the PostgreSQL log store keeps its pg_trgm index (substring search): on the days past
+# (closed partitions, built by the maintenance task), on every day, or nowhere.
+LOG_TRIGRAM_INDEX = env.str("LOG_TRIGRAM_INDEX", default="closed")
+if LOG_TRIGRAM_INDEX not in {"closed", "all", "off"}:
+    raise ImproperlyConfigured(
+        f"LOG_TRIGRAM_INDEX must be closed, all or off, not {LOG_TRIGRAM_INDEX!r}"
+    )
 if LOG_SHIP:
     LOGGING["handlers"]["ship"] = {
         "class": "observability.logs.shipping.ShippingHandler",

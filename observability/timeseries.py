@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 
-from noc.timeseries.registry import TimeSeriesTable, register
+from noc.timeseries.registry import PartitionIndex, TimeSeriesTable, register
 from noc.timeseries.rollups import Rollup
 from noc.timeseries.rollups import register as register_rollup
 
@@ -110,11 +110,21 @@ DAILY_TABLE = register(
 )
 
 # Log lines (the PostgreSQL log store): daily partitions or chunks, dropped past the retention.
+# The trigram index (substring search) is kept per partition, by default on the days past
+# only: on the day being written it would cost ingestion two thirds of its rate
+# (bench/RESULTS.md, "Logs").
+MESSAGE_TRIGRAMS = PartitionIndex(
+    suffix="message_trgm",
+    method="gin (message gin_trgm_ops)",
+    on=settings.LOG_TRIGRAM_INDEX,
+    extension="pg_trgm",
+)
 LOG_LINES = register(
     TimeSeriesTable(
         table="observability_logline",
         partition=timedelta(days=1),
         retention=timedelta(days=settings.LOG_RETENTION_DAYS),
+        partition_indexes=(MESSAGE_TRIGRAMS,),
     )
 )
 

@@ -15,11 +15,14 @@ REFRESH_PROC = "policy_refresh_continuous_aggregate"
 def maintain(spec: TimeSeriesTable) -> dict:
     kind = backend.table_backend_of(connection, spec.table)
     if kind == backend.NATIVE:
-        return {
+        done = {
             "backend": kind,
             "created": partitions.ensure_ahead(spec),
             "dropped": partitions.drop_expired(spec),
         }
+        if spec.partition_indexes:
+            done["indexes"] = partitions.keep_indexes(spec)
+        return done
     if kind == backend.TIMESCALE:
         apply_timescale_policies(spec)
         return {"backend": kind}

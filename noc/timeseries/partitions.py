@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from noc.timeseries.registry import TimeSeriesTable
+from noc.timeseries.registry import PartitionIndex, TimeSeriesTable
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,80 @@ def drop_expired(spec: TimeSeriesTable, now: datetime | None = None) -> list[str
                 cursor.execute(f'DROP TABLE IF EXISTS "{partition.name}"')
             dropped.append(partition.name)
     return dropped
+
+
+# --- indexes kept per partition ------------------------------------------------------------------
+
+
+def index_name(partition: Partition, index: PartitionIndex) -> str:
+    return f"{partition.name}_{index.suffix}"
+
+
+def wants_index(partition: Partition, index: PartitionIndex, now: datetime) -> bool:
+    return index.on == "all" or (index.on == "closed" and partition.end <= now)
+
+
+def keep_indexes(spec: TimeSeriesTable, now: datetime | None = None,
+                 using=connection) -> dict[str, list[str]]:  # fmt: skip
+    """Build each partition index where its policy wants it and drop it where not. Outside a
+    transaction both are CONCURRENTLY (writes to the partition go on); a build a stopped run
+    left invalid is dropped and made again."""
+    now = now or datetime.now(UTC)
+    done: dict[str, list[str]] = {"built": [], "dropped": []}
+    for index in spec.partition_indexes:
+        if index.extension and not _has_extension(index.extension, using):
+            continue
+        present = _indexes_present(spec, index, using)
+        for partition in existing(spec, using):
+            name = index_name(partition, index)
+            if wants_index(partition, index, now):
+                if present.get(name) is True:
+                    continue
+                if name in present:
+                    _drop_index(name, using)
+                _build_index(name, partition, index, using)
+                done["built"].append(name)
+            elif name in present:
+                _drop_index(name, using)
+                done["dropped"].append(name)
+    return done
+
+
+def _concurrently(using) -> str:
+    return "" if using.in_atomic_block else " CONCURRENTLY"
+
+
+def _build_index(name: str, partition: Partition, index: PartitionIndex, using) -> None:
+    with using.cursor() as cursor:
+        cursor.execute(
+            f'CREATE INDEX{_concurrently(using)} IF NOT EXISTS "{name}" '
+            f'ON "{partition.name}" USING {index.method}'
+        )
+
+
+def _drop_index(name: str, using) -> None:
+    with using.cursor() as cursor:
+        cursor.execute(f'DROP INDEX{_concurrently(using)} IF EXISTS "{name}"')
+
+
+def _indexes_present(spec: TimeSeriesTable, index: PartitionIndex, using) -> dict[str, bool]:
+    """The partition indexes of this kind that exist, by name: whether each is valid."""
+    with using.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_inherits h "
+            "JOIN pg_class p ON p.oid = h.inhparent "
+            "JOIN pg_index i ON i.indrelid = h.inhrelid "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE p.relname = %s AND pg_table_is_visible(p.oid)",
+            [spec.table],
+        )
+        rows = cursor.fetchall()
+    prefix, suffix = f"{spec.table}_p", f"_{index.suffix}"
+    return {name: valid for name, valid in rows if name.startswith(prefix)
+            and name.endswith(suffix)}  # fmt: skip
+
+
+def _has_extension(name: str, using) -> bool:
+    with using.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [name])
+        return cursor.fetchone() is not None

@@ -7,6 +7,19 @@ from datetime import timedelta
 
 
 @dataclass(frozen=True)
+class PartitionIndex:
+    """An index the maintenance task keeps on each native partition instead of the table: on
+    the closed partitions only (`on="closed"`, those whose range has passed, so rows written
+    into the current one do not pay for it), on all of them (`"all"`), or on none (`"off"`:
+    the task drops it where it was built). Named `<partition>_<suffix>`."""
+
+    suffix: str
+    method: str  # what follows USING, e.g. "gin (message gin_trgm_ops)"
+    on: str = "closed"
+    extension: str = ""  # kept only where this extension is installed
+
+
+@dataclass(frozen=True)
 class TimeSeriesTable:
     table: str
     time_column: str = "time"
@@ -18,6 +31,7 @@ class TimeSeriesTable:
     # Rollups that read this table: refreshed natively by a beat task, continuous aggregates
     # on timescale.
     rollups: tuple[str, ...] = field(default_factory=tuple)
+    partition_indexes: tuple[PartitionIndex, ...] = ()  # native only
 
 
 TABLES: dict[str, TimeSeriesTable] = {}

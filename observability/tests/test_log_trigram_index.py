@@ -1,0 +1,138 @@
+"""The log lines' trigram index (substring search) kept per partition as LOG_TRIGRAM_INDEX says:
+on the days past (the default), on every day, or on none; substring search finds the same
+lines whichever partitions carry it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from noc.timeseries import backend, partitions
+from noc.timeseries.maintenance import maintain
+from observability.logs.postgres import PostgresLogStore
+from observability.logs.query import LogQuery, parse
+from observability.tests.logs_fixtures import record
+from observability.timeseries import LOG_LINES, MESSAGE_TRIGRAMS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def native_with_trigrams():
+    if backend.table_backend_of(connection, LOG_LINES.table) != backend.NATIVE:
+        pytest.skip("per-partition indexes are kept on native partitions only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        if cursor.fetchone() is None:
+            pytest.skip("pg_trgm is not installed on this server")
+
+
+def kept(on: str):
+    return replace(LOG_LINES, partition_indexes=(replace(MESSAGE_TRIGRAMS, on=on),))
+
+
+def indexed_days() -> set:
+    """The days whose partition has a valid trigram index."""
+    present = partitions._indexes_present(LOG_LINES, MESSAGE_TRIGRAMS, connection)
+    return {
+        p.start.date()
+        for p in partitions.existing(LOG_LINES)
+        if present.get(partitions.index_name(p, MESSAGE_TRIGRAMS))
+    }
+
+
+def table_trigram_index() -> list[tuple[str, bool]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+            "WHERE indrelid = %s::regclass AND indexrelid::regclass::text = 'logline_message_trgm'",
+            [LOG_LINES.table],
+        )
+        return cursor.fetchall()
+
+
+def today() -> datetime:
+    return partitions.floor(datetime.now(UTC), timedelta(days=1))
+
+
+def test_by_default_the_days_past_have_the_index_and_today_does_not():
+    maintain(kept("closed"))
+    days = indexed_days()
+    assert (today() - timedelta(days=1)).date() in days
+    assert today().date() not in days
+    assert (today() + timedelta(days=1)).date() not in days
+    assert table_trigram_index() == []  # nothing on the table: writes to today skip it
+
+
+def test_the_setting_builds_it_everywhere_or_drops_it_everywhere():
+    assert maintain(kept("all"))["indexes"]["built"]
+    assert today().date() in indexed_days()
+    report = maintain(kept("off"))["indexes"]
+    assert report["dropped"] and not report["built"]
+    assert indexed_days() == set()
+    maintain(kept("closed"))
+    assert today().date() not in indexed_days()
+    assert (today() - timedelta(days=1)).date() in indexed_days()
+
+
+def test_an_index_a_stopped_build_left_invalid_is_made_again():
+    maintain(kept("closed"))
+    yesterday = next(p for p in partitions.existing(LOG_LINES) if p.end == today())
+    name = partitions.index_name(yesterday, MESSAGE_TRIGRAMS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass", [name]
+        )
+    assert yesterday.start.date() not in indexed_days()
+    assert maintain(kept("closed"))["indexes"]["built"] == [name]
+    assert yesterday.start.date() in indexed_days()
+
+
+@pytest.mark.parametrize("on", ["closed", "all", "off"])
+def test_substrings_are_found_today_and_on_days_past_whatever_carries_the_index(application, on):
+    maintain(kept(on))
+    PostgresLogStore().write([
+        record(application, "charged card-4242 today", minutes_ago=5),
+        record(application, "charged card-9999 today", minutes_ago=4),
+        record(application, "charged card-4242 two days ago", minutes_ago=2 * 24 * 60),
+        record(application, "charged CARD-4242 yesterday", minutes_ago=24 * 60 + 30),
+    ])  # fmt: skip
+    now = datetime.now(UTC)
+    query = LogQuery(terms=parse("*card-4242*"), since=now - timedelta(days=3), until=now)
+    assert [hit.message for hit in PostgresLogStore().search(query).hits] == [
+        "charged card-4242 today",
+        "charged CARD-4242 yesterday",
+        "charged card-4242 two days ago",
+    ]
+
+
+def test_a_closed_day_is_searched_through_its_index():
+    maintain(kept("closed"))
+    yesterday = next(p for p in partitions.existing(LOG_LINES) if p.end == today())
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # an empty partition is cheap to scan
+        cursor.execute(
+            f'EXPLAIN SELECT uid FROM "{yesterday.name}" WHERE message ILIKE %s', ["%card-42%"]
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert partitions.index_name(yesterday, MESSAGE_TRIGRAMS) in plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_the_index_both_ways_on_a_populated_table(application):
+    PostgresLogStore().write([
+        record(application, f"line {i} of the populated table", minutes_ago=i * 60)
+        for i in range(40)
+    ])  # fmt: skip
+    executor = MigrationExecutor(connection)
+    executor.migrate([("observability", "0004_spans")])
+    assert table_trigram_index() == [("logline_message_trgm", True)]  # every partition attached
+    latest = ("observability", "0005_log_trigram_index_per_partition")
+    MigrationExecutor(connection).migrate([latest])
+    assert table_trigram_index() == []
+    assert (today() - timedelta(days=1)).date() in indexed_days()
+    assert today().date() not in indexed_days()
