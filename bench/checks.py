@@ -241,11 +241,22 @@ def watch(processes: dict, args: argparse.Namespace, tmp: Path):
         def stages() -> dict[str, float]:
             proc.wait(timeout=args.profile_seconds + 60)
             counts: dict[str, int] = {}
+            others: dict[str, int] = {}
             for line in out.read_text().splitlines() if out.exists() else []:
                 stack, _, n = line.rpartition(" ")
-                counts[stage_of(stack)] = counts.get(stage_of(stack), 0) + int(n)
+                stage = stage_of(stack)
+                counts[stage] = counts.get(stage, 0) + int(n)
+                if stage.startswith("other"):
+                    # Where "other" is spent: the outermost frame of ours or a library's
+                    # below the pool's own loop, and the innermost frame.
+                    frames = stack.split(";")
+                    key = f"{frames[-1].strip()} ← {frames[min(len(frames) - 1, 12)].strip()}"
+                    others[key] = others.get(key, 0) + int(n)
             total = sum(counts.values()) or 1
-            return {stage: n / total for stage, n in counts.items()}
+            shares = {stage: n / total for stage, n in counts.items()}
+            shares["_other_top"] = sorted(others.items(), key=lambda kv: -kv[1])[:8]
+            shares["_total"] = total
+            return shares
 
         return stages
 
@@ -445,13 +456,18 @@ def cpu_lines(sustained: dict) -> list[str]:
     ]
     if sustained["stages"]:
         worker = per_check["worker"]
+        stages = dict(sustained["stages"])
+        other_top, total = stages.pop("_other_top"), stages.pop("_total")
         lines.append(
             "  worker by stage (py-spy --gil shares × worker CPU): "
             + ", ".join(
                 f"{stage} {share:.0%} = {share * worker:.3f} ms"
-                for stage, share in sorted(sustained["stages"].items(), key=lambda kv: -kv[1])
+                for stage, share in sorted(stages.items(), key=lambda kv: -kv[1])
             )
         )
+        lines += [
+            f"    other: {n / total:.1%} {frames}" for frames, n in other_top if n / total >= 0.01
+        ]
     rss0, rss1 = sustained["rss_start"], sustained["rss_end"]
     lines.append(
         "RSS at start → end of the window: "

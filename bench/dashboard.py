@@ -411,8 +411,8 @@ class StatusPageRenderer(threading.Thread):
         try:
             while not self.stopped.is_set():
                 began = time.perf_counter()
-                status_page_refresh()
-                self.renders.append(1000 * (time.perf_counter() - began))
+                if status_page_refresh():  # 0: nobody had opened the page yet, not rendered
+                    self.renders.append(1000 * (time.perf_counter() - began))
                 self.stopped.wait(STATUS_PAGE_REFRESH_SECONDS)
         finally:
             connection.close()

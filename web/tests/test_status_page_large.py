@@ -102,11 +102,18 @@ def test_beat_renders_the_page_ahead_so_visitors_never_wait_for_a_render(
 
     service = make_service(name="Site")
     set_status(service, "up")
+    assert tasks.status_page_refresh() == 0  # nobody has looked at the page: nothing rendered
+    assert views.cache.get(views.STATUS_PAGE_CACHE_KEY) is None
+    client.get("/status/")  # a visitor: the page is rendered ahead from now on
+    set_status(service, "degraded")
     assert tasks.status_page_refresh() > 0  # what the worker runs
     with django_assert_num_queries(0):
         first = client.get("/status/").content
-    assert b"Major outage" not in first and b"Site" in first
+    assert b"Degraded performance" in first and b"Site" in first  # the worker's render
     set_status(service, "down")
     tasks.status_page_refresh()
     with django_assert_num_queries(0):
         assert b"Major outage" in client.get("/status/").content
+
+    views.cache.delete(views.STATUS_PAGE_VIEWED_KEY)  # no visit for STATUS_PAGE_VIEWED_SECONDS
+    assert tasks.status_page_refresh() == 0

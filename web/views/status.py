@@ -38,6 +38,11 @@ STATUS_PAGE_CACHE_KEY = "noc:status-page:v4"  # gzip-compressed HTML
 STATUS_FEED_CACHE_KEY = "noc:status-feed:v1"
 STATUS_PAGE_CACHE_SECONDS = 30
 STATUS_PAGE_REFRESH_SECONDS = 20  # web.status_page_refresh, ahead of the cache's expiry
+# The worker renders the page ahead only while someone looks at it: a visit marks it viewed for
+# this long. A page nobody opens (a fleet of 20,000 services has a page of 20,000 rows) costs
+# nothing; the first visit after a quiet spell renders it (or gets the previous render).
+STATUS_PAGE_VIEWED_KEY = "noc:status-page:viewed"
+STATUS_PAGE_VIEWED_SECONDS = 600
 REFRESH_SECONDS = 60
 OFF = ""  # what the cache holds for a page that is off
 # Past this many services, each uptime bar is drawn compact (charts.uptime_bar_compact): a page
@@ -59,6 +64,7 @@ def status_page(request: HttpRequest) -> HttpResponse:
     body = cached_renewed_once(
         STATUS_PAGE_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _compressed_status_page
     )
+    _mark_viewed()
     if body == OFF:
         raise Http404("The status page is off.")
     content_type = "text/html; charset=utf-8"
@@ -209,10 +215,20 @@ def cached(key: str, seconds: int, build: Callable[[], Any]) -> Any:
 STALE_SECONDS = 300
 
 
+def _mark_viewed() -> None:
+    try:
+        cache.add(STATUS_PAGE_VIEWED_KEY, 1, STATUS_PAGE_VIEWED_SECONDS)
+    except Exception:
+        logger.warning("status page: cache unavailable", exc_info=True)
+
+
 def status_page_refresh() -> int:
     """Render the status page into the cache now (beat runs it every STATUS_PAGE_REFRESH_SECONDS
     on a worker, so the web processes never render a page of thousands of services while
-    serving: a render holds its process' GIL for seconds). Returns the cached body's size."""
+    serving: a render holds its process' GIL for seconds), if it was viewed in the last
+    STATUS_PAGE_VIEWED_SECONDS. Returns the cached body's size (0: not rendered)."""
+    if cache.get(STATUS_PAGE_VIEWED_KEY) is None:
+        return 0
     body = _compressed_status_page()
     cache.set(
         STATUS_PAGE_CACHE_KEY,
