@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from accounts.actions import audit_create, audit_delete, audit_update
 from accounts.audit import snapshot
@@ -234,45 +235,69 @@ def _evaluate_all(now: datetime) -> int:
     return len(evaluations)
 
 
-HISTORY = """
-    INSERT INTO slos_slostatus
-        (slo_id, time, sli_type, "window", current_value, target, compliant, good, total,
-         budget_total_minutes, budget_remaining_minutes, budget_used_minutes,
-         budget_used_percent, burn_rate, violation_risk, minutes_without_data)
-    SELECT * FROM unnest(@varchar@, @timestamptz@, @varchar@, @varchar@,
-        @float8@, @float8@, @bool@, @float8@, @float8@, @float8@,
-        @float8@, @float8@, @float8@, @float8@, @varchar@, @float8@)
+HISTORY_COLUMNS = (
+    ("slo_id", "varchar"), ("time", "timestamptz"), ("sli_type", "varchar"),
+    ('"window"', "varchar"), ("current_value", "float8"), ("target", "float8"),
+    ("compliant", "bool"), ("good", "float8"), ("total", "float8"),
+    ("budget_total_minutes", "float8"), ("budget_remaining_minutes", "float8"),
+    ("budget_used_minutes", "float8"), ("budget_used_percent", "float8"),
+    ("burn_rate", "float8"), ("violation_risk", "varchar"), ("minutes_without_data", "float8"),
+)  # fmt: skip
+HISTORY_COPY = (
+    f"COPY slos_slostatus ({', '.join(name for name, _ in HISTORY_COLUMNS)}) "
+    "FROM STDIN (FORMAT BINARY)"
+)
+# When the minute already has rows (evaluated twice, or by two workers one after the other).
+HISTORY = f"""
+    INSERT INTO slos_slostatus ({", ".join(name for name, _ in HISTORY_COLUMNS)})
+    SELECT * FROM unnest({", ".join(f"@{kind}@" for _, kind in HISTORY_COLUMNS)})
     ON CONFLICT (slo_id, time) DO NOTHING
 """
 
 
 def _f(value) -> float | None:
-    """Floats, as the float8 arrays read them."""
+    """Floats, as the float8 columns take them."""
     return None if value is None else float(value)
 
 
-def _write_history(evaluations: list[Evaluation], now: datetime) -> None:
-    rows = [
+def _history_rows(evaluations: list[Evaluation], now: datetime) -> list[tuple]:
+    return [
         (
-            e.slo.id, now, e.slo.sli_type, e.slo.window, _f(e.value), _f(e.slo.target),
-            e.compliant, _f(e.good), _f(e.total), _f(e.budget.total_minutes),
-            _f(e.budget.remaining_minutes), _f(e.budget.used_minutes), _f(e.budget.used_percent),
-            _f(e.burn), e.risk, _f(e.minutes_without_data),
+            e.slo.id, now, e.slo.sli_type, e.slo.window, _f(e.value), float(e.slo.target),
+            e.compliant, float(e.good), float(e.total), e.budget.total_minutes,
+            e.budget.remaining_minutes, e.budget.used_minutes, e.budget.used_percent,
+            _f(e.burn), e.risk, float(e.minutes_without_data),
         )
         for e in evaluations
     ]  # fmt: skip
+
+
+def _write_history(evaluations: list[Evaluation], now: datetime) -> None:
+    """One row per SLO for the minute, by binary COPY (plain inserts, nothing to parse); a
+    minute that already has rows takes the INSERT that skips them."""
+    rows = _history_rows(evaluations, now)
     if not rows:
         return
-    columns = [list(column) for column in zip(*rows, strict=True)]
     try:
         with transaction.atomic(), connection.cursor() as cursor:
+            _copy_history(cursor, rows)
+    except (IntegrityError, UniqueViolation):
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        with connection.cursor() as cursor:
             sli.execute(cursor, HISTORY, columns)
     except Exception as exc:
         if "no partition of relation" not in str(exc):
             raise
         partitions.ensure(SLO_HISTORY, now, now + timedelta(seconds=1))
-        with connection.cursor() as cursor:
-            sli.execute(cursor, HISTORY, columns)
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy_history(cursor, rows)
+
+
+def _copy_history(cursor, rows: list[tuple]) -> None:
+    with cursor.cursor.copy(HISTORY_COPY) as copy:
+        copy.set_types([kind for _, kind in HISTORY_COLUMNS])
+        for row in rows:
+            copy.write_row(row)
 
 
 CACHE = """
@@ -317,26 +342,26 @@ def alerts_update(
     length = budget.window_length(slo.window, now, ZoneInfo(slo.time_zone))
     if firing is None:
         firing = {a.rule: a for a in SLOAlert.objects.filter(slo=slo, state=AlertState.FIRING)}
-    rules = budget.rules_for(length)
-    applicable = {rule.name for rule in rules}
-    for name, alert in firing.items():
-        # The window changed (or the rule is gone): the rule is no longer evaluated for this
-        # SLO, so its alert would fire for ever.
-        if name not in applicable:
-            alert_clear(alert=alert, now=now, reason="the rule no longer applies to the window")
-    for rule in rules:
-        long_burn, short_burn = evaluation.burns.get(rule.long), evaluation.burns.get(rule.short)
+    rules = budget.rule_limits(length)  # (rule, fires at, clears under): rule_fires, rule_clears
+    if firing:
+        applicable = {rule.name for rule, _, _ in rules}
+        for name, alert in firing.items():
+            # The window changed (or the rule is gone): the rule is no longer evaluated for
+            # this SLO, so its alert would fire for ever.
+            if name not in applicable:
+                reason = "the rule no longer applies to the window"
+                alert_clear(alert=alert, now=now, reason=reason)
+    burns = evaluation.burns
+    for rule, fires_at, clears_under in rules:
+        long_burn, short_burn = burns.get(rule.long), burns.get(rule.short)
         alert = firing.get(rule.name)
-        if alert is None and budget.rule_fires(rule, length, long_burn, short_burn):
-            alert_fire(
-                slo=slo,
-                rule=rule,
-                window=length,
-                long_burn=long_burn,
-                short_burn=short_burn,
-                now=now,
-            )
-        elif alert is not None and budget.rule_clears(rule, length, long_burn, short_burn):
+        if alert is None:
+            if (long_burn or 0) >= fires_at and (short_burn or 0) >= fires_at:
+                alert_fire(
+                    slo=slo, rule=rule, window=length, long_burn=long_burn,
+                    short_burn=short_burn, now=now,
+                )  # fmt: skip
+        elif (long_burn or 0) < clears_under and (short_burn or 0) < clears_under:
             alert_clear(alert=alert, now=now)
 
 

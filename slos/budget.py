@@ -267,6 +267,16 @@ def rules_for(window: timedelta) -> list[AlertRule]:
     return [rule for rule in RULES if rule.long <= window]
 
 
+@functools.lru_cache(maxsize=64)
+def rule_limits(window: timedelta) -> tuple[tuple[AlertRule, float, float], ...]:
+    """The rules that apply to a window, each with the threshold at which it fires and the
+    limit under which it clears (rule_fires, rule_clears), worked out once per window."""
+    return tuple(
+        (rule, rule.threshold(window), rule.threshold(window) * CLEAR_RATIO)
+        for rule in rules_for(window)
+    )
+
+
 def rule_fires(
     rule: AlertRule, window: timedelta, long_burn: float | None, short_burn: float | None
 ) -> bool:
