@@ -656,16 +656,24 @@ def counting_queries() -> Iterator[list[int]]:
 
 def phases_at(now: datetime) -> dict[str, float]:
     """Query count of slos_evaluate at a minute already evaluated (alerts steady, sums kept),
-    and its steps timed one by one, as it runs them."""
+    and its steps timed one by one, as it runs them (without that minute's history rows, so
+    that they are written again, not skipped)."""
+    from slos import actions
+
+    with counting_queries() as queries:
+        actions.slos_evaluate(now=now)
+    with actions._without_cycle_collection():  # as slos_evaluate runs
+        return {"queries": queries[0], **_steps_at(now)}
+
+
+def _steps_at(now: datetime) -> dict[str, float]:
     from django.db import transaction
 
     from slos import actions, sli
     from slos.choices import AlertState
-    from slos.models import SLO, SLOAlert
+    from slos.models import SLO, SLOAlert, SLOStatus
 
-    with counting_queries() as queries:
-        actions.slos_evaluate(now=now)
-    figures: dict[str, float] = {"queries": queries[0]}
+    figures: dict[str, float] = {}
     state: dict[str, object] = {}
 
     def step(name: str, function: Callable[[], object]) -> None:
@@ -681,6 +689,7 @@ def phases_at(now: datetime) -> dict[str, float]:
         readings = state["read"]
         step("evaluate (Python)", lambda: [actions.evaluate(x, readings[x.id], now) for x in slos])
         evaluations = state["evaluate (Python)"]
+        SLOStatus.objects.filter(time=now).delete()  # (not timed)
         step("history insert", lambda: actions._write_history(evaluations, now))
         step("cache update", lambda: actions._write_cache(evaluations, now))
 

@@ -188,16 +188,6 @@ def _columns_of(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return counts, tuple(f"{prefix}_le_{ms}" for ms in LATENCY_BUCKETS_MS)
 
 
-def _sums_from(row: dict, prefix: str) -> Sums:
-    counts, histogram = _columns_of(prefix)
-    if histogram[0] in row:
-        le = dict(zip(LATENCY_BUCKETS_MS, map(row.__getitem__, histogram), strict=True))
-    else:
-        le = NO_HISTOGRAM  # not read: not a latency SLO
-    n_up, n_degraded, n_down, minutes, good = map(row.__getitem__, counts)
-    return Sums(n_up, n_degraded, n_down, le, minutes, good)
-
-
 def _targets_cte() -> str:
     return (
         "WITH t AS (SELECT * FROM unnest(@varchar:slos@, @varchar:services@, "
@@ -353,8 +343,14 @@ def _hour_floor(moment: datetime) -> datetime:
 def _hour_start(target: Target) -> datetime:
     """Where the window's hourly sum begins: the hour containing its start, or, for an exact
     start, the first whole hour at or after it."""
-    floor = target.window_start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    if target.exact_start and floor < target.window_start:
+    return _first_hour(target.window_start, target.exact_start)
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_hour(window_start: datetime, exact_start: bool) -> datetime:
+    # cached: the SLOs of one rolling window share their start
+    floor = window_start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if exact_start and floor < window_start:
         return floor + HOUR
     return floor
 
@@ -553,20 +549,25 @@ def read(targets: list[Target], now: datetime, *, keep: bool = False) -> dict[st
     }
 
 
-EMPTY = Sums(le=NO_HISTOGRAM)  # shared: never changed in place
-
-
-def _plus_kept(sums: Sums, kept: Vector | None, latency: bool) -> Sums:
-    """What was read of a range plus the kept sums before it (when some are)."""
-    if kept is None:
-        return sums
-    le = sums.le
-    if latency:  # (others are read without a histogram, as the queries read them)
-        le = {ms: le.get(ms, 0) + kept[i] for i, ms in enumerate(LATENCY_BUCKETS_MS, 5)}
-    return Sums(
-        sums.n_up + kept[0], sums.n_degraded + kept[1], sums.n_down + kept[2], le,
-        sums.minutes + kept[3], sums.good_minutes + kept[4],
-    )  # fmt: skip
+def _range_sums(row: dict | None, prefix: str, kept: Vector | None, latency: bool) -> Sums:
+    """One range's sums: what was read of it (its `prefix` columns of the target's row), plus
+    the kept sums before that (when some are)."""
+    if row:
+        counts, histogram = _columns_of(prefix)
+        n_up, n_degraded, n_down, minutes, good = map(row.__getitem__, counts)
+        if histogram[0] in row:
+            le = dict(zip(LATENCY_BUCKETS_MS, map(row.__getitem__, histogram), strict=True))
+        else:
+            le = NO_HISTOGRAM  # not read: not a latency SLO
+    else:
+        n_up = n_degraded = n_down = minutes = good = 0
+        le = NO_HISTOGRAM
+    if kept is not None:
+        n_up, n_degraded, n_down = n_up + kept[0], n_degraded + kept[1], n_down + kept[2]
+        minutes, good = minutes + kept[3], good + kept[4]
+        if latency:  # (others are read without a histogram, as the queries read them)
+            le = {ms: le.get(ms, 0) + kept[i] for i, ms in enumerate(LATENCY_BUCKETS_MS, 5)}
+    return Sums(n_up, n_degraded, n_down, le, minutes, good)
 
 
 def _reader(
@@ -578,45 +579,37 @@ def _reader(
     """A function giving one target's readings from its rows and the kept sums. What all
     targets share (where each lookback starts and which kept sums it continues) is worked out
     here, once."""
+    # A minute range: what was read (the minutes after its kept sums, less those between
+    # their start and the range's) plus the kept sums from the block holding its start. An
+    # hourly range: what was read plus the kept sums of the hours before.
     tail_block = _kept_minute_start(now.replace(minute=0, second=0, microsecond=0), fresh)
-    # (lookback, its columns' prefix, summed per minute, its kept sums' start)
+    # (lookback, its columns' prefix, summed per minute, where its kept sums start)
     ranges = [
         (lb, f"lb{_seconds(lb)}", True, _kept_minute_start(now - lb, fresh))
         if lb <= SHORT
         else (lb, f"lb{_seconds(lb)}", False, _hour_floor(now - lb))
         for lb in LOOKBACKS
     ]
-
-    def m(row: dict | None, prefix: str, service: str, block, latency: bool) -> Sums:
-        """The minute sums of a range whose kept sums start at `block`: what was read (the
-        minutes after the kept sums, less those between their start and the range's), plus
-        the kept sums."""
-        sums = _sums_from(row, prefix) if row else EMPTY
-        kept = kept_minutes.get((service, block)) if block is not None else None
-        return _plus_kept(sums, kept, latency)
-
-    def h(row: dict | None, prefix: str, service: str, start: datetime, latency: bool) -> Sums:
-        """The hourly sums of a range starting at `start`: what was read, plus the kept sums
-        of the hours before what was read."""
-        sums = _sums_from(row, prefix) if row else EMPTY
-        return _plus_kept(sums, kept_hours.get((service, start)), latency)
+    no_block = object()  # a range without kept minute sums: no key has it
 
     def readings(target: Target, minute_row, hour_row, head_row) -> Readings:
         service, latency = target.service_id, target.latency
-        tail = m(minute_row, "tail", service, tail_block, latency)
+        kept_m = kept_minutes.get
+        tail = _range_sums(minute_row, "tail", kept_m((service, tail_block or no_block)), latency)
         lookbacks = {
-            lb: m(minute_row, prefix, service, start, latency)
+            lb: _range_sums(minute_row, prefix, kept_m((service, start or no_block)), latency)
             if short
-            else h(hour_row, prefix, service, start, latency).add(tail)
+            else _range_sums(hour_row, prefix, kept_hours.get((service, start)), latency).add(tail)
             for lb, prefix, short, start in ranges
         }
         if now - target.window_start > SHORT:
-            window = h(hour_row, "win", service, _hour_start(target), latency).add(tail)
+            kept = kept_hours.get((service, _hour_start(target)))
+            window = _range_sums(hour_row, "win", kept, latency).add(tail)
             if head_row:
-                window = window.add(_sums_from(head_row, "head"))
+                window = window.add(_range_sums(head_row, "head", None, latency))
         else:
-            block = _kept_minute_start(target.window_start, fresh)
-            window = m(minute_row, "win", service, block, latency)
+            block = _kept_minute_start(target.window_start, fresh) or no_block
+            window = _range_sums(minute_row, "win", kept_m((service, block)), latency)
         return Readings(window=window, lookbacks=lookbacks)
 
     return readings
