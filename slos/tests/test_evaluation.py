@@ -142,6 +142,20 @@ def test_evaluating_twice_in_a_minute_writes_one_history_row(make_service):
     assert SLOStatus.objects.filter(slo=slo).count() == 1
 
 
+def test_a_minute_evaluated_again_writes_the_rows_it_lacks_and_keeps_the_others(make_service):
+    # The history is written by COPY; a minute that already has rows takes the INSERT that
+    # skips them (here: one SLO was created between the two evaluations).
+    first = make_slo(make_service())
+    actions.slos_evaluate(now=NOW)
+    written = SLOStatus.objects.get(slo=first)
+    second = make_slo(make_service())
+    SLO.objects.filter(pk=first.pk).update(target="99")  # would change the row if rewritten
+    actions.slos_evaluate(now=NOW)
+    assert SLOStatus.objects.filter(time=NOW).count() == 2
+    assert SLOStatus.objects.get(slo=first).target == written.target == 99.9
+    assert SLOStatus.objects.get(slo=second).time == NOW
+
+
 def test_a_latency_slo_counts_checks_under_the_threshold(make_service):
     service = make_service()
     slo = make_slo(service, id="lat", sli_type="latency", latency_threshold_ms=250, target="90")

@@ -280,3 +280,22 @@ def test_slos_evaluate_with_kept_sums_stores_what_a_full_read_gives(fleet):
     actions.slos_evaluate(now=T3)  # nothing kept: every range from the rollups
     assert list(SLO.objects.order_by("id").values_list(*fields)) == warm
     assert SLISums.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        ("varchar", ["a-30d", "svc_1", "x"]),
+        ("int", [1, -2, 30, 0]),
+        ("float8", [0.1, None, 1e-07, 99.9999, 43.2, -0.0]),
+        ("float8", [1.5, 2.25]),
+        ("bool", [True, None, False]),
+        ("timestamptz", [END, None, END - timedelta(days=30)]),
+    ],
+)
+def test_packed_lists_read_back_as_written(db, kind, values):
+    """Lists go to PostgreSQL as one packed text parameter (sli.packed), joined at C speed
+    when all values are of one kind."""
+    with connection.cursor() as cursor:
+        sli.execute(cursor, f"SELECT @{kind}@", [values])
+        assert cursor.fetchone()[0] == values
