@@ -24,6 +24,7 @@ from noc import formatting
 from services.choices import ServiceStatus
 from slos.choices import ViolationRisk
 from web import charts
+from web.queries.dashboard import IncidentRow, ServiceLine, SloRow
 from web.templatetags.console import path
 
 # A page of services draws 100 sparklines; a service's hourly series changes when the rollups
@@ -73,13 +74,13 @@ def _rows(rows: Iterable[str]) -> SafeString:
 # --- services ---------------------------------------------------------------------------------
 
 
-def service_rows(lines: Iterable[Any], *, now: datetime) -> SafeString:
-    """One <tr> per dashboard.ServiceLine: name and link, status, last check, response time,
+def service_rows(lines: Iterable[ServiceLine], *, now: datetime) -> SafeString:
+    """One <tr> per service line: name and link, status, last check, response time,
     24 h uptime and the response-time sparkline."""
     return _rows(_service_row(line, now) for line in lines)
 
 
-def _service_row(line: Any, now: datetime) -> str:
+def _service_row(line: ServiceLine, now: datetime) -> str:
     s = line.service
     name = escape(s.name)
     critical = ' <span class="badge">critical</span>' if s.critical else ""
@@ -99,7 +100,7 @@ def _service_row(line: Any, now: datetime) -> str:
     uptime = escape(formatting.optional_percent(line.uptime_24h_percent))
     return (
         f'\n  <tr data-service="{escape(s.id)}">\n'
-        f'    <td><a href="{escape(path(s.pk, "web:service"))}">{name}</a>{critical}</td>\n'
+        f'    <td><a href="{escape(path(s.id, "web:service"))}">{name}</a>{critical}</td>\n'
         f'    <td><span class="badge badge-{status}">'
         f"{escape(STATUS_LABELS.get(s.status, s.status))}</span></td>\n"
         f'    <td class="hide-narrow">{checked}</td>\n'
@@ -114,17 +115,17 @@ def _service_row(line: Any, now: datetime) -> str:
 # --- active incidents -------------------------------------------------------------------------
 
 
-def incident_rows(incidents: Iterable[Any], *, now: datetime) -> SafeString:
-    """One <tr> per active incident (loaded with its service's name and the acknowledger's
-    username): severity, service, title, status, start and acknowledgement."""
+def incident_rows(incidents: Iterable[IncidentRow], *, now: datetime) -> SafeString:
+    """One <tr> per active incident: severity, service, title, status, start and
+    acknowledgement."""
     return _rows(_incident_row(incident, now) for incident in incidents)
 
 
-def _incident_row(incident: Any, now: datetime) -> str:
+def _incident_row(incident: IncidentRow, now: datetime) -> str:
     severity, status = escape(incident.severity), escape(incident.status)
     if incident.acknowledged_at:
         by = incident.acknowledged_by
-        acknowledged = f"yes, by {escape(by.username)}" if by else "yes"
+        acknowledged = f"yes, by {escape(by)}" if by else "yes"
     else:
         acknowledged = "<strong>no</strong>"
     started = (
@@ -136,7 +137,7 @@ def _incident_row(incident: Any, now: datetime) -> str:
         f'    <td><span class="badge badge-{severity}">'
         f"{escape(SEVERITY_LABELS.get(incident.severity, incident.severity))}</span></td>\n"
         f'    <td><a href="{escape(path(incident.service_id, "web:service"))}">'
-        f"{escape(incident.service.name)}</a></td>\n"
+        f"{escape(incident.service_name)}</a></td>\n"
         f'    <td><a href="{escape(path(incident.pk, "web:incident"))}">'
         f"{escape(incident.title)}</a></td>\n"
         f'    <td><span class="badge badge-{status}">'
@@ -150,24 +151,24 @@ def _incident_row(incident: Any, now: datetime) -> str:
 # --- SLOs at risk -----------------------------------------------------------------------------
 
 
-def slo_rows(slos: Iterable[Any]) -> SafeString:
+def slo_rows(slos: Iterable[SloRow]) -> SafeString:
     """One <tr> per SLO at risk: name and objective, service, SLI, budget left (a bar), burn
     rate and risk."""
     return _rows(_slo_row(slo) for slo in slos)
 
 
-def _slo_row(slo: Any) -> str:
+def _slo_row(slo: SloRow) -> str:
     if slo.service_id:
         service = (
             f'<a href="{escape(path(slo.service_id, "web:service"))}">'
-            f"{escape(slo.service.name)}</a>"
+            f"{escape(slo.service_name)}</a>"
         )
     else:
         service = '<span class="muted">metrics</span>'
     risk = escape(slo.violation_risk)
     return (
-        f'\n  <tr data-slo="{escape(slo.pk)}">\n'
-        f'    <td><a href="{escape(path(slo.pk, "web:slo"))}">{escape(slo.name)}</a> '
+        f'\n  <tr data-slo="{escape(slo.id)}">\n'
+        f'    <td><a href="{escape(path(slo.id, "web:slo"))}">{escape(slo.name)}</a> '
         f'<span class="muted">{escape(slo.target.normalize())} % / {escape(slo.window)}</span>'
         f"</td>\n"
         f"    <td>{service}</td>\n"
