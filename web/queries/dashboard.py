@@ -10,18 +10,24 @@ The three tables (services, incidents, SLOs) are read in SQL written here into s
 what they show: through the ORM, building and compiling those queries and making model
 instances of their rows was 9 ms of the page's CPU, the queries themselves 1 ms.
 
-The fleet's checks per hour (a join of every service's hourly rows, the page's costliest
-query) are kept in the cache for FLEET_HOURS_CACHE_SECONDS per scope and hour: that chart may
-be up to a minute behind the rollups; everything else is read on every request.
+What changes slowly is kept in the cache for KEPT_SECONDS (a minute), keyed by the hour so
+the 24-hour window moves on the hour at once: the fleet's checks per hour (a join of every
+service's hourly rows, the page's costliest query) with the tags in use and the 30-day
+incident statistics, per filter; and the 24-hour series of a page of services (uptime and
+sparklines), per page. They come from the rollups, refreshed every 15 s, and from incidents
+of the last 30 days: up to a minute behind is what they may be. The counts by status, the
+services' status and last check, the incidents, the SLOs and the sections are read on every
+request.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
@@ -36,8 +42,8 @@ from slos.choices import RISK_RANK, ViolationRisk
 from web.queries.rollups import Hour, HourlySeries, fleet_hours, hour_starts, hourly_series
 
 PAGE_SIZE = 100
-# The rollups behind the fleet's chart are refreshed every 15 s; its bars are hourly totals.
-FLEET_HOURS_CACHE_SECONDS = 60
+# How long the slowly changing parts are kept (see the module's docstring).
+KEPT_SECONDS = 60
 # Rows of the incident and SLO tables (the counts above them cover all): each row costs
 # about 0.3 ms of CPU to load and render, and 100 active incidents were a third of a page.
 TABLE_ROWS = 25
@@ -191,40 +197,76 @@ def operator_dashboard(
     matching = counts[filters.status] if filters.status in counts else sum(counts.values())
     page = min(max(filters.page, 1), max(1, -(-matching // PAGE_SIZE)))
     services = services_page(filters, page)
-    series = hourly_series([s.id for s in services], hours)
+    series = kept_hourly_series([s.id for s in services], hours)
+    slow = kept_figures(filters, hours, now)
     incidents, by_severity = active_incidents(filters)
     at_risk = slos_at_risk(filters)
     return OperatorDashboard(
         now=now,
         filters=filters,
-        tags=tags_in_use(),
+        tags=slow.tags,
         hours=hours,
         status_counts=counts,
         services=[ServiceLine(s, series[s.id]) for s in services],
         services_matching=matching,
         page_size=PAGE_SIZE,
-        checks_per_hour=cached_fleet_hours(hours, filters),
+        checks_per_hour=slow.checks_per_hour,
         active_incidents=incidents,
         active_incidents_total=sum(by_severity.values()),
         incidents_by_severity=by_severity,
         slos_at_risk=at_risk,
         slos_at_risk_total=at_risk[0].total if at_risk else 0,
-        stats=incident_stats(start=now - STATS_WINDOW, end=now, tag=filters.tag or None),
+        stats=slow.stats,
     )
 
 
-def cached_fleet_hours(hours: list[datetime], filters: Filters) -> list[Hour]:
-    """fleet_hours of the filters' scope, from the cache when computed in the last
-    FLEET_HOURS_CACHE_SECONDS for the same hours (the key names the first: on the hour the
-    window moves on at once)."""
+T = TypeVar("T")
+
+
+def kept(key: str, compute: Callable[[], T]) -> T:
+    """The cache's value of `key`, computed and kept KEPT_SECONDS when absent."""
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, KEPT_SECONDS)
+    return value
+
+
+@dataclass(frozen=True)
+class SlowFigures:
+    """The parts of the page that change slowly, kept together (one cache read)."""
+
+    checks_per_hour: list[Hour]
+    stats: dict[str, Any]
+    tags: list[str]
+
+
+def kept_figures(filters: Filters, hours: list[datetime], now: datetime) -> SlowFigures:
+    """The fleet's checks per hour and the incident statistics of the filters' scope, and the
+    tags in use, as computed within the last KEPT_SECONDS for the same hours."""
+
+    def compute() -> tuple:
+        fleet = fleet_hours(hours, tag=filters.tag, critical=filters.critical)
+        stats = incident_stats(start=now - STATS_WINDOW, end=now, tag=filters.tag or None)
+        return [(h.up, h.degraded, h.down) for h in fleet], stats, tags_in_use()
+
     scope = hashlib.sha256(f"{filters.tag}\0{filters.critical}".encode()).hexdigest()[:24]
-    key = f"web:dashboard:fleet-hours:{hours[0]:%Y%m%d%H}:{len(hours)}:{scope}"
-    counts = cache.get(key)
-    if counts is None or len(counts) != len(hours):
-        totals = fleet_hours(hours, tag=filters.tag, critical=filters.critical)
-        counts = [(h.up, h.degraded, h.down) for h in totals]
-        cache.set(key, counts, FLEET_HOURS_CACHE_SECONDS)
-    return [Hour(*c) for c in counts]
+    key = f"web:dashboard:figures:{hours[0]:%Y%m%d%H}:{len(hours)}:{scope}"
+    counts, stats, tags = kept(key, compute)
+    return SlowFigures([Hour(*c) for c in counts], stats, tags)
+
+
+def kept_hourly_series(service_ids: list[str], hours: list[datetime]) -> dict[str, HourlySeries]:
+    """hourly_series of a page of services, as read within the last KEPT_SECONDS for the same
+    services and hours."""
+
+    def compute() -> dict[str, tuple]:
+        series = hourly_series(service_ids, hours)
+        return {sid: (h.good, h.total, h.response_times) for sid, h in series.items()}
+
+    page = hashlib.sha256("\0".join(service_ids).encode()).hexdigest()[:24]
+    key = f"web:dashboard:hours:{hours[0]:%Y%m%d%H}:{len(hours)}:{page}"
+    return {sid: HourlySeries(*values) for sid, values in kept(key, compute).items()}
 
 
 def tags_in_use() -> list[str]:

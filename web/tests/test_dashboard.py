@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.choices import Role
 from incidents import actions as incident_actions
 from incidents.models import Incident
+from noc.cachekeys import delete_prefixed
 from noc.formatting import optional_percent
 from services.timeseries import ROLLUP_HOURLY_TABLE
 from web.charts import SVG_NS
@@ -188,34 +189,39 @@ def chart_tooltips(html: str) -> list[str]:
     return [t.text for t in chart.iter(f"{{{SVG_NS}}}title")]
 
 
-def test_the_fleet_chart_is_kept_a_minute_the_service_rows_are_read_each_time(
+def test_rollup_figures_are_kept_a_minute_the_services_status_is_read_each_time(
     viewer_client, make_service, native_rollups
 ):
     web = make_service(id="web")
+    set_status(web, "up")
     now = timezone.now()
     ensure_rollup_partitions(now - timedelta(days=2), now + timedelta(days=1))
     hours = hour_starts(now)
     insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hours[-2], up=60, rt_ms=100.0)
     label = f"{hours[-2].astimezone(UTC):%H}:00"
-    assert f"{label}: 60 up, 0 degraded, 0 down" in chart_tooltips(
-        viewer_client.get("/").content.decode()
-    )
+    html = viewer_client.get("/").content.decode()
+    assert f"{label}: 60 up, 0 degraded, 0 down" in chart_tooltips(html)
+    assert f">{optional_percent(100.0)}</td>" in row(html, "service", web.id)
 
     insert_rollup(ROLLUP_HOURLY_TABLE.table, "web", hours[-3], down=60, rt_ms=300.0)
+    set_status(web, "down")
     html = viewer_client.get("/").content.decode()
-    # The chart is the cached one (dashboard.FLEET_HOURS_CACHE_SECONDS) ...
+    # The chart, the uptime and the sparkline are the kept ones (dashboard.KEPT_SECONDS) ...
     earlier = f"{hours[-3].astimezone(UTC):%H}:00"
     assert f"{earlier}: 0 up, 0 degraded, 60 down" not in chart_tooltips(html)
-    # ... the service's uptime and sparkline are not.
     line = row(html, "service", web.id)
-    assert f">{optional_percent(50.0)}</td>" in line
+    assert f">{optional_percent(100.0)}</td>" in line
     (spark,) = svgs(line, "sparkline")
-    assert len(spark.find(f"{{{SVG_NS}}}polyline").get("points").split()) == 2
+    assert "(min 100 ms, max 100 ms)" in spark.find(f"{{{SVG_NS}}}title").text  # no 300 ms hour
+    # ... the status is not.
+    assert 'class="badge badge-down"' in line
+    assert counter(html, "status", "down") == 1
 
-    # A new hour is a new window: computed again at once.
+    # A new hour is a new window: read again at once.
     later = dashboard.operator_dashboard(now=now + timedelta(hours=1))
     assert [h.down for h in later.checks_per_hour][-4:] == [60, 0, 0, 0]
-    # So are other filters' charts (each scope is kept apart).
+    assert later.services[0].uptime_24h_percent == 50.0
+    # Each filter's figures are kept apart.
     edge = dashboard.operator_dashboard(filters=dashboard.Filters(tag="edge"), now=now)
     assert sum(h.up + h.down for h in edge.checks_per_hour) == 0
 
@@ -256,6 +262,7 @@ def test_the_dashboard_costs_the_same_queries_for_5_or_150_services(
 ):
     populate(make_service, services=5, incidents=1, slos=1)
     viewer_client.get("/" + query)  # warm: the session and content-type caches
+    delete_prefixed()  # and nothing of the dashboard kept: every query counted
     with CaptureQueriesContext(connection) as small:
         assert viewer_client.get("/" + query).status_code == 200
     # Session, user, tags, status counts, the page of services, its hours, the fleet's hours,
@@ -263,6 +270,7 @@ def test_the_dashboard_costs_the_same_queries_for_5_or_150_services(
     assert len(small) <= 12
 
     populate(make_service, services=145, incidents=20, slos=30)
+    delete_prefixed()
     with django_assert_max_num_queries(len(small)):
         response = viewer_client.get("/" + query)
     if not query:
