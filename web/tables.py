@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import html
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
@@ -53,13 +53,32 @@ def moment(value: datetime | None) -> str:
     """A time as the `date:'Y-m-d H:i:s T'` filter prints it (the current time zone)."""
     if value is None:
         return ""
-    local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+    local = value.astimezone(timezone.get_current_timezone())
+    return f"{local.isoformat(' ', 'seconds')[:19]} {local.tzname()}"
 
 
 def ago(value: datetime | None, now: datetime) -> str:
-    """What `{{ value|timesince:now }}` prints ('' without a time)."""
-    return timesince(value, now) if value else ""
+    """What `{{ value|timesince:now }}` prints ('' without a time). Under four weeks that
+    depends only on the whole minutes between them (no months to count on a calendar), and
+    the page prints the same few dozen of them a hundred times: each is worked out once."""
+    if not value:
+        return ""
+    delta = now - value
+    if delta >= CALENDAR_FREE:
+        return timesince(value, now)
+    since = delta.days * 86400 + delta.seconds
+    minutes = int(delta.total_seconds() // 60) if since > 0 else 0
+    return _minutes_since(minutes, translation.get_language())
+
+
+# timesince counts months from the calendar beyond this; below it, weeks, days, hours, minutes.
+CALENDAR_FREE = timedelta(days=28)
+_ORIGIN = datetime(2001, 2, 1, tzinfo=UTC)  # four weeks after it is still February
+
+
+@functools.lru_cache(maxsize=4096)
+def _minutes_since(minutes: int, language: str | None) -> str:
+    return timesince(_ORIGIN, _ORIGIN + timedelta(minutes=minutes))
 
 
 def whole_ms(value: float) -> str:
