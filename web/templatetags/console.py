@@ -78,11 +78,16 @@ def _route_format(name: str, prefix: str) -> str:
     raise NoReverseMatch(f"{name} takes neither a slug nor an int")
 
 
+def path_format(name: str) -> str:
+    """The route's URL as a format string with one `{}` for its quoted argument."""
+    return _route_format(name, get_script_prefix())
+
+
 @register.filter
 def path(value: Any, name: str) -> str:
     """`{{ service.pk|path:'web:service' }}`: what `{% url 'web:service' service.pk %}`
     gives, for a route of one slug or int argument, without resolving it each time."""
-    return _route_format(name, get_script_prefix()).format(quote(str(value), safe=""))
+    return path_format(name).format(quote(str(value), safe=""))
 
 
 @register.filter

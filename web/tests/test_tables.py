@@ -9,7 +9,7 @@ from django.template import Context, Template
 from django.template.defaultfilters import timesince_filter
 from django.utils import timezone, translation
 
-from web.tables import ago, moment, whole_ms
+from web.tables import Clock, whole_ms
 
 NOW = datetime(2026, 3, 1, 0, 0, 30, 123456, tzinfo=UTC)
 
@@ -32,24 +32,26 @@ NOW = datetime(2026, 3, 1, 0, 0, 30, 123456, tzinfo=UTC)
 )
 @pytest.mark.parametrize("now", [NOW, NOW + timedelta(days=30, hours=7), NOW + timedelta(days=305)])
 def test_ago_is_what_the_timesince_filter_prints(now, before):
-    assert ago(now - before, now) == timesince_filter(now - before, now)
+    assert Clock.current(now).ago(now - before) == timesince_filter(now - before, now)
 
 
 def test_ago_follows_the_active_language():
     with translation.override("de"):
-        assert ago(NOW - timedelta(minutes=3), NOW) == timesince_filter(
+        clock = Clock.current(NOW)
+        assert clock.ago(NOW - timedelta(minutes=3)) == timesince_filter(
             NOW - timedelta(minutes=3), NOW
         )
-    assert ago(None, NOW) == ""
+    assert Clock.current(NOW).ago(None) == ""
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/New_York"])
 def test_moment_is_what_the_date_filter_prints(zone):
     template = Template("{{ value|date:'Y-m-d H:i:s T' }}")  # in the current time zone
     with timezone.override(zone):
+        clock = Clock.current(NOW)
         for value in (NOW, NOW + timedelta(days=120, seconds=7.5)):
-            assert moment(value) == template.render(Context({"value": value}))
-    assert moment(None) == ""
+            assert clock.moment(value) == template.render(Context({"value": value}))
+    assert Clock.current(NOW).moment(None) == ""
 
 
 @pytest.mark.parametrize(("ms", "shown"), [(123.4, "123"), (0.5, "1"), (2.5, "3"), (99.49, "99")])
