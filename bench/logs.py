@@ -49,11 +49,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench.common import (  # noqa: E402 - the project root first
+    CpuMeter,
     bench_application,
     free_port,
     ingest_server_environment,
     median,
     percentile,
+    process_tree,
+    processes_matching,
     ratio,
     server_version,
     start_process,
@@ -299,8 +302,8 @@ def copy_ceiling(database_url: str, application_id: int, rows: int, batch: int,
     return per_connection * connections * batch / (time.monotonic() - started)
 
 
-def ingestion(port: int, database_url: str, key: str, application_id: int, options: Options,
-              otlp: bool) -> list[str]:  # fmt: skip
+def ingestion(port: int, server_pid: int, database_url: str, key: str, application_id: int,
+              options: Options, otlp: bool) -> list[str]:  # fmt: skip
     rng = random.Random(1)
     auth = {"Authorization": f"Bearer {key}"}
     endpoints = [(
@@ -316,13 +319,26 @@ def ingestion(port: int, database_url: str, key: str, application_id: int, optio
     lines = []
     for path, bodies, headers in endpoints:
         post_for(port, path, bodies, headers, 2, options.connections)  # warm-up
-        rates, ceilings = [], []
+        rates, ceilings, cpu = [], [], []
         for _ in range(2):
-            ok, bad, elapsed = post_for(port, path, bodies, headers, options.duration,
-                                        options.connections)  # fmt: skip
+            meter = CpuMeter({
+                "server": lambda: process_tree(server_pid),
+                "postgres": lambda: processes_matching(f" {DATABASE_NAME} "),
+            })  # fmt: skip
+            with meter:
+                ok, bad, elapsed = post_for(port, path, bodies, headers, options.duration,
+                                            options.connections)  # fmt: skip
             if bad:
                 raise SystemExit(f"{path}: {bad} requests were not answered 200")
             rates.append(ok * options.batch / elapsed)
+            usage, lines_posted = meter.usage, max(ok * options.batch, 1)
+            cpu.append(
+                (
+                    usage.groups["server"] * 1e6 / lines_posted,
+                    usage.groups["postgres"] * 1e6 / lines_posted,
+                    usage.busy_fraction,
+                )
+            )
             ceilings.append(copy_ceiling(database_url, application_id, ok * options.batch,
                                          options.batch, options.connections))  # fmt: skip
         rate, ceiling = median(rates), median(ceilings)
@@ -335,6 +351,11 @@ def ingestion(port: int, database_url: str, key: str, application_id: int, optio
             f"{path:<18} {rate:>9,.0f} lines/s (runs {', '.join(f'{r:,.0f}' for r in rates)}); "
             f"raw COPY {ceiling:,.0f} lines/s; ratio {ratio(rate, ceiling):.2f} — {verdict} the "
             f"floor ({FLOOR_LINES_PER_SECOND:,}/s and {FLOOR_RATIO} of COPY)"
+        )
+        lines.append(
+            f"{'':<18} CPU per line: server {median([c[0] for c in cpu]):.1f} µs, PostgreSQL "
+            f"{median([c[1] for c in cpu]):.1f} µs; machine busy "
+            f"{', '.join(f'{c[2]:.0%}' for c in cpu)}"
         )
     return lines
 
@@ -619,7 +640,9 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     wait_for_http(f"http://127.0.0.1:{port}/health/live", timeout=60, proc=proc)
                     keep_trigram_index(options.trigram_index)
-                    report += ingestion(port, database_url, key, application.pk, options, otlp)
+                    report += ingestion(
+                        port, proc.pid, database_url, key, application.pk, options, otlp
+                    )
                     report += index_costs(database_url)
                     if not otlp:
                         report.append("/v1/logs           not measured: no OTLP logs receiver")
