@@ -16,7 +16,7 @@ from django.db import connection
 
 from observability import storage
 from observability.logs.query import LogQuery, QuerySyntaxError, Term, cursor_encode
-from observability.logs.records import LogHit, LogPage, LogRecord
+from observability.logs.records import LogHit, LogPage, LogRecord, attributes_json_text
 from observability.points import from_us, to_us
 from observability.timeseries import LOG_LINES
 
@@ -26,7 +26,7 @@ COLUMNS = (
 )
 _head = struct.Struct(">hi16siqiq").pack  # 10 fields; uid, time and application id
 _len = struct.Struct(">i").pack
-_EMPTY_ATTRIBUTES = _len(3) + b"\x01{}"  # jsonb's binary form: version 1, then the text
+_NO_IDS = _len(0) * 2  # trace and span ids both empty, as most lines have them
 
 
 def _text(value: str) -> bytes:
@@ -35,22 +35,26 @@ def _text(value: str) -> bytes:
 
 
 def copy_payload(records: Sequence[LogRecord]) -> bytes:
+    """The records in COPY's binary format. Level, service and host repeat within a batch:
+    each combination is encoded once."""
     parts = [storage.HEADER]
     append = parts.append
     epoch = storage.PG_EPOCH_US
+    repeated: dict[tuple[str, str, str], bytes] = {}
     for r in records:
+        key = (r.level, r.service, r.host)
+        fields = repeated.get(key)
+        if fields is None:
+            fields = repeated[key] = _text(r.level) + _text(r.service) + _text(r.host)
+        message = r.message.encode("utf-8", "surrogatepass")
+        attributes = r.attributes_json or (
+            attributes_json_text(r.attributes).encode() if r.attributes else b"{}"
+        )
         append(_head(10, 16, r.uid.bytes, 8, r.time_us - epoch, 8, r.application_id))
-        append(_text(r.level))
-        append(_text(r.service))
-        append(_text(r.host))
-        append(_text(r.trace_id))
-        append(_text(r.span_id))
-        append(_text(r.message))
-        if r.attributes:
-            data = b"\x01" + json.dumps(r.attributes, ensure_ascii=False).encode()
-            append(_len(len(data)) + data)
-        else:
-            append(_EMPTY_ATTRIBUTES)
+        append(fields)
+        append(_text(r.trace_id) + _text(r.span_id) if r.trace_id or r.span_id else _NO_IDS)
+        # jsonb's binary form: version 1, then the text.
+        append(_len(len(message)) + message + _len(len(attributes) + 1) + b"\x01" + attributes)
     append(storage.TRAILER)
     return b"".join(parts)
 

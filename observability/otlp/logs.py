@@ -186,7 +186,11 @@ def records_of(
                     attributes["resource"] = extra
                 if scope:
                     attributes["scope"] = scope
-                check_attributes(attributes, f"{where}.attributes", limits.max_attributes + 2)
+                attributes_json = (
+                    check_attributes(attributes, f"{where}.attributes", limits.max_attributes + 2)
+                    if attributes
+                    else b""
+                )
                 records.append(
                     LogRecord(
                         uid=new_uid(time_us), time_us=time_us, application_id=application.pk,
@@ -194,6 +198,7 @@ def records_of(
                         message=message, service=service, host=host,
                         trace_id=_hex(record.trace_id, 16), span_id=_hex(record.span_id, 8),
                         attributes=attributes or None, application=application.slug,
+                        attributes_json=attributes_json,
                     )
                 )  # fmt: skip
     return records

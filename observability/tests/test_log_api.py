@@ -79,6 +79,14 @@ def test_lines_outside_the_retention_or_too_far_ahead_are_counted_not_stored(mak
     assert every.status_code == 400 and every.json()["code"] == "rejected"
 
 
+def test_attributes_are_stored_as_sent_escapes_and_text_alike(make_application):
+    _, key = make_application("shop")
+    attributes = {"path": "C:\\u0000dir", "name": "Zoë", "n": 1.5, "ok": True, "none": None}
+    response = send(bearer(key), {"logs": [{"message": "stored", "attributes": attributes}]})
+    assert response.status_code == 200, response.content
+    assert LogLine.objects.get().attributes == attributes
+
+
 @pytest.mark.parametrize(
     ("line", "status", "field"),
     [
@@ -94,6 +102,13 @@ def test_lines_outside_the_retention_or_too_far_ahead_are_counted_not_stored(mak
         ({"message": 42}, 400, "logs[1].message"),
         ({"message": "ok", "time": "yesterday"}, 400, "logs[1].time"),
         ({"message": "ok", "service": "s" * 201}, 400, "logs[1].service"),
+        ({"message": "é" * 40_000}, 413, "logs[1].message"),  # 80,000 bytes in 40,000 characters
+        ({"message": "lone \ud800 surrogate"}, 400, "logs[1].message"),
+        ({"message": "ok", "attributes": {"k": "lone \ud800"}}, 400, "logs[1].attributes"),
+        ({"message": "ok", "attributes": {"k": float("nan")}}, 400, "logs[1].attributes.k"),
+        ({"message": "ok", "attributes": []}, 400, "logs[1].attributes"),
+        ({"message": "ok", "trace_id": 0}, 400, "logs[1].trace_id"),
+        ({"message": "ok", "host": 7}, 400, "logs[1].host"),
     ],
 )  # fmt: skip
 def test_a_bad_line_refuses_the_whole_request_naming_it(make_application, line, status, field):
