@@ -85,7 +85,7 @@ def ensure_days(spec: TimeSeriesTable, days: Iterable[int]) -> None:
     batch. Maintenance keeps them from yesterday to a week ahead; a late point within the
     retention may need an older one. Runs before the ingest transaction, so creating one
     never holds the table's lock while a batch is written. TimescaleDB creates its chunks.
-    What is seen is remembered only outside a transaction, which could still undo it."""
+    What is seen is remembered once no transaction can undo it (at its commit)."""
     if not _is_native(spec.table):
         return
     known = _known_days.setdefault(f"{connection.settings_dict['NAME']}:{spec.table}", set())
@@ -98,7 +98,11 @@ def ensure_days(spec: TimeSeriesTable, days: Iterable[int]) -> None:
             start = datetime.fromtimestamp(day * 86_400, UTC)
             partitions.ensure(spec, start, start + ONE_DAY)
             seen.add(day)
-    if not connection.in_atomic_block:
+    if connection.in_atomic_block:
+        # A partition this transaction made is kept only if it commits: remember it then. (Log
+        # writes call this inside their transaction: it was asking the catalog every batch.)
+        transaction.on_commit(lambda: known.update(seen))
+    else:
         known.update(seen)
 
 

@@ -137,3 +137,28 @@ def test_word_pages_across_the_last_hour_and_older_lines_stay_in_order(store, ap
             break
         after = store.after_values(cursor_decode(page.next_cursor))
     assert seen == [f"word line {i}" for i in reversed(range(18))]
+
+
+def test_a_batch_asks_for_its_partitions_once_their_transaction_committed(
+    application, django_capture_on_commit_callbacks
+):
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from observability import storage
+
+    storage.forget_partitions()
+    store = PostgresLogStore()
+    with transaction.atomic():  # rolled back: what it saw is not remembered
+        store.write([record(application, "first")])
+        transaction.set_rollback(True)
+    with (
+        CaptureQueriesContext(connection) as asked,
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),
+    ):
+        store.write([record(application, "second")])
+    with CaptureQueriesContext(connection) as not_asked:
+        store.write([record(application, "third")])
+    assert [q for q in asked if "pg_inherits" in q["sql"]]
+    assert not [q for q in not_asked if "pg_inherits" in q["sql"]]
