@@ -226,7 +226,10 @@ def _evaluate_all(now: datetime) -> int:
     for alert in SLOAlert.objects.filter(state=AlertState.FIRING):
         firing.setdefault(alert.slo_id, {})[alert.rule] = alert
     for evaluation in evaluations:
-        alerts_update(evaluation=evaluation, now=now, firing=firing.pop(evaluation.slo.id, {}))
+        alerts = firing.pop(evaluation.slo.id, {})
+        # Most SLOs have no alert firing and burn under every threshold: nothing to do.
+        if alerts or budget.may_fire(evaluation.burns):
+            alerts_update(evaluation=evaluation, now=now, firing=alerts)
     # What is left belongs to SLOs that are not evaluated (disabled): nothing would clear it.
     for alerts in firing.values():
         for alert in alerts.values():

@@ -99,11 +99,21 @@ class AlertRule:
         return _threshold(self, window)
 
 
+LOWEST_THRESHOLD = 1  # no rule fires below a burn rate of 1, whatever the window
+
+
 @functools.lru_cache(maxsize=256)
 def _threshold(rule: AlertRule, window: timedelta) -> float:
     # timedelta / timedelta is a float division: count microseconds instead.
     scale = Fraction(window // timedelta(microseconds=1), rule.long // timedelta(microseconds=1))
-    return rounded(max(Fraction(1), Fraction(str(rule.budget_fraction)) * scale))
+    fraction = Fraction(str(rule.budget_fraction)) * scale
+    return rounded(max(Fraction(LOWEST_THRESHOLD), fraction))
+
+
+def may_fire(burns: dict[timedelta, float | None]) -> bool:
+    """Whether any rule could fire on these burn rates: one fires only when both its burn
+    rates reach its threshold, and no threshold is under LOWEST_THRESHOLD."""
+    return any(burn is not None and burn >= LOWEST_THRESHOLD for burn in burns.values())
 
 
 RULES = (

@@ -193,6 +193,29 @@ def test_a_fast_burn_pages_opens_an_incident_and_clears_with_hysteresis(make_ser
     assert incident.events.filter(message__contains="cleared").exists()
 
 
+def test_a_burn_of_exactly_the_lowest_threshold_fires_and_a_calm_slo_clears(make_service):
+    # A 1 h window at 60 %: page-1h-5m's threshold is the lowest any rule has (1). Evaluation
+    # looks at the alerts only of SLOs with one firing or a burn rate at or over it.
+    service = make_service()
+    slo = make_slo(service, window="1h", target="60")
+    # The hour before NOW − 3 h: 24 of 60 checks down, 2 of the last 5 (burn rates of 1 over
+    # 1 h and 5 min, and none over 1 anywhere: no data before that hour).
+    fill(service, NOW - timedelta(hours=4), 240, down=lambda i: i < 22 or i in (57, 58))
+    earlier = NOW - timedelta(hours=3)
+    slo.refresh_from_db()
+    burns = actions.evaluate(slo, actions.slos_read([slo], earlier)[slo.id], earlier).burns
+    assert max(burn for burn in burns.values() if burn is not None) == 1.0
+    actions.slos_evaluate(now=earlier)
+    alert = SLOAlert.objects.get(slo=slo, state="firing")
+    assert (alert.rule, alert.long_burn, alert.short_burn) == ("page-1h-5m", 1.0, 1.0)
+    # Three hours later every burn rate is under 1: the alert still clears.
+    burns = actions.evaluate(slo, actions.slos_read([slo], NOW)[slo.id], NOW).burns
+    assert all(burn < 1 for burn in burns.values() if burn is not None)
+    actions.slos_evaluate(now=NOW)
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+
+
 def test_only_one_hot_window_does_not_page(make_service):
     service = make_service()
     slo = make_slo(service, window="30d")
