@@ -17,11 +17,13 @@ embedded one unless DATABASE_URL is set), migrates it, and then:
   read: 30 days of them for 10,000 services would be 93 GB). `--all-minutes` generates every
   minute of `--days` instead and builds the whole hourly rollup from it, as before. Then
   VACUUM ANALYZE (generation time is reported apart from the figures);
-- times `slos.actions.slos_evaluate(now=…)` (`--runs` runs after a warm-up, each at another
-  minute so every run writes its history rows): steady (consecutive minutes of one hour, the
-  kept sums of completed hours as they are), sliding (each run an hour from the previous one:
-  every kept rolling range slides, as at the first minute of each hour) and cold (nothing
-  kept); the SLI read alone, from the kept sums and with nothing kept (`slos.sli.read`); and
+- times `slos.actions.slos_evaluate(now=…)` (`--runs` runs after a warm-up, every run
+  writing its minute's history rows): steady (consecutive minutes of one hour, the kept sums
+  of completed hours as they are), the first minute of an hour after the last of the previous
+  one (every kept hourly range slides by an hour), a minute at hh:x5 after the one before
+  (the kept minute blocks slide by 10 minutes, as 6 times an hour), an hourly figure of
+  53 steady minutes, 6 block slides and one hour slide, and cold (nothing kept); the SLI
+  read alone, from the kept sums and with nothing kept (`slos.sli.read`); and
   the ceiling: one plain scan of the rollup rows an evaluation needs (hourly rows of the last
   30 days + minute rows of the last 6 hours), alternately, so load on the machine hits all
   alike;
@@ -484,6 +486,27 @@ def evaluate(now: datetime) -> int:
     return slos_evaluate(now=now)
 
 
+MINUTE = timedelta(minutes=1)
+
+
+def unwritten(now: datetime) -> None:
+    """Without the history rows of `now`: its evaluation writes them again."""
+    from slos.models import SLOStatus
+
+    SLOStatus.objects.filter(time=now).delete()
+
+
+def after_the_minute_before(now: datetime) -> None:
+    """The kept sums as the evaluation of the minute before `now` leaves them."""
+    evaluate(now - MINUTE)
+    unwritten(now)
+
+
+def after_forgetting(now: datetime) -> None:
+    forget_kept_sums()
+    unwritten(now)
+
+
 def forget_kept_sums(now: datetime | None = None) -> None:
     """Drop what evaluations keep between minutes: the next one sums every range afresh."""
     from django.db import connection
@@ -670,8 +693,7 @@ def _steps_at(now: datetime) -> dict[str, float]:
     from django.db import transaction
 
     from slos import actions, sli
-    from slos.choices import AlertState
-    from slos.models import SLO, SLOAlert, SLOStatus
+    from slos.models import SLO, SLOStatus
 
     figures: dict[str, float] = {}
     state: dict[str, object] = {}
@@ -693,16 +715,7 @@ def _steps_at(now: datetime) -> dict[str, float]:
         step("history insert", lambda: actions._write_history(evaluations, now))
         step("cache update", lambda: actions._write_cache(evaluations, now))
 
-    def alerts() -> None:
-        firing: dict[str, dict] = {}
-        for alert in SLOAlert.objects.filter(state=AlertState.FIRING).select_related("slo"):
-            firing.setdefault(alert.slo_id, {})[alert.rule] = alert
-        for evaluation in evaluations:
-            actions.alerts_update(
-                evaluation=evaluation, now=now, firing=firing.pop(evaluation.slo.id, {})
-            )
-
-    step("alerts", alerts)
+    step("alerts", lambda: actions._update_alerts(evaluations, now))
     return figures
 
 
@@ -768,15 +781,18 @@ def steady_minutes(end: datetime, runs: int) -> list[datetime]:
 
 
 def measure(options: Options, loaded: Loaded) -> Figures:
-    # Every evaluation at another minute inside the history, so each writes its history rows.
-    # Steady: consecutive minutes of one hour, as the beat runs them (the kept sums as they
-    # are); sliding: each an hour before or after the previous one (every kept rolling range
-    # slides by an hour, as at the first minute of every hour); cold: nothing kept (the first
-    # evaluation after a deploy, or after late results for a kept hour).
+    # Every timed evaluation writes its minute's history (rows of a minute evaluated before
+    # are deleted first, untimed). Steady: consecutive minutes of one hour, as the beat runs
+    # them (the kept sums as they are); hour slides: the first minute of an hour after the
+    # last of the one before (every kept hourly range slides by an hour), each run prepared
+    # by evaluating that last minute again (untimed); block slides: hh:x5 after hh:x4 (the
+    # kept minute blocks slide by 10 minutes); cold: nothing kept (the first evaluation after
+    # a deploy, or after late results for a kept hour).
     runs = options.runs
     moments = steady_minutes(loaded.end, runs)
-    sliding = [m - timedelta(hours=1) if k % 2 == 0 else m for k, m in enumerate(moments[1:])]
-    for moment in {*moments, *sliding}:
+    hour = moments[-1].replace(minute=0)
+    block = moments[-1] - timedelta(minutes=(moments[-1].minute - 5) % 10)
+    for moment in {*moments, hour, hour - MINUTE, block, block - MINUTE}:
         targets_at(moment)
     log(f"waiting for a quiet machine (up to {options.wait_idle:g} s) …")
     busy = wait_for_quiet_machine(max_busy=0.25, timeout=options.wait_idle)
@@ -792,20 +808,20 @@ def measure(options: Options, loaded: Loaded) -> Figures:
             "ceiling": (ceiling, moments[1:]),
         }
     )
-    log("sliding by an hour …")
-    for name, values in timed_rounds(
-        {"evaluate": (evaluate, sliding), "ceiling": (ceiling, sliding)}
-    ).items():
-        samples[f"{name} (sliding)"] = values
-    log("cold …")
-    for name, values in timed_rounds(
-        {
-            "forget": (forget_kept_sums, moments[1:]),
-            "evaluate": (evaluate, moments[1:]),
-            "ceiling": (ceiling, moments[1:]),
-        }
-    ).items():
-        samples[f"{name} (cold)"] = values
+    for case, at, prepare in (
+        ("hour slides", hour, after_the_minute_before),
+        ("block slides", block, after_the_minute_before),
+        ("cold", moments[-1], after_forgetting),
+    ):
+        log(f"{case} …")
+        for name, values in timed_rounds(
+            {
+                "prepare": (prepare, [at] * runs),
+                "evaluate": (evaluate, [at] * runs),
+                "ceiling": (ceiling, [at] * runs),
+            }
+        ).items():
+            samples[f"{name} ({case})"] = values
     evaluate(moments[-1])  # keeps the sums again, for the phases below
     last = moments[-1]
     log("EXPLAIN …")
@@ -826,6 +842,11 @@ def report(figures: Figures, postgres: str) -> None:
     size = rows["services_checkrollup bytes"] + rows["services_checkrollup_hourly bytes"]
     generation = ", ".join(f"{name} {sec:,.0f} s" for name, sec in generated.items())
     hourly_read, minute_read = figures.ceiling_rows
+    hourly = (
+        53 * _p50(s["evaluate"])
+        + 6 * _p50(s["evaluate (block slides)"])
+        + _p50(s["evaluate (hour slides)"])
+    ) / 60
     lines = [
         f"machine: {os.cpu_count()} cores (nproc), PostgreSQL {postgres}; before measuring: "
         f"{figures.busy:.0%} busy, load average {figures.load[0]:.1f}; at the end "
@@ -843,9 +864,14 @@ def report(figures: Figures, postgres: str) -> None:
         f"  SLI read, kept sums:    {_spread(s['read (kept)'])}   "
         f"ratio {_ratio(s['read (kept)'], s['ceiling'])}",
         f"  SLI read, nothing kept: {_spread(s['read'])}   ratio {_ratio(s['read'], s['ceiling'])}",
-        f"slos_evaluate, sliding:   {_spread(s['evaluate (sliding)'])}   "
-        f"ratio {_ratio(s['evaluate (sliding)'], s['ceiling (sliding)'])} "
-        f"(ceiling in its rounds p50 {_p50(s['ceiling (sliding)']):.3f} s)",
+        f"slos_evaluate, hour slides: {_spread(s['evaluate (hour slides)'])}   "
+        f"ratio {_ratio(s['evaluate (hour slides)'], s['ceiling (hour slides)'])} "
+        f"(ceiling in its rounds p50 {_p50(s['ceiling (hour slides)']):.3f} s)",
+        f"slos_evaluate, block slides: {_spread(s['evaluate (block slides)'])}   "
+        f"ratio {_ratio(s['evaluate (block slides)'], s['ceiling (block slides)'])} "
+        f"(ceiling in its rounds p50 {_p50(s['ceiling (block slides)']):.3f} s)",
+        f"an hour (53 steady minutes, 6 block slides, 1 hour slide): {hourly:.3f} s a minute, "
+        f"ratio {ratio(hourly, _p50(s['ceiling'])):.1f}",
         f"slos_evaluate, cold:      {_spread(s['evaluate (cold)'])}   "
         f"ratio {_ratio(s['evaluate (cold)'], s['ceiling (cold)'])} "
         f"(ceiling in its rounds p50 {_p50(s['ceiling (cold)']):.3f} s)",

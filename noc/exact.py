@@ -22,16 +22,24 @@ def to_decimal(value: Number, places: int = PLACES) -> Decimal:
     # floor(|n/d| × 10^places + 1/2) in integers: the same as with Fractions, 7× faster (SLO
     # evaluation rounds a few numbers per SLO, for 10,000 SLOs a minute).
     numerator, denominator = value.as_integer_ratio()
-    units = (2 * abs(numerator) * 10**places + denominator) // (2 * denominator)
+    units = (2 * abs(numerator) * _scale(places) + denominator) // (2 * denominator)
     return Decimal(units if numerator >= 0 else -units).scaleb(-places)
 
 
 def rounded(value: Number, places: int = PLACES) -> float:
     """As to_decimal, as the float closest to it (which prints as that decimal)."""
     numerator, denominator = value.as_integer_ratio()
-    units = (2 * abs(numerator) * 10**places + denominator) // (2 * denominator)
+    scale = _scale(places)
+    units = (2 * abs(numerator) * scale + denominator) // (2 * denominator)
     # int / int is correctly rounded, as float(Decimal) is: the same float, without a Decimal.
-    return (units if numerator >= 0 else -units) / 10**places
+    return (units if numerator >= 0 else -units) / scale
+
+
+_SCALES = [10**places for places in range(19)]
+
+
+def _scale(places: int) -> int:
+    return _SCALES[places] if 0 <= places < len(_SCALES) else 10**places
 
 
 def percent(part: Number, whole: Number, places: int = PLACES) -> float | None:

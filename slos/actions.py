@@ -118,9 +118,17 @@ def evaluate(slo: SLO, readings: sli.Readings | metric_sli.Readings, now: dateti
         burn=burn,
         risk=budget.violation_risk(spent.remaining_percent, burn),
         exhausted_at=budget.exhaustion_forecast(now, spent.remaining_minutes, burn, objective),
-        minutes_without_data=budget.rounded(max(elapsed_minutes - budget.exact(w.minutes), 0)),
+        minutes_without_data=_minutes_without_data(elapsed_minutes, w.minutes),
         burns=burns,
     )
+
+
+def _minutes_without_data(elapsed: Fraction, with_data) -> float:
+    """The elapsed minutes of the window without any check (none before it starts)."""
+    elapsed_n, elapsed_d = elapsed.as_integer_ratio()
+    data_n, data_d = with_data.as_integer_ratio()
+    gap = max(elapsed_n * data_d - data_n * elapsed_d, 0)
+    return budget.rounded(budget.Ratio((gap, elapsed_d * data_d)))
 
 
 def _timeslices(slo: SLO, window: sli.Sums) -> tuple[float, float]:
@@ -222,6 +230,11 @@ def _evaluate_all(now: datetime) -> int:
         evaluations = [evaluate(s, readings[s.id], now) for s in slos]
         _write_history(evaluations, now)
         _write_cache(evaluations, now)
+    _update_alerts(evaluations, now)
+    return len(evaluations)
+
+
+def _update_alerts(evaluations: list[Evaluation], now: datetime) -> None:
     firing: dict[str, dict[str, SLOAlert]] = {}
     for alert in SLOAlert.objects.filter(state=AlertState.FIRING):
         firing.setdefault(alert.slo_id, {})[alert.rule] = alert
@@ -235,7 +248,6 @@ def _evaluate_all(now: datetime) -> int:
         for alert in alerts.values():
             if not alert.slo.enabled:
                 alert_clear(alert=alert, now=now, reason="the SLO is disabled")
-    return len(evaluations)
 
 
 HISTORY_COLUMNS = (

@@ -49,7 +49,7 @@ ROLLING = {
 CLEAR_RATIO = 0.5
 
 
-class _Ratio(tuple):
+class Ratio(tuple):
     """n / d (d > 0) left unreduced: what to_decimal and rounded need, without Fraction's gcd
     on every step."""
 
@@ -84,7 +84,7 @@ def sli_percent(good: Number, total: Number, sli_type: str) -> float | None:
     total_n, total_d = total.as_integer_ratio()
     good_share, whole = good_n * total_d, good_d * total_n  # good / total = good_share / whole
     share = whole - good_share if sli_type == "error_rate" else good_share
-    return rounded(_Ratio((100 * share, whole)))
+    return rounded(Ratio((100 * share, whole)))
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,14 @@ def window_length(window: str, now: datetime, tz: ZoneInfo) -> timedelta:
     return end - start
 
 
-@functools.lru_cache(maxsize=1024)
 def budget_minutes(objective: Number, window_minutes: Number) -> Fraction:
     return (1 - exact(objective)) * exact(window_minutes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _budget_minutes(objective: tuple[int, int], window_minutes: tuple[int, int]) -> Fraction:
+    # cached by the two ratios (tuples of ints hash fast): the SLOs of one kind share it
+    return budget_minutes(Fraction(*objective), Fraction(*window_minutes))
 
 
 def burn_rate(bad: Number, total: Number, objective: Number) -> float | None:
@@ -167,9 +172,9 @@ def burn_rate(bad: Number, total: Number, objective: Number) -> float | None:
     # bad / total / (1 − objective), exactly, in integers (7 per SLO per minute).
     bad_n, bad_d = bad.as_integer_ratio()
     total_n, total_d = total.as_integer_ratio()
-    objective_n, objective_d = exact(objective).as_integer_ratio()
+    objective_n, objective_d = objective.as_integer_ratio()
     return rounded(
-        _Ratio((bad_n * total_d * objective_d, bad_d * total_n * (objective_d - objective_n)))
+        Ratio((bad_n * total_d * objective_d, bad_d * total_n * (objective_d - objective_n)))
     )
 
 
@@ -210,7 +215,7 @@ class Budget:
         total_n, total_d = self.total.as_integer_ratio()
         if total_n < 0:
             total_n, total_d = -total_n, -total_d
-        return to_decimal(_Ratio((100 * used_n * total_d, used_d * total_n)), places)
+        return to_decimal(Ratio((100 * used_n * total_d, used_d * total_n)), places)
 
     @functools.cached_property
     def used_percent(self) -> float:
@@ -228,7 +233,7 @@ def budget_spent(
     """Occurrences: the bad ratio × the elapsed minutes of the window (the whole window when
     rolling, so the budget runs out exactly when the SLI crosses the target, however often the
     service is checked); timeslices: bad minutes."""
-    total_budget = budget_minutes(objective, window_minutes)
+    total_budget = _budget_minutes(objective.as_integer_ratio(), window_minutes.as_integer_ratio())
     # In integers, one Fraction at the end (its gcd once): bad = max(total − good, 0).
     good_n, good_d = good.as_integer_ratio()
     total_n, total_d = total.as_integer_ratio()

@@ -934,16 +934,7 @@ def _keep(
         stamp = datetime.now(UTC)
     with connection.cursor() as cursor:
         if gone is None:
-            # all of them anew (an hour or a block slid: every sum changed), by binary COPY
             cursor.execute(f"DELETE FROM {family.table}")
-            copy_sql = (
-                f"COPY {family.table} (service_id, start, latency, {', '.join(KEPT)}) "
-                "FROM STDIN (FORMAT BINARY)"
-            )
-            with cursor.cursor.copy(copy_sql) as copy:
-                copy.set_types(["varchar", "timestamptz", "bool", *["int8"] * len(KEPT)])
-                for key, values in rows.items():
-                    copy.write_row((*key, latency_of[key], *values))
         else:
             execute(
                 cursor,
@@ -951,16 +942,16 @@ def _keep(
                 "AS g(service_id, start) WHERE g.service_id = k.service_id AND g.start = k.start",
                 [[s for s, _ in gone], [start for _, start in gone]],
             )
-            keys = list(rows)
-            columns = list(zip(*(rows[k] for k in keys), strict=True)) or [()] * len(KEPT)
-            execute(
-                cursor,
-                _keep_sql(family),
-                [
-                    [s for s, _ in keys], [start for _, start in keys],
-                    [latency_of[k] for k in keys], *map(list, columns),
-                ],
-            )  # fmt: skip
+        keys = list(rows)
+        columns = list(zip(*(rows[k] for k in keys), strict=True)) or [()] * len(KEPT)
+        execute(
+            cursor,
+            _keep_sql(family),
+            [
+                [s for s, _ in keys], [start for _, start in keys],
+                [latency_of[k] for k in keys], *map(list, columns),
+            ],
+        )  # fmt: skip
         cursor.execute(
             "UPDATE noc_rollupwatermark SET upto = %s, dirty_since = NULL, refreshed_at = %s "
             "WHERE name = %s",
