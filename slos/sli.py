@@ -183,10 +183,12 @@ def _kept_range_columns(prefix: str, bands: tuple[str, str, str], columns) -> li
 
 
 @functools.cache
-def _columns_of(prefix: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The names of a range's count and histogram columns (formatted once, not per row)."""
-    counts = tuple(f"{prefix}_{c}" for c in ("n_up", "n_degraded", "n_down", "minutes", "good"))
-    return counts, tuple(f"{prefix}_le_{ms}" for ms in LATENCY_BUCKETS_MS)
+def _columns_of(prefix: str) -> tuple[operator.itemgetter, str, operator.itemgetter]:
+    """What reads a range's count and histogram columns from a row (names formatted once, not
+    per row): its counts, the name of its first histogram column, its histogram."""
+    counts = [f"{prefix}_{c}" for c in ("n_up", "n_degraded", "n_down", "minutes", "good")]
+    histogram = [f"{prefix}_le_{ms}" for ms in LATENCY_BUCKETS_MS]
+    return operator.itemgetter(*counts), histogram[0], operator.itemgetter(*histogram)
 
 
 def _targets_cte() -> str:
@@ -554,10 +556,10 @@ def _range_sums(row: dict | None, prefix: str, kept: Vector | None, latency: boo
     """One range's sums: what was read of it (its `prefix` columns of the target's row), plus
     the kept sums before that (when some are)."""
     if row:
-        counts, histogram = _columns_of(prefix)
-        n_up, n_degraded, n_down, minutes, good = map(row.__getitem__, counts)
-        if histogram[0] in row:
-            le = dict(zip(LATENCY_BUCKETS_MS, map(row.__getitem__, histogram), strict=True))
+        counts, first_bucket, histogram = _columns_of(prefix)
+        n_up, n_degraded, n_down, minutes, good = counts(row)
+        if first_bucket in row:
+            le = dict(zip(LATENCY_BUCKETS_MS, histogram(row), strict=True))
         else:
             le = NO_HISTOGRAM  # not read: not a latency SLO
     else:
