@@ -31,6 +31,7 @@ urlpatterns = [
     path("slos/<slug:slo_id>/", slos.slo_detail, name="slo"),
     path("status/", status.status_page, name="status-page"),
     path("status/feed.json", status.status_feed, name="status-feed"),
+    path("status/services/<slug:token>/", status.status_service, name="status-service"),
     path("status/badge/<slug:service_id>.svg", status.status_badge, name="badge-status"),
     path(
         "status/badge/<slug:service_id>/uptime.svg", status.uptime_badge, name="badge-uptime"

@@ -2,10 +2,11 @@
 are grouped (the admin's StatusPage settings), their 90 days, announced maintenance, and the
 incidents of those services in public words only.
 
-Nothing internal is ever read into these objects: a service contributes its name and status,
-an incident its public title (or generic words; never its title, summary or notes), the
-updates operators wrote for the public, its status and its times; a maintenance window its
-times and the public services it covers (never its name or description).
+Nothing internal is ever read into these objects: a service contributes its name and status
+(and an opaque token for its row's link, never its id), an incident its public title (or
+generic words; never its title, summary or notes), the updates operators wrote for the
+public, its status and its times; a maintenance window its times and the public services it
+covers (never its name or description).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from incidents.choices import ACTIVE_STATUSES, IncidentSource, IncidentStatus
 from incidents.models import Incident, IncidentUpdate
@@ -64,6 +66,7 @@ class PublicServiceLine:
     status_label: str
     days: list[DayUptime]
     response_ms: float | None = None  # 24-hour average, when the page shows it
+    link_token: str = ""  # service_link_token: the row's link to the service's page
 
     @property
     def uptime_percent(self) -> float | None:
@@ -160,6 +163,26 @@ def public_services(page: StatusPage | None = None) -> QuerySet[Service]:
     return services.exclude(tags__contains=[INTERNAL_TAG])
 
 
+LINK_SALT = "web.status-page.service-link"
+
+
+def service_link_token(service_id: str) -> str:
+    """An opaque handle of a public service for its row's link (/status/services/<token>/):
+    the page names a service, never its id, which operators chose for themselves (it may
+    say more than the name: a host, a team, a customer) and which the page does not
+    publish. Keyed with SECRET_KEY, so it cannot be worked back to the id."""
+    return salted_hmac(LINK_SALT, service_id).hexdigest()[:32]
+
+
+def public_service_for_token(token: str) -> str | None:
+    """The id of the public service whose link token is `token`, if any (a service taken off
+    the page no longer answers to its old token)."""
+    for service_id in public_services().values_list("id", flat=True).iterator():
+        if constant_time_compare(service_link_token(service_id), token):
+            return service_id
+    return None
+
+
 def overall_status(statuses: list[str]) -> Overall:
     """Major outage when more than half the services are down, partial when any is."""
     down = statuses.count(ServiceStatus.DOWN)
@@ -186,7 +209,12 @@ def public_status(*, now: datetime | None = None) -> PublicStatus:
     response = response_times(ids, now) if page.show_response_times else {}
     lines = {
         s.id: PublicServiceLine(
-            s.name, s.status, s.get_status_display(), days[s.id], response.get(s.id)
+            s.name,
+            s.status,
+            s.get_status_display(),
+            days[s.id],
+            response.get(s.id),
+            service_link_token(s.id),
         )
         for s in services
     }

@@ -16,6 +16,7 @@ from django.utils import timezone
 from incidents import actions as incident_actions
 from incidents.choices import IncidentSource
 from incidents.models import Incident
+from services.models import Service
 from services.timeseries import ROLLUP_HOURLY_TABLE
 from web.charts import SVG_NS
 from web.queries import public
@@ -89,6 +90,41 @@ def test_no_internal_detail_is_published(client, make_service):
     assert "Public API: service disruption" in html
     for secret in (service.url, "10.0.0.7", "pgbouncer", "503", service.id, "deploy 4711"):
         assert secret not in html
+
+
+def link_of(html: str, name: str) -> str:
+    match = re.search(rf'<a class="service-link" href="([^"]+)">{re.escape(name)}</a>', html)
+    assert match, f"no link for {name}"
+    return match.group(1)
+
+
+def test_a_row_links_to_the_service_page_without_naming_the_service_s_id(
+    client, make_user, make_service
+):
+    service = make_service(id="pay-db7-acme", name="Payments")
+    link = link_of(page(client), "Payments")
+    assert link.startswith("/status/services/") and "pay-db7-acme" not in link
+
+    # A visitor is asked to sign in, and the way back names no service either.
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/login/?next={link}"
+
+    client.force_login(make_user("viewer"))
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response["Location"] == f"/services/{service.id}/"
+
+
+def test_a_link_answers_only_for_a_service_on_the_page(client, make_user, make_service):
+    make_service(name="Public API")
+    hidden = make_service(name="Billing worker", tags=["edge"])
+    client.force_login(make_user("viewer"))
+    hidden_link = f"/status/services/{public.service_link_token(hidden.id)}/"
+    assert client.get(hidden_link).status_code == 302  # public while not tagged internal
+    Service.objects.filter(pk=hidden.pk).update(tags=["internal"])
+    assert client.get(hidden_link).status_code == 404
+    assert client.get("/status/services/0123456789abcdef0123456789abcdef/").status_code == 404
 
 
 def test_an_incident_opened_by_an_slo_alert_never_shows_its_internal_title(client, make_service):

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -30,11 +31,12 @@ from services.choices import ServiceStatus
 from services.models import Service
 from services.queries import WINDOWS, service_uptime
 from web import charts
+from web.access import reader_required
 from web.queries import public
 
 logger = logging.getLogger(__name__)
 
-STATUS_PAGE_CACHE_KEY = "noc:status-page:v4"  # gzip-compressed HTML
+STATUS_PAGE_CACHE_KEY = "noc:status-page:v5"  # gzip-compressed HTML
 STATUS_FEED_CACHE_KEY = "noc:status-feed:v1"
 STATUS_PAGE_CACHE_SECONDS = 30
 STATUS_PAGE_REFRESH_SECONDS = 20  # web.status_page_refresh, ahead of the cache's expiry
@@ -257,6 +259,17 @@ def cached_renewed_once(key: str, seconds: int, build: Callable[[], Any]) -> Any
     except Exception:
         logger.warning("status page: cache unavailable", exc_info=True)
     return value
+
+
+@reader_required
+def status_service(request: HttpRequest, token: str) -> HttpResponse:
+    """A status page row's link, by the row's opaque token: a signed-in reader goes on to the
+    service's page; a visitor is sent to the login page first (with this URL, which names no
+    service, to come back to)."""
+    service_id = public.public_service_for_token(token)
+    if service_id is None:
+        raise Http404("No public service has this link.")
+    return redirect("web:service", service_id=service_id)
 
 
 # --- badges -----------------------------------------------------------------------------------
