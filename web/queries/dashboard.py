@@ -23,6 +23,7 @@ request.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ from services.choices import ServiceStatus
 from services.models import Service
 from slos.choices import RISK_RANK, ViolationRisk
 from web.queries.rollups import Hour, HourlySeries, fleet_hours, hour_starts, hourly_series
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 # How long the slowly changing parts are kept (see the module's docstring).
@@ -224,11 +227,19 @@ T = TypeVar("T")
 
 
 def kept(key: str, compute: Callable[[], T]) -> T:
-    """The cache's value of `key`, computed and kept KEPT_SECONDS when absent."""
-    value = cache.get(key)
+    """The cache's value of `key`, computed and kept KEPT_SECONDS when absent. Without the
+    cache (Redis away) it is computed each time: the page is served, only slower."""
+    try:
+        value = cache.get(key)
+    except Exception:
+        logger.warning("dashboard: cache unavailable", exc_info=True)
+        return compute()
     if value is None:
         value = compute()
-        cache.set(key, value, KEPT_SECONDS)
+        try:
+            cache.set(key, value, KEPT_SECONDS)
+        except Exception:
+            logger.warning("dashboard: cache unavailable", exc_info=True)
     return value
 
 

@@ -226,6 +226,22 @@ def test_rollup_figures_are_kept_a_minute_the_services_status_is_read_each_time(
     assert sum(h.up + h.down for h in edge.checks_per_hour) == 0
 
 
+def test_without_its_cache_the_dashboard_is_read_in_full(viewer_client, make_service, settings):
+    set_status(make_service(name="Checkout"), "down")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens: refused at once
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with CaptureQueriesContext(connection) as queries:
+        response = viewer_client.get("/")
+    assert response.status_code == 200
+    assert counter(response.content.decode(), "status", "down") == 1
+    assert any("services_checkrollup_hourly" in q["sql"] for q in queries.captured_queries)
+
+
 def test_names_and_titles_in_the_tables_are_escaped(viewer_client, make_service):
     service = make_service(name="<b>Checkout</b> & co")
     set_status(service, "down")
