@@ -47,8 +47,8 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 100
 # How long the slowly changing parts are kept (see the module's docstring).
 KEPT_SECONDS = 60
-# Rows of the incident and SLO tables (the counts above them cover all): each row costs
-# about 0.3 ms of CPU to load and render, and 100 active incidents were a third of a page.
+# Rows of the incident and SLO tables (the counts above them cover all): 100 active
+# incidents were a third of the page.
 TABLE_ROWS = 25
 # Most severe first; a value outside the list (none today) after them.
 SEVERITY_ORDER = [s.value for s in sorted(SEVERITY_RANK, key=lambda s: -SEVERITY_RANK[s])]
