@@ -111,7 +111,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (make run: 2)")
     parser.add_argument(
         "--explain-only", action="store_true",
-        help="render each page once in this process (queries, time, size) and stop",
+        help="render each page once in this process (queries, time, size; the dashboard also "
+        "with nothing kept in the cache) and stop",
     )  # fmt: skip
     parser.add_argument(
         "--wait-idle", type=float, default=60, metavar="SECONDS",
@@ -296,21 +297,23 @@ def viewer_session() -> str:
 def slowest_queries(session: str, paths: dict[str, str], top: int = 3) -> dict[str, list[str]]:
     """Each page rendered once in this process: its query count, total time, and its
     slowest queries (where the time goes)."""
+    from django.core.cache import cache
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from noc.cachekeys import delete_prefixed
+    from web.views.status import STATUS_PAGE_CACHE_KEY
+
     client = Client()
     client.cookies["sessionid"] = session
     found = {}
-    for name, path in paths.items():
+    for name, path in {**paths, "dashboard, nothing kept": paths["dashboard"]}.items():
         client.get(path)  # warm
         if name == "status":
-            from django.core.cache import cache
-
-            from web.views.status import STATUS_PAGE_CACHE_KEY
-
             cache.delete(STATUS_PAGE_CACHE_KEY)  # rendered, not read from the cache
+        elif name.endswith("nothing kept"):
+            delete_prefixed()  # what the dashboard keeps a minute, read again (this bench's keys)
         began = time.perf_counter()
         with CaptureQueriesContext(connection) as queries:
             response = client.get(path)
