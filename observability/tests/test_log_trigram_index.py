@@ -136,3 +136,11 @@ def test_the_migration_moves_the_index_both_ways_on_a_populated_table(applicatio
     assert table_trigram_index() == []
     assert (today() - timedelta(days=1)).date() in indexed_days()
     assert today().date() not in indexed_days()
+
+
+def test_an_unknown_setting_stops_the_start_naming_the_values():
+    from noc.tests.test_settings import run_django
+
+    result = run_django("", LOG_TRIGRAM_INDEX="sometimes")
+    assert result.returncode != 0
+    assert "LOG_TRIGRAM_INDEX must be closed, all or off, not 'sometimes'" in result.stderr
