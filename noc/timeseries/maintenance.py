@@ -15,14 +15,11 @@ REFRESH_PROC = "policy_refresh_continuous_aggregate"
 def maintain(spec: TimeSeriesTable) -> dict:
     kind = backend.table_backend_of(connection, spec.table)
     if kind == backend.NATIVE:
-        done = {
+        return {
             "backend": kind,
             "created": partitions.ensure_ahead(spec),
             "dropped": partitions.drop_expired(spec),
         }
-        if spec.partition_indexes:
-            done["indexes"] = partitions.keep_indexes(spec)
-        return done
     if kind == backend.TIMESCALE:
         apply_timescale_policies(spec)
         return {"backend": kind}
@@ -105,6 +102,10 @@ def maintain_all() -> dict[str, dict]:
         if backend.table_backend_of(connection, name) == backend.TIMESCALE:
             changed[name] = keep_refresh_policy(rollup)
     done = {table: maintain(spec) for table, spec in TABLES.items()}
+    # Index builds last: a long one the task's time limit stops costs no table its partitions.
+    for table, spec in TABLES.items():
+        if spec.partition_indexes and done[table]["backend"] == backend.NATIVE:
+            done[table]["indexes"] = partitions.keep_indexes(spec)
     for name, change in changed.items():
         if change:
             done.setdefault(name, {})["refresh_policy"] = change

@@ -12,7 +12,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from noc.timeseries import backend, partitions
-from noc.timeseries.maintenance import maintain
 from observability.logs.postgres import PostgresLogStore
 from observability.logs.query import LogQuery, parse
 from observability.tests.logs_fixtures import record
@@ -29,6 +28,11 @@ def native_with_trigrams():
         cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
         if cursor.fetchone() is None:
             pytest.skip("pg_trgm is not installed on this server")
+
+
+def maintain(spec) -> dict:
+    """What the maintenance task does to the table's partition indexes."""
+    return {"indexes": partitions.keep_indexes(spec)}
 
 
 def kept(on: str):
@@ -144,3 +148,11 @@ def test_an_unknown_setting_stops_the_start_naming_the_values():
     result = run_django("", LOG_TRIGRAM_INDEX="sometimes")
     assert result.returncode != 0
     assert "LOG_TRIGRAM_INDEX must be closed, all or off, not 'sometimes'" in result.stderr
+
+
+def test_the_maintenance_task_builds_the_days_past_indexes_after_every_tables_partitions():
+    from noc.timeseries.maintenance import maintain_all
+
+    done = maintain_all()
+    assert "indexes" in done[LOG_LINES.table]
+    assert (today() - timedelta(days=1)).date() in indexed_days()
