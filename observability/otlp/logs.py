@@ -142,7 +142,12 @@ def level_of_record(number: int, text: str) -> str:
     return (level_of(text) if text else None) or "info"
 
 
+_WHERE = "resourceLogs.logRecords"
+
+
 def message_of(body) -> str:
+    if body.WhichOneof("value") == "string_value":  # the usual body: text
+        return body.string_value
     value = any_value(body)
     if value is None:
         return ""
@@ -160,6 +165,7 @@ def records_of(
     count = sum(len(s.log_records) for r in request.resource_logs for s in r.scope_logs)
     check_item_count(count, "log records")
     oldest, newest = now_us - limits.retention_us, now_us + FUTURE_US
+    max_bytes = limits.max_line_bytes
     records, index = [], -1
     for resource_logs in request.resource_logs:
         resource = {kv.key: any_value(kv.value) for kv in resource_logs.resource.attributes}
@@ -170,24 +176,29 @@ def records_of(
             scope = scope_logs.scope.name
             for record in scope_logs.log_records:
                 index += 1
-                where = f"resourceLogs.logRecords[{index}]"
                 nanos = record.time_unix_nano or record.observed_time_unix_nano
                 time_us = nanos // 1000 if nanos else now_us
                 if time_us < oldest or time_us > newest:
                     reason = "too_old" if time_us < oldest else "too_new"
+                    where = f"resourceLogs.logRecords[{index}]"
                     result.reject(reason, f"{where}: time is outside what is kept")
                     continue
+                # Field names are formatted for an error only: most records take no detour.
                 message = message_of(record.body)
-                check_message(message, f"{where}.body", limits.max_line_bytes)
+                if not message.isascii() or len(message) > max_bytes or "\x00" in message:
+                    check_message(message, f"{_WHERE}[{index}].body", max_bytes)
                 attributes = {kv.key: any_value(kv.value) for kv in record.attributes}
                 if len(attributes) > limits.max_attributes:
-                    check_attributes(attributes, f"{where}.attributes", limits.max_attributes)
+                    check_attributes(attributes, f"{_WHERE}[{index}].attributes",
+                                     limits.max_attributes)  # fmt: skip
                 if extra:
                     attributes["resource"] = extra
                 if scope:
                     attributes["scope"] = scope
                 attributes_json = (
-                    check_attributes(attributes, f"{where}.attributes", limits.max_attributes + 2)
+                    check_attributes(
+                        attributes, f"{_WHERE}[{index}].attributes", limits.max_attributes + 2
+                    )
                     if attributes
                     else b""
                 )
