@@ -23,14 +23,11 @@ request.
 from __future__ import annotations
 
 import hashlib
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -40,9 +37,8 @@ from incidents.queries import incident_stats
 from services.choices import ServiceStatus
 from services.models import Service
 from slos.choices import RISK_RANK, ViolationRisk
+from web.caching import cached
 from web.queries.rollups import Hour, HourlySeries, fleet_hours, hour_starts, hourly_series
-
-logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 # How long the slowly changing parts are kept (see the module's docstring).
@@ -223,26 +219,6 @@ def operator_dashboard(
     )
 
 
-T = TypeVar("T")
-
-
-def kept(key: str, compute: Callable[[], T]) -> T:
-    """The cache's value of `key`, computed and kept KEPT_SECONDS when absent. Without the
-    cache (Redis away) it is computed each time: the page is served, only slower."""
-    try:
-        value = cache.get(key)
-    except Exception:
-        logger.warning("dashboard: cache unavailable", exc_info=True)
-        return compute()
-    if value is None:
-        value = compute()
-        try:
-            cache.set(key, value, KEPT_SECONDS)
-        except Exception:
-            logger.warning("dashboard: cache unavailable", exc_info=True)
-    return value
-
-
 @dataclass(frozen=True)
 class SlowFigures:
     """The parts of the page that change slowly, kept together (one cache read)."""
@@ -263,7 +239,7 @@ def kept_figures(filters: Filters, hours: list[datetime], now: datetime) -> Slow
 
     scope = hashlib.sha256(f"{filters.tag}\0{filters.critical}".encode()).hexdigest()[:24]
     key = f"web:dashboard:figures:{hours[0]:%Y%m%d%H}:{len(hours)}:{scope}"
-    counts, stats, tags = kept(key, compute)
+    counts, stats, tags = cached(key, KEPT_SECONDS, compute, what="dashboard")
     return SlowFigures([Hour(*c) for c in counts], stats, tags)
 
 
@@ -277,7 +253,8 @@ def kept_hourly_series(service_ids: list[str], hours: list[datetime]) -> dict[st
 
     page = hashlib.sha256("\0".join(service_ids).encode()).hexdigest()[:24]
     key = f"web:dashboard:hours:{hours[0]:%Y%m%d%H}:{len(hours)}:{page}"
-    return {sid: HourlySeries(*values) for sid, values in kept(key, compute).items()}
+    kept = cached(key, KEPT_SECONDS, compute, what="dashboard")
+    return {sid: HourlySeries(*values) for sid, values in kept.items()}
 
 
 def tags_in_use() -> list[str]:

@@ -32,6 +32,7 @@ from services.models import Service
 from services.queries import WINDOWS, service_uptime
 from web import charts
 from web.access import reader_required
+from web.caching import cached
 from web.queries import public
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,9 @@ def status_feed(request: HttpRequest) -> HttpResponse:
     """The status page as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1): one item per
     incident (public words and updates) and per announced maintenance; the overall status
     and each service's in `_noc`."""
-    body = cached(STATUS_FEED_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _render_feed)
+    body = cached(
+        STATUS_FEED_CACHE_KEY, STATUS_PAGE_CACHE_SECONDS, _render_feed, what="status page"
+    )
     if body == OFF:
         raise Http404("The status page is off.")
     return _public_response(body, "application/feed+json")
@@ -193,23 +196,6 @@ def _maintenance_item(
         "date_modified": when.isoformat(),
         "tags": ["maintenance", "in progress" if item.active else "scheduled"],
     }
-
-
-def cached(key: str, seconds: int, build: Callable[[], Any]) -> Any:
-    """The cached value, or a fresh one. A status page must stay up while Redis is down, so a
-    cache error costs a render, not the page."""
-    try:
-        value = cache.get(key)
-    except Exception:
-        logger.warning("status page: cache unavailable", exc_info=True)
-        return build()
-    if value is None:
-        value = build()
-        try:
-            cache.set(key, value, seconds)
-        except Exception:
-            logger.warning("status page: cache unavailable", exc_info=True)
-    return value
 
 
 # A page of thousands of services takes seconds to render: when it expires, one request
@@ -325,4 +311,4 @@ def uptime_badge(request: HttpRequest, service_id: str) -> HttpResponse:
         color = UPTIME_BADGE_COLORS.get(charts.uptime_level(percent), "grey")
         return charts.badge(f"uptime {window}", message, color)
 
-    return _svg_response(cached(key, BADGE_CACHE_SECONDS, build))
+    return _svg_response(cached(key, BADGE_CACHE_SECONDS, build, what="status page"))
