@@ -9,7 +9,7 @@ import aiohttp
 import dns.asyncresolver
 
 from services.checks.guard import GuardedResolver, guarded_socket_factory
-from services.checks.http import ProbeResponse
+from services.checks.http import USER_AGENT, ProbeResponse
 
 __all__ = ["CheckContext"]
 
@@ -60,7 +60,9 @@ class CheckContext:
             # would connect on our behalf to addresses the guard never saw.
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
-            timeout=aiohttp.ClientTimeout(total=None),  # each check sets its own
+            # No aiohttp timer: run_attempt's asyncio.timeout bounds each check.
+            timeout=aiohttp.ClientTimeout(total=None),
+            headers={"User-Agent": USER_AGENT},
             response_class=ProbeResponse,
         )
 

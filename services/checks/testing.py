@@ -76,6 +76,7 @@ def make_app() -> web.Application:
     app.router.add_get("/flaky/{key}", _flaky)
     app.router.add_route("*", "/echo", _echo)
     app.router.add_get("/peer", _peer)
+    app.router.add_get("/stream", _stream)
     return app
 
 
@@ -117,6 +118,20 @@ async def _flaky(request: web.Request) -> web.Response:
 async def _peer(request: web.Request) -> web.Response:
     request.app[PEERS].add(request.transport.get_extra_info("peername"))
     return web.json_response({"status": "ok"})
+
+
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """`chunks` chunks of `size` bytes, `pause` seconds apart: a body that arrives after its
+    headers (the connection is recorded in PEERS, as /peer does)."""
+    request.app[PEERS].add(request.transport.get_extra_info("peername"))
+    response = web.StreamResponse()
+    await response.prepare(request)
+    chunk = b"x" * int(request.query.get("size", "65536"))
+    for _ in range(int(request.query.get("chunks", "4"))):
+        await asyncio.sleep(float(request.query.get("pause", "0.05")))
+        await response.write(chunk)
+    await response.write_eof()
+    return response
 
 
 async def _echo(request: web.Request) -> web.Response:

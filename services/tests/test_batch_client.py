@@ -75,3 +75,22 @@ def test_each_thread_has_its_own_loop_and_connections(server):
 
     assert [o.status for _, o in results] == ["up"]
     assert peers(server) == 2  # the thread did not borrow the main thread's connection
+
+
+def test_a_batch_larger_than_its_concurrency_runs_that_many_at_once(server):
+    # Three slow checks, two at a time: the third starts when a slot frees, and its start
+    # time (the lag measured) is when it got the slot, not when it was due.
+    ran = execution.run_on_time(batch(server.url("/slow?seconds=0.5"), size=3), concurrency=2)
+
+    starts = sorted(started for started, _ in ran)
+    assert [o.status for _, o in ran] == ["up"] * 3
+    assert starts[1] - starts[0] < timedelta(seconds=0.3)
+    assert starts[2] - starts[0] >= timedelta(seconds=0.45)
+
+
+def test_a_batch_within_its_concurrency_starts_every_check_at_once(server):
+    ran = execution.run_on_time(batch(server.url("/slow?seconds=0.5"), size=3), concurrency=3)
+
+    starts = sorted(started for started, _ in ran)
+    assert [o.status for _, o in ran] == ["up"] * 3
+    assert starts[2] - starts[0] < timedelta(seconds=0.3)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 
+from services.checks.context import CheckContext
+from services.checks.engine import run_one
 from services.checks.http import USER_AGENT
 from services.checks.spec import Assertions, CheckSpec
 from services.checks.testing import (
+    PEERS,
     check_once,
     closed_port,
     serve_http,
@@ -96,6 +100,17 @@ def test_slow_endpoint_times_out(server):
     assert outcome.error == "timeout after 0.5s"
     assert outcome.response_time_ms is None
     assert time.monotonic() - started < 5
+
+
+def test_a_body_slower_than_the_timeout_times_out_without_a_body_assertion(server):
+    # The headers come at once, the body never in time: the attempt's deadline covers the
+    # body a check drains as well as the one it reads.
+    spec = http(server.url("/stream?chunks=3&pause=1"), timeout=0.5)
+
+    outcome = check_once(spec)
+
+    assert outcome.status == "down"
+    assert outcome.error == "timeout after 0.5s"
 
 
 def test_closed_port_is_connection_refused():
@@ -205,6 +220,16 @@ def test_metadata_literal_is_refused_even_when_private_targets_are_allowed():
     assert outcome.error == "address 169.254.169.254 is refused (cloud metadata)"
 
 
+def test_a_refused_literal_stays_refused_for_strict_checks_after_allowed_ones(server):
+    # The guard's per-address answers are cached: per allow_private, never across it.
+    allowed = check_once(http(server.url("/ok"), allow_private=True))
+    strict = check_once(http(server.url("/ok"), allow_private=False))
+
+    assert allowed.status == "up", allowed.error
+    assert strict.error == "address 127.0.0.1 is refused (loopback)"
+    assert strict.details["refused"] == "loopback"
+
+
 # -- request shape --------------------------------------------------------------------------------
 
 
@@ -263,6 +288,30 @@ def test_body_not_contains(server):
 
     assert outcome.status == "down"
     assert outcome.error == 'body contains "nominal"'
+
+
+def test_a_body_no_assertion_reads_is_drained_and_its_connection_kept(server):
+    # Without a body assertion the body is not kept, but it must be read off the connection,
+    # or the connection could not serve the next check.
+    async def twice():
+        async with CheckContext() as ctx:
+            spec = http(server.url("/stream?chunks=4&size=65536&pause=0.02"))
+            return [await run_one(spec, ctx) for _ in range(2)]
+
+    server.app[PEERS].clear()
+    outcomes = asyncio.run(twice())
+
+    assert [o.status for o in outcomes] == ["up", "up"], outcomes[0].error
+    assert len(server.app[PEERS]) == 1
+
+
+def test_a_streamed_body_is_read_whole_for_a_keyword(server):
+    spec = http(
+        server.url("/stream?chunks=3&size=1000&pause=0.02"),
+        assertions=Assertions(body_contains="x" * 3000, body_not_contains="x" * 3001),
+    )
+
+    assert check_once(spec).status == "up"
 
 
 def test_json_path_match(server):
