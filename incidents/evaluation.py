@@ -19,6 +19,7 @@ from incidents import actions
 from incidents.choices import ACTIVE_STATUSES, EventKind, IncidentSource, IncidentStatus
 from incidents.models import Incident
 from services.choices import ResultStatus
+from services.models import Service
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,14 @@ def on_check_results(sender, recorded, **kwargs) -> None:
     latest = {}
     failures: dict[str, int] = {}
     for item in recorded:
-        if item.result.in_maintenance or item.result.status == ResultStatus.MISSED:
+        row = item.row
+        if row.in_maintenance or row.status == ResultStatus.MISSED:
             continue
-        if item.result.status == ResultStatus.DOWN:
-            failures[item.service.id] = failures.get(item.service.id, 0) + 1
-        kept = latest.get(item.service.id)
-        if kept is None or item.result.time >= kept.result.time:
-            latest[item.service.id] = item
+        if row.status == ResultStatus.DOWN:
+            failures[item.service_id] = failures.get(item.service_id, 0) + 1
+        kept = latest.get(item.service_id)
+        if kept is None or row.time >= kept.row.time:
+            latest[item.service_id] = item
     if not latest:
         return
     active = {
@@ -57,18 +59,31 @@ def on_check_results(sender, recorded, **kwargs) -> None:
             service_id__in=latest.keys(), status__in=ACTIVE_STATUSES
         )
     }
-    for item in latest.values():
-        incident = active.get(item.service.id)
-        if not may_act(item.service, item.result, incident):
+    acting = [
+        item
+        for item in latest.values()
+        if may_act(item.state, item.row, active.get(item.service_id))
+    ]
+    if not acting:
+        return
+    services = Service.objects.in_bulk([item.service_id for item in acting])
+    for item in acting:
+        if item.service_id not in services:
             continue
+        item.service = services[item.service_id]
         try:
             with transaction.atomic():
-                evaluate(item.service, item.result, incident, failures.get(item.service.id, 0))
+                evaluate(
+                    item.service,
+                    item.result,
+                    active.get(item.service_id),
+                    failures.get(item.service_id, 0),
+                )
         except Exception:
             logger.exception(
                 "incident evaluation of %s at %s failed; the result is recorded",
-                item.service.id,
-                item.result.time.isoformat(),
+                item.service_id,
+                item.row.time.isoformat(),
             )
 
 

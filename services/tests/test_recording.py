@@ -84,6 +84,50 @@ def test_incident_evaluation_hears_each_new_result(make_service):
     assert heard == [(service.id, "down", "unknown")]
 
 
+def test_a_batch_records_every_kind_of_value_in_one_statement(make_service):
+    """Recording binds each column of a batch as one binary array: whole and fractional
+    response times, missing status codes, errors with quotes and commas, a NUL-free body."""
+    first, second, third = make_service(), make_service(), make_service()
+    at = timezone.now().replace(microsecond=0)
+    recorded = actions.check_results_record(
+        results=[
+            Observation(first.id, at, at, "up", response_time_ms=12, status_code=200),
+            Observation(second.id, at, at, "down", 30.5, None, 'say "no", then {x}', {"a": [1]}),
+            Observation(third.id, at, None, "missed", error="missed: nobody ran it"),
+        ],
+        claimed=False,
+    )
+    assert {r.service_id for r in recorded} == {first.id, second.id, third.id}
+    rows = {r.service_id: r for r in CheckResult.objects.filter(time=at)}
+    assert rows[first.id].response_time_ms == 12.0 and rows[first.id].status_code == 200
+    assert rows[second.id].error == 'say "no", then {x}' and rows[second.id].details == {"a": [1]}
+    assert rows[second.id].status_code is None and rows[third.id].started_at is None
+    second.refresh_from_db()
+    assert (second.status, second.last_response_time_ms, second.consecutive_failures) == (
+        "down",
+        30.5,
+        1,
+    )
+    # The model instances are built on demand, with the state after the batch.
+    assert recorded[1].service.consecutive_failures == 1
+    assert recorded[1].result.error == 'say "no", then {x}'
+
+
+def test_a_recurring_maintenance_window_is_read_for_the_batch(make_service):
+    inside, outside = make_service(), make_service()
+    at = timezone.now().replace(second=0, microsecond=0)
+    window = MaintenanceWindow.objects.create(
+        name="hourly", cron=f"0 {at.minute} * * * *", duration_minutes=1
+    )
+    window.services.add(inside)
+    actions.check_results_record(
+        results=[Observation(s.id, at, at, "down", error="503") for s in (inside, outside)],
+        claimed=False,
+    )
+    statuses = dict(CheckResult.objects.filter(time=at).values_list("service_id", "in_maintenance"))
+    assert statuses == {inside.id: True, outside.id: False}
+
+
 def test_check_now_runs_against_a_real_server_and_records(make_service):
     service = make_service("/down")
     recorded = check_now(service)
