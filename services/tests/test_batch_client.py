@@ -4,6 +4,7 @@ in the middle never leaves work behind for the next one."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from datetime import timedelta
 
@@ -94,3 +95,52 @@ def test_a_batch_within_its_concurrency_starts_every_check_at_once(server):
     starts = sorted(started for started, _ in ran)
     assert [o.status for _, o in ran] == ["up"] * 3
     assert starts[2] - starts[0] < timedelta(seconds=0.3)
+
+
+@pytest.fixture
+def default_collector():
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's default (importing noc.asgi raises it)
+    yield
+    gc.set_threshold(*saved)
+
+
+def test_the_collector_runs_less_often_only_while_batches_run(default_collector):
+    before = gc.get_threshold()
+    entered, leave = threading.Event(), threading.Event()
+
+    def other_batch():
+        with execution._collector_relaxed():
+            entered.set()
+            leave.wait(5)
+
+    with execution._collector_relaxed():
+        during = gc.get_threshold()
+        thread = threading.Thread(target=other_batch)
+        thread.start()
+        entered.wait(5)
+    still_running = gc.get_threshold()  # the other thread's batch has not ended
+    leave.set()
+    thread.join(5)
+
+    assert during == (execution.BATCH_GC_THRESHOLD, *before[1:])
+    assert still_running == during
+    assert gc.get_threshold() == before
+
+
+def test_a_higher_threshold_is_never_lowered_for_a_batch():
+    before = gc.get_threshold()
+    gc.set_threshold(execution.BATCH_GC_THRESHOLD * 2, *before[1:])
+    try:
+        with execution._collector_relaxed():
+            assert gc.get_threshold()[0] == execution.BATCH_GC_THRESHOLD * 2
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_broken_batch_restores_the_collector(server, default_collector):
+    before = gc.get_threshold()
+    with pytest.raises(TypeError):
+        execution.run_on_time([(CheckSpec(kind="http", url=server.url("/ok")), None)])
+
+    assert gc.get_threshold() == before
