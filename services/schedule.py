@@ -101,6 +101,20 @@ def plan_claim(service: Service, now: datetime) -> Plan:
     return Plan(run=run, gap_from=gap_from, gap_until=gap_until, next=upcoming)
 
 
+def on_time(
+    due: datetime, interval_seconds: int | None, cron: str, now: datetime
+) -> timedelta | None:
+    """plan_claim's answer for the common case, from a service's row values: an interval
+    service claimed within its late tolerance runs its due slot, records no gap, and is due
+    again one step later. Returns that step, or None when plan_claim must decide."""
+    if cron:
+        return None
+    step = timedelta(seconds=interval_seconds or 60)
+    if due < now - min(step * LATE_SHARE, MAX_SLOT_AGE):
+        return None
+    return step
+
+
 def late_tolerance(service: Service, slot: datetime, upcoming: datetime | None) -> timedelta:
     """How late the dispatcher may still run `slot`: a tenth of the service's interval (the
     time to its next slot), never more than MAX_SLOT_AGE."""

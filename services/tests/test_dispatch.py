@@ -355,3 +355,44 @@ def test_a_slow_worker_finishing_after_its_slot_was_reclaimed_does_not_duplicate
 def test_slot_messages_round_trip():
     slot = actions.Slot("api", datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
     assert actions.Slot.from_message(slot.as_message()) == slot
+
+
+@pytest.mark.parametrize("interval", [1, 7, 60, 3600, 86400, None])
+@pytest.mark.parametrize(
+    "late_seconds", [-0.9, 0, 0.05, 0.1, 0.7, 1, 5.9, 6, 6.1, 59, 299, 300, 301, 4000]
+)
+def test_the_on_time_fast_path_plans_what_plan_claim_plans(interval, late_seconds):
+    """schedule.on_time answers from row values for the services plan_claim would run on
+    their due slot with no gap; it must never differ from plan_claim, and it must hand every
+    other case to it."""
+    from services import schedule
+
+    now = datetime(2026, 12, 5, 12, 0, 0, 500_000, tzinfo=UTC)
+    due = now - timedelta(seconds=late_seconds)
+    service = Service(
+        id="s", interval_seconds=interval, cron="", next_check_at=due,
+        created_at=due - timedelta(days=1),
+    )  # fmt: skip
+    step = schedule.on_time(due, interval, "", now)
+    plan = schedule.plan_claim(service, now)
+    if step is not None:
+        assert plan == schedule.Plan(run=due, gap_from=None, gap_until=None, next=due + step)
+    else:
+        assert (
+            plan.run != due
+            or plan.gap_from is not None
+            or plan.next != due + timedelta(seconds=interval or 60)
+        )
+    assert schedule.on_time(due, interval, "*/5 * * * * *", now) is None  # crons: plan_claim
+
+
+def test_claims_carry_the_lease_of_the_service_s_timeout_and_retries(make_service, settings):
+    settings.NOC_CLAIM_GRACE_SECONDS = 7
+    on_time = make_service(timeout_seconds=2.5, retries=2)
+    late = make_service(timeout_seconds=4, retries=0, interval_seconds=60)
+    due = make_due(on_time)
+    make_due(late, at=timezone.now() - timedelta(seconds=61))  # a step late: plan_claim
+    slots = {s.service_id: s.due for s in actions.checks_claim_due(now=timezone.now())}
+    leases = dict(CheckClaim.objects.values_list("service_id", "lease_until"))
+    assert leases[on_time.id] == due + timedelta(seconds=2.5 * 3 + 7)
+    assert leases[late.id] == slots[late.id] + timedelta(seconds=4 + 7)
