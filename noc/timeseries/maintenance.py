@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import connection
 
 from noc.timeseries import backend, partitions
@@ -95,17 +97,22 @@ def keep_refresh_policy(rollup: Rollup) -> str | None:
     return "replaced"
 
 
-def maintain_all() -> dict[str, dict]:
+def maintain_all(schedule_index_build: Callable[[str, str, str], object] | None = None,
+                 ) -> dict[str, dict]:  # fmt: skip
+    """Every table's partitions and policies. Partition indexes still to build are handed to
+    `schedule_index_build` (table, partition, index suffix) when given (the task schedules one
+    task a build: a big day's index may take longer than this task may run), built here
+    otherwise."""
     # Refresh windows first: a retention policy shortened below them must find them shortened.
     changed = {}
     for name, rollup in ROLLUPS.items():
         if backend.table_backend_of(connection, name) == backend.TIMESCALE:
             changed[name] = keep_refresh_policy(rollup)
     done = {table: maintain(spec) for table, spec in TABLES.items()}
-    # Index builds last: a long one the task's time limit stops costs no table its partitions.
+    # Indexes last: a slow drop or build costs no table its partitions.
     for table, spec in TABLES.items():
         if spec.partition_indexes and done[table]["backend"] == backend.NATIVE:
-            done[table]["indexes"] = partitions.keep_indexes(spec)
+            done[table]["indexes"] = partitions.keep_indexes(spec, schedule=schedule_index_build)
     for name, change in changed.items():
         if change:
             done.setdefault(name, {})["refresh_policy"] = change

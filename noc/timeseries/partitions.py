@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from noc.timeseries.registry import PartitionIndex, TimeSeriesTable
+from noc.timeseries.registry import TABLES, PartitionIndex, TimeSeriesTable
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,17 @@ def wants_index(partition: Partition, index: PartitionIndex, now: datetime) -> b
     return index.on == "all" or (index.on == "closed" and partition.end <= now)
 
 
-def keep_indexes(spec: TimeSeriesTable, now: datetime | None = None,
-                 using=connection) -> dict[str, list[str]]:  # fmt: skip
+def keep_indexes(spec: TimeSeriesTable, now: datetime | None = None, using=connection,
+                 schedule: Callable[[str, str, str], object] | None = None,
+                 ) -> dict[str, list[str]]:  # fmt: skip
     """Build each partition index where its policy wants it and drop it where not. Outside a
-    transaction both are CONCURRENTLY (writes to the partition go on); a build a stopped run
-    left invalid is dropped and made again."""
+    transaction both are CONCURRENTLY (writes to the partition go on). With `schedule` (the
+    maintenance task), each build still to make is handed to it as (table, partition, index
+    suffix) — one task a build, with a time limit sized for a big day — instead of being made
+    here (migrations and the benchmark build inline). A drop whose index a build holds is left
+    for the next run."""
     now = now or datetime.now(UTC)
-    done: dict[str, list[str]] = {"built": [], "dropped": []}
+    done: dict[str, list[str]] = {"built": [], "scheduled": [], "dropped": []}
     for index in spec.partition_indexes:
         if index.extension and not _has_extension(index.extension, using):
             continue
@@ -113,14 +119,71 @@ def keep_indexes(spec: TimeSeriesTable, now: datetime | None = None,
             if wants_index(partition, index, now):
                 if present.get(name) is True:
                     continue
-                if name in present:
-                    _drop_index(name, using)
-                _build_index(name, partition, index, using)
-                done["built"].append(name)
+                if schedule is not None:
+                    schedule(spec.table, partition.name, index.suffix)
+                    done["scheduled"].append(name)
+                elif build_index(spec, partition, index, using) == "built":
+                    done["built"].append(name)
             elif name in present:
-                _drop_index(name, using)
-                done["dropped"].append(name)
+                with _index_lock(name, using) as locked:
+                    if locked:
+                        _drop_index(name, using)
+                        done["dropped"].append(name)
     return done
+
+
+def build_partition_index(table: str, partition_name: str, suffix: str,
+                          now: datetime | None = None, using=connection) -> str:  # fmt: skip
+    """Build one partition's index if its policy still wants it: the body of the task the
+    maintenance task schedules per build. Returns "built", "present" (valid already), "busy"
+    (another run is building it), "not wanted" or "gone" (no such partition any more)."""
+    spec = TABLES[table]
+    index = next(i for i in spec.partition_indexes if i.suffix == suffix)
+    partition = next((p for p in existing(spec, using) if p.name == partition_name), None)
+    if partition is None:
+        return "gone"
+    if not wants_index(partition, index, now or datetime.now(UTC)):
+        return "not wanted"
+    return build_index(spec, partition, index, using)
+
+
+def build_index(spec: TimeSeriesTable, partition: Partition, index: PartitionIndex,
+                using=connection) -> str:  # fmt: skip
+    """Build a partition's index once, however many runs try at the same time: a run holds an
+    advisory lock on the index's name for its whole build (session-level, so a run killed
+    mid-way releases it with its connection) and another run answers "busy" at once. Under
+    the lock, an index found invalid is what a stopped build left (time limit, worker killed,
+    server restarted; a build in progress would hold the lock): it is dropped and made again."""
+    name = index_name(partition, index)
+    with _index_lock(name, using) as locked:
+        if not locked:
+            return "busy"
+        valid = _indexes_present(spec, index, using).get(name)
+        if valid:
+            return "present"
+        if valid is not None:
+            _drop_index(name, using)
+        _build_index(name, partition, index, using)
+        return "built"
+
+
+@contextmanager
+def _index_lock(name: str, using) -> Iterator[bool]:
+    """Whether this session got the lock of the index `name` (not waiting for it)."""
+    with using.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [INDEX_LOCK_SPACE, name])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with using.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s, hashtext(%s))", [INDEX_LOCK_SPACE, name]
+                )
+
+
+INDEX_LOCK_SPACE = 7_401  # the first key of partition-index advisory locks
 
 
 def _concurrently(using) -> str:

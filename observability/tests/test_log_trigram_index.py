@@ -156,3 +156,174 @@ def test_the_maintenance_task_builds_the_days_past_indexes_after_every_tables_pa
     done = maintain_all()
     assert "indexes" in done[LOG_LINES.table]
     assert (today() - timedelta(days=1)).date() in indexed_days()
+
+
+# --- the build task: one per day, scheduled by the maintenance task ------------------------------
+
+
+def yesterday_partition():
+    return next(p for p in partitions.existing(LOG_LINES) if p.end == today())
+
+
+def build_task(partition) -> str:
+    from noc.tasks import timeseries_index_build
+
+    return timeseries_index_build(LOG_LINES.table, partition.name, MESSAGE_TRIGRAMS.suffix)
+
+
+def index_state(partition) -> bool | None:
+    """True: valid; False: present but invalid; None: absent."""
+    present = partitions._indexes_present(LOG_LINES, MESSAGE_TRIGRAMS, connection)
+    return present.get(partitions.index_name(partition, MESSAGE_TRIGRAMS))
+
+
+def raw_connection():
+    """A connection of its own to the test database (another session)."""
+    raw = connection.get_new_connection(connection.get_connection_params())
+    raw.autocommit = True
+    return raw
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def build_waiting_on_lock(raw) -> bool:
+    """Whether a CREATE INDEX is waiting for a lock (the session `raw` holds on the table)."""
+    row = raw.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX%%' "
+        "AND wait_event_type = 'Lock' AND datname = current_database()"
+    ).fetchone()
+    return row[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_maintenance_task_schedules_a_build_per_closed_day_instead_of_building_it():
+    from noc.timeseries.maintenance import maintain_all
+
+    maintain(kept("off"))
+    scheduled = []
+    done = maintain_all(schedule_index_build=lambda *args: scheduled.append(args))
+    yesterday = yesterday_partition()
+    name = partitions.index_name(yesterday, MESSAGE_TRIGRAMS)
+    assert (LOG_LINES.table, yesterday.name, MESSAGE_TRIGRAMS.suffix) in scheduled
+    assert name in done[LOG_LINES.table]["indexes"]["scheduled"]
+    assert not any(args[1] == partitions.partition_name(LOG_LINES, today()) for args in scheduled)
+    assert indexed_days() == set()  # nothing built by the maintenance task itself
+
+    for args in scheduled:
+        assert build_task(next(p for p in partitions.existing(LOG_LINES) if p.name == args[1])) \
+            == "built"  # fmt: skip
+    assert yesterday.start.date() in indexed_days()
+    assert build_task(yesterday) == "present"  # idempotent
+    again = []
+    maintain_all(schedule_index_build=lambda *args: again.append(args))
+    assert again == []  # every closed day is built: nothing more to schedule
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_build_task_does_not_build_where_the_setting_does_not_want_it_or_the_day_is_gone():
+    from noc.tasks import timeseries_index_build
+
+    maintain(kept("off"))
+    today_name = partitions.partition_name(LOG_LINES, today())
+    assert timeseries_index_build(LOG_LINES.table, today_name, MESSAGE_TRIGRAMS.suffix) == (
+        "not wanted"  # closed (the default): today is still being written
+    )
+    gone = partitions.partition_name(LOG_LINES, today() - timedelta(days=400))
+    assert timeseries_index_build(LOG_LINES.table, gone, MESSAGE_TRIGRAMS.suffix) == "gone"
+    assert indexed_days() == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invalid_index_an_interrupted_build_left_is_dropped_and_built_again(application):
+    import threading
+
+    from django.db import OperationalError, connections
+
+    maintain(kept("off"))
+    yesterday = yesterday_partition()
+    PostgresLogStore().write([record(application, "a line of yesterday", minutes_ago=24 * 60)])
+    name = partitions.index_name(yesterday, MESSAGE_TRIGRAMS)
+    # A real interrupted build: CREATE INDEX CONCURRENTLY records the (invalid) index, then
+    # waits for the transaction writing to the partition; it is cancelled there.
+    writer = raw_connection()
+    writer.autocommit = False
+    writer.execute(f'LOCK TABLE "{yesterday.name}" IN ROW EXCLUSIVE MODE')
+    failures = []
+
+    def interrupted_build():
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    f'CREATE INDEX CONCURRENTLY "{name}" ON "{yesterday.name}" '
+                    f"USING {MESSAGE_TRIGRAMS.method}"
+                )
+        except OperationalError as exc:
+            failures.append(exc)
+        finally:
+            connections["default"].close()
+
+    thread = threading.Thread(target=interrupted_build)
+    thread.start()
+    watcher = raw_connection()
+    wait_for(lambda: build_waiting_on_lock(watcher))
+    watcher.execute(
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX%%' "
+        "AND datname = current_database()"
+    )
+    thread.join(timeout=20)
+    writer.rollback()
+    writer.close()
+    watcher.close()
+    assert failures and "canceling statement" in str(failures[0])
+    assert index_state(yesterday) is False  # left INVALID
+
+    assert build_task(yesterday) == "built"
+    assert index_state(yesterday) is True
+    query = LogQuery(terms=parse("*esterda*"), since=yesterday.start, until=today())
+    assert [h.message for h in PostgresLogStore().search(query).hits] == ["a line of yesterday"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_build_the_index_once_and_the_second_leaves_the_first_alone():
+    import threading
+
+    from django.db import connections
+
+    maintain(kept("off"))
+    yesterday = yesterday_partition()
+    # The first run's build waits for a writer's transaction on the partition, so it is still
+    # in progress (its index present and not yet valid) when the second run starts.
+    writer = raw_connection()
+    writer.autocommit = False
+    writer.execute(f'LOCK TABLE "{yesterday.name}" IN ROW EXCLUSIVE MODE')
+    results = {}
+
+    def run(label: str) -> None:
+        try:
+            results[label] = build_task(yesterday)
+        finally:
+            connections["default"].close()
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    watcher = raw_connection()
+    wait_for(lambda: build_waiting_on_lock(watcher))
+    assert index_state(yesterday) is False  # in progress
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    second.join(timeout=20)
+    assert results == {"second": "busy"}  # at once, without touching the build in progress
+    writer.commit()
+    writer.close()
+    watcher.close()
+    first.join(timeout=60)
+    assert results == {"second": "busy", "first": "built"}
+    assert index_state(yesterday) is True
+    assert build_task(yesterday) == "present"
