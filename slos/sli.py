@@ -22,6 +22,7 @@ Minutes without any check are counted and reported, never guessed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import re
@@ -142,6 +143,13 @@ def packed(values: Iterable) -> str:
         return ",".join(map(str, values))
     if kinds <= {float, type(None)}:
         return ",".join(["" if v is None else repr(v) for v in values])
+    if kinds <= {bool}:
+        return ",".join(["t" if v else "f" for v in values])
+    if kinds <= {datetime}:
+        # a few distinct moments repeated (kept sums' starts): each formatted once (equal
+        # moments in other zones are the same timestamptz)
+        text = {v: v.isoformat() for v in set(values)}
+        return ",".join(map(text.__getitem__, values))
     return ",".join(map(_field, values))
 
 
@@ -766,7 +774,9 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     result = {key: ZERO for key in keys}
     start_of = {b: moment for moment, b in band.items()}
     histograms = {}
-    for is_counts, service, band_number, *values in _rows(_kept_query(family), params):
+    with _parallel(len(keys) >= MANY):
+        rows = _rows(_kept_query(family), params)
+    for is_counts, service, band_number, *values in rows:
         key = (service, start_of[band_number])
         if is_counts:
             result[key] = (*values[:5], *ZERO[5:])
@@ -777,11 +787,37 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     return result
 
 
-def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vector]:
-    """Sums of (service, from, to) segments: the rollup rows inside any of their intervals
-    (the same few for every service: an hour or a block sliding), per service and band, in
-    one pass; then each segment from its bands."""
-    intervals = sorted({(lower, upper) for _, lower, upper in segments})
+# Summing every kept range afresh (a cold evaluation: the first after a deploy, or after late
+# results) reads the whole 30 days of hourly rows and 6 hours of minute rows, as the plain scan
+# does, but with a few sums per row grouped by service and band. PostgreSQL plans that
+# aggregate on one core: it expects as many groups as rows (a band is an expression) and so a
+# costly gather of the partial aggregates, where there are a few per service. With parallel
+# workers costed as free it scans and aggregates in parallel, as the plain scan does (the same
+# sums: integers, in any order).
+PARALLEL = ("parallel_setup_cost", "parallel_tuple_cost")
+
+
+@contextlib.contextmanager
+def _parallel(wanted: bool):
+    if not (wanted and connection.in_atomic_block):
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(f"SET LOCAL {name} = 0" for name in PARALLEL))
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("; ".join(f"SET LOCAL {name} TO DEFAULT" for name in PARALLEL))
+
+
+def _sum_segments(
+    family: Family, services: list[str], intervals: list[tuple[datetime, datetime]]
+) -> dict[tuple[str, tuple], Vector]:
+    """Sums of the family's rows in each of these intervals (the same few for every service:
+    an hour or a block sliding) for each of these services, in one pass over just those rows
+    (per service and band); then each interval from its bands. (service, interval) → sums,
+    none for a service without a row in it."""
     bounds, band = _bands({moment for interval in intervals for moment in interval})
     inside = " OR ".join(["(r.bucket >= %s AND r.bucket < %s)"] * len(intervals)) or "false"
     sums = ", ".join(f"sum({e})::bigint" for e in family.expressions.values())
@@ -790,17 +826,21 @@ def _sum_segments(family: Family, segments: dict[tuple, int]) -> dict[int, Vecto
         f"FROM {family.source} r WHERE r.service_id = ANY(@varchar@) AND ({inside}) "
         "GROUP BY 1, 2"
     )
-    params = [Native(bounds), sorted({service for service, _, _ in segments})]
+    params = [Native(bounds), services]
     params += [moment for interval in intervals for moment in interval]
-    by_band: dict[tuple[str, int], Vector] = {}
+    by_band: dict[int, dict[str, Vector]] = {}
     for service, band_number, *values in _rows(sql, params):
-        by_band[service, band_number] = tuple(values)
-    result = {}
-    for (service, lower, upper), seg_id in segments.items():
-        total = ZERO
-        for number in range(band[lower], band[upper]):
-            total = _plus(total, by_band.get((service, number), ZERO))
-        result[seg_id] = total
+        by_band.setdefault(band_number, {})[service] = tuple(values)
+    result: dict[tuple[str, tuple], Vector] = {}
+    for interval in intervals:
+        numbers = range(band[interval[0]], band[interval[1]])
+        if len(numbers) == 1:  # most: one hour or one block
+            for service, values in by_band.get(numbers[0], {}).items():
+                result[service, interval] = values
+            continue
+        for number in numbers:
+            for service, values in by_band.get(number, {}).items():
+                result[service, interval] = _plus(result.get((service, interval), ZERO), values)
     return result
 
 
@@ -827,7 +867,7 @@ def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dic
     ):
         # A steady minute: the kept sums as they are (the statements below do nothing).
         _sum_afresh(family, {}, upto)
-        _sum_segments(family, {})
+        _sum_segments(family, [], [])
         _keep(family, {}, {}, upto, gone=set(), stamp=mark.refreshed_at)
         return remembered.values
     if valid:
@@ -843,42 +883,63 @@ def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dic
     if not same_upto or any(key not in exact for key in needed):
         for (service, start), (latency, values) in exact.items():
             kept.setdefault(service, []).append((start, latency, values))
+    # Services whose kept starts are alike (most: the SLOs of one kind) choose alike: the
+    # choice (which kept sums to continue, which rows to add or take away) is made once per
+    # kind of service, start and latency (the same order, the same ties).
+    kind_of: dict[str, int] = {}
+    kinds: dict[tuple, int] = {}
+    for service, choices in kept.items():
+        kind = tuple((old_start, old_latency) for old_start, old_latency, _ in choices)
+        kind_of[service] = kinds.setdefault(kind, len(kinds))
+    choice_of: dict[tuple, tuple | None] = {}  # (kind, start, latency) → (index, parts)
+    moved = _span(upto - mark.upto)
     afresh: dict[tuple, bool] = {}
-    derived: dict[tuple, tuple[Vector, list[tuple[int, int]]]] = {}
-    segments: dict[tuple, int] = {}  # (service, from, to) → id
+    derived: dict[tuple, tuple[Vector, str, tuple]] = {}  # key → (kept sums, service, parts)
+    intervals: set[tuple[datetime, datetime]] = set()
     latency_of: dict[tuple, bool] = {}
     as_kept: set[tuple] = set()  # kept as they are
+    unknown = (None,)
     for key, latency in needed.items():
         service, start = key
         if same_upto and key in exact and (exact[key][0] or not latency):
             latency_of[key], values = exact[key]
-            derived[key] = (values, [])
+            derived[key] = (values, service, ())
             as_kept.add(key)
             continue
-        best, best_cost = None, _span(upto - start)  # summing the range afresh
-        for old_start, old_latency, values in kept.get(service, ()):
-            cost = _span(start - old_start) + _span(upto - mark.upto)
-            if (old_latency or not latency) and cost < best_cost:
-                best, best_cost = (old_start, old_latency, values), cost
-        if best is None:
+        kind = kind_of.get(service)
+        choice = choice_of.get((kind, start, latency), unknown)
+        if choice is unknown:
+            index, best_cost = None, _span(upto - start)  # summing the range afresh
+            for i, (old_start, old_latency, _) in enumerate(kept.get(service, ())):
+                cost = _span(start - old_start) + moved
+                if (old_latency or not latency) and cost < best_cost:
+                    index, best_cost = i, cost
+            choice = None
+            if index is not None:
+                old_start = kept[service][index][0]
+                # [start, upto) = [old start, old upto) + [start, old start) + [old upto,
+                # upto), where [a, b) with b < a counts as −[b, a)
+                parts = tuple(
+                    (1 if lower < upper else -1, (min(lower, upper), max(lower, upper)))
+                    for lower, upper in ((start, old_start), (mark.upto, upto))
+                    if lower != upper
+                )
+                intervals.update(interval for _, interval in parts)
+                choice = (index, parts)
+            choice_of[kind, start, latency] = choice
+        if choice is None:
             afresh[key] = latency
             latency_of[key] = latency
             continue
-        old_start, latency_of[key], values = best
-        parts = []
-        # [start, upto) = [old start, old upto) + [start, old start) + [old upto, upto), where
-        # [a, b) with b < a counts as −[b, a)
-        for lower, upper in ((start, old_start), (mark.upto, upto)):
-            if lower != upper:
-                segment = (service, min(lower, upper), max(lower, upper))
-                seg_id = segments.setdefault(segment, len(segments))
-                parts.append((1 if lower < upper else -1, seg_id))
-        derived[key] = (values, parts)
+        index, parts = choice
+        _, latency_of[key], values = kept[service][index]
+        derived[key] = (values, service, parts)
     sums = _sum_afresh(family, afresh, upto)
-    seg_sums = _sum_segments(family, segments)
-    for key, (values, parts) in derived.items():
-        for sign, seg_id in parts:
-            values = _plus(values, seg_sums[seg_id], sign)
+    services = sorted({service for _, service, parts in derived.values() if parts})
+    seg_sums = _sum_segments(family, services, sorted(intervals))
+    for key, (values, service, parts) in derived.items():
+        for sign, interval in parts:
+            values = _plus(values, seg_sums.get((service, interval), ZERO), sign)
         # the segments sum the histogram of every service: kept only where it is whole
         sums[key] = values if latency_of[key] else (*values[:5], *ZERO[5:])
     # The same three statements whatever changed (none when nothing did: they do nothing).

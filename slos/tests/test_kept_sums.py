@@ -5,6 +5,7 @@ SLOs edited or disabled, a clock going back), and the kept sums must actually be
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -282,6 +283,43 @@ def test_slos_evaluate_with_kept_sums_stores_what_a_full_read_gives(fleet):
     assert SLISums.objects.exists()
 
 
+def test_services_of_one_kind_slide_from_their_own_kept_sums(fleet, make_service):
+    """Services with the same SLOs (the same kept starts) share how their ranges slide, worked
+    out once (sli._kept_sums); each must still continue its own kept sums."""
+    twins = [make_service() for _ in range(3)]
+    for k, service in enumerate(twins):
+        actions.slo_create(actor=None, id=f"t{k}-30d", name=f"t{k}", service=service,
+                           sli_type="availability", target="99.9", window="30d")  # fmt: skip
+        actions.slo_create(actor=None, id=f"t{k}-7d", name=f"t{k} 7d", service=service,
+                           sli_type="latency", target="99", window="7d",
+                           latency_threshold_ms=250)  # fmt: skip
+    start = END - timedelta(days=DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(MINUTES, {"services": [s.id for s in twins], "start": start, "end": END})
+    RollupWatermark.objects.filter(name="services_checkrollup_hourly").update(upto=start)
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    first, _ = kept_read_both(T1)
+    windows = {astuple(first[f"t{k}-30d"].window)[:3] for k in range(3)}
+    assert len(windows) > 1  # histories that differ
+    for moment in (T2, T3, *MINUTE_TIMES[1:]):  # hours and blocks sliding
+        _, ran = kept_read_both(moment)  # (equal to a full read)
+        assert "afresh" not in ran["hours"]
+
+
+def test_a_cold_read_of_many_ranges_plans_in_parallel_then_costs_as_before(fleet, monkeypatch):
+    monkeypatch.setattr(sli, "MANY", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW parallel_tuple_cost")
+        before = cursor.fetchone()[0]
+    with transaction.atomic():
+        kept = sli.read(actions.sli_targets(list(SLO.objects.all()), T1), T1, keep=True)
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW parallel_tuple_cost")
+            assert cursor.fetchone()[0] == before
+    assert kept == read(T1, keep=False)
+    assert SLISums.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("kind", "values"),
     [
@@ -290,7 +328,9 @@ def test_slos_evaluate_with_kept_sums_stores_what_a_full_read_gives(fleet):
         ("float8", [0.1, None, 1e-07, 99.9999, 43.2, -0.0]),
         ("float8", [1.5, 2.25]),
         ("bool", [True, None, False]),
+        ("bool", [True, False, True]),
         ("timestamptz", [END, None, END - timedelta(days=30)]),
+        ("timestamptz", [END, END - timedelta(days=30), END, END - timedelta(hours=1)]),
     ],
 )
 def test_packed_lists_read_back_as_written(db, kind, values):
