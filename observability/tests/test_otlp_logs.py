@@ -127,3 +127,51 @@ def test_an_unknown_key_is_a_401_in_otlp_form(db):
     response = post(bearer("noci_nothing_here"), export("x"))
     assert response.status_code == 401
     assert "Unknown ingest key" in status_pb2.Status.FromString(response.content).message
+
+
+def test_every_field_of_a_record_on_the_short_path_and_off_it(application):
+    from observability.logs.decode import LogLimits
+    from observability.otlp.logs import records_of
+    from observability.points import IngestResult
+
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    cases = [
+        (1, "", "trace"),
+        (4, "", "trace"),
+        (5, "", "debug"),
+        (24, "", "fatal"),
+        (25, "err", "error"),
+        (0, "", "info"),
+        (0, "notice", "info"),
+        (-3, "crit", "fatal"),
+    ]
+    for number, text, _ in cases:
+        record = records.add()
+        record.time_unix_nano = time.time_ns()
+        record.severity_number, record.severity_text = number, text
+        record.body.string_value = f"severity {number}"
+    odd = records.add()
+    odd.observed_time_unix_nano = time.time_ns()  # no time: the observed one
+    odd.body.int_value = 7
+    odd.trace_id, odd.span_id = bytes(16), SPAN  # all zeros: no trace
+    odd.attributes.extend([
+        KeyValue(key="ok", value=AnyValue(bool_value=True)),
+        KeyValue(key="ratio", value=AnyValue(double_value=0.5)),
+        KeyValue(key="raw", value=AnyValue(bytes_value=b"\x01\x02")),
+        KeyValue(key="tags", value=AnyValue(array_value={"values": [AnyValue(int_value=1)]})),
+        KeyValue(key="none", value=AnyValue()),
+    ])  # fmt: skip
+    limits = LogLimits(max_line_bytes=1000, max_attributes=5, retention_us=86_400_000_000)
+    found = records_of(request, application=application, now_us=time.time_ns() // 1000,
+                       result=IngestResult(), limits=limits)  # fmt: skip
+    assert [r.level for r in found[:-1]] == [level for _, _, level in cases]
+    last = found[-1]
+    assert (last.message, last.trace_id, last.span_id) == ("7", "", SPAN.hex())
+    assert last.attributes == {"ok": True, "ratio": 0.5, "raw": "0102", "tags": [1], "none": None}
+    assert json.loads(last.attributes_json) == last.attributes
+
+    odd.attributes.add(key="sixth", value=AnyValue(string_value="x"))
+    with pytest.raises(Exception, match=r"logRecords\[8\]\.attributes: 6 attributes"):
+        records_of(request, application=application, now_us=time.time_ns() // 1000,
+                   result=IngestResult(), limits=limits)  # fmt: skip
