@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import gc
 import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -114,6 +115,8 @@ def storable(value: Any) -> Any:
     return value
 
 
+# timezone.now() with USE_TZ on, without its settings lookup: read for every check started.
+_utc_now = functools.partial(datetime.now, UTC)
 MAX_EARLY_SECONDS = 5.0  # the dispatcher's lookahead is 1 s; never wait long on a bogus slot
 
 
@@ -127,15 +130,15 @@ async def _run_on_time(
     semaphore = asyncio.Semaphore(concurrency) if len(planned) > concurrency else None
 
     async def one(spec: CheckSpec, due: datetime) -> tuple[datetime, Outcome]:
-        started = timezone.now()
+        started = _utc_now()
         delay = (due - started).total_seconds()
         if delay > 0:
             await asyncio.sleep(min(delay, MAX_EARLY_SECONDS))
-            started = timezone.now()
+            started = _utc_now()
         if semaphore is None:
             return started, await run_one(spec, ctx)
         async with semaphore:
-            return timezone.now(), await run_one(spec, ctx)
+            return _utc_now(), await run_one(spec, ctx)
 
     return list(await asyncio.gather(*(one(spec, due) for spec, due in planned)))
 

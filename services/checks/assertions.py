@@ -38,16 +38,14 @@ def evaluate_http(
     cert_days_left: int | None = None,
 ) -> Verdict:
     """The verdict on one HTTP response."""
-    rules = (
-        lambda: status_error(assertions.expected_status, status_code),
-        lambda: body_error(assertions, body),
-        lambda: json_path_error(assertions, body),
-        lambda: cert_error(assertions.cert_min_days, cert_days_left),
+    error = (
+        status_error(assertions.expected_status, status_code)
+        or body_error(assertions, body)
+        or json_path_error(assertions, body)
+        or cert_error(assertions.cert_min_days, cert_days_left)
     )
-    for rule in rules:
-        error = rule()
-        if error:
-            return "down", error
+    if error:
+        return "down", error
     return evaluate_response_time(assertions, elapsed_ms)
 
 
