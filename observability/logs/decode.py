@@ -25,6 +25,7 @@ from observability.logs.records import (
     LogRecord,
     attributes_json_text,
     level_of,
+    make_record,
     new_uid,
 )
 from observability.points import FUTURE_US, IngestResult, to_us
@@ -144,7 +145,7 @@ def _line(
     elif attributes is not None and type(attributes) is not dict:
         raise _bad(index, "attributes", "attributes must be an object")
     service, host, trace_id, span_id = get("service"), get("host"), get("trace_id"), get("span_id")
-    return LogRecord(
+    return make_record(LogRecord, (
         new_uid(time_us),
         time_us,
         application_id,
@@ -159,7 +160,7 @@ def _line(
         attributes or None,
         application,
         attributes_json,
-    )
+    ))  # fmt: skip
 
 
 def check_message(message: str, field: str, max_bytes: int) -> None:

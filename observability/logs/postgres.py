@@ -26,6 +26,7 @@ COLUMNS = (
 )
 _head = struct.Struct(">hi16siqiq").pack  # 10 fields; uid, time and application id
 _len = struct.Struct(">i").pack
+_jsonb_head = struct.Struct(">ib").pack  # the value's length, then jsonb's version (1)
 _NO_IDS = _len(0) * 2  # trace and span ids both empty, as most lines have them
 
 
@@ -41,20 +42,23 @@ def copy_payload(records: Sequence[LogRecord]) -> bytes:
     append = parts.append
     epoch = storage.PG_EPOCH_US
     repeated: dict[tuple[str, str, str], bytes] = {}
-    for r in records:
-        key = (r.level, r.service, r.host)
+    for (uid, time_us, application_id, level, message, service, host, trace_id, span_id,
+         attributes, _, attributes_json) in records:  # fmt: skip
+        key = (level, service, host)
         fields = repeated.get(key)
         if fields is None:
-            fields = repeated[key] = _text(r.level) + _text(r.service) + _text(r.host)
-        message = r.message.encode("utf-8", "surrogatepass")
-        attributes = r.attributes_json or (
-            attributes_json_text(r.attributes).encode() if r.attributes else b"{}"
-        )
-        append(_head(10, 16, r.uid.bytes, 8, r.time_us - epoch, 8, r.application_id))
+            fields = repeated[key] = _text(level) + _text(service) + _text(host)
+        message = message.encode("utf-8", "surrogatepass")
+        if not attributes_json:
+            attributes_json = attributes_json_text(attributes).encode() if attributes else b"{}"
+        append(_head(10, 16, uid.bytes, 8, time_us - epoch, 8, application_id))
         append(fields)
-        append(_text(r.trace_id) + _text(r.span_id) if r.trace_id or r.span_id else _NO_IDS)
+        append(_text(trace_id) + _text(span_id) if trace_id or span_id else _NO_IDS)
         # jsonb's binary form: version 1, then the text.
-        append(_len(len(message)) + message + _len(len(attributes) + 1) + b"\x01" + attributes)
+        append(_len(len(message)))
+        append(message)
+        append(_jsonb_head(len(attributes_json) + 1, 1))
+        append(attributes_json)
     append(storage.TRAILER)
     return b"".join(parts)
 

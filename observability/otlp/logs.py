@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from noc.api.parsers import too_deep
 from observability.ingestion import IngestError, check_item_count
 from observability.logs.decode import LogLimits, check_attributes, check_message
-from observability.logs.records import LogRecord, level_of, new_uid
+from observability.logs.records import LogRecord, level_of, make_record, new_uid
 from observability.points import FUTURE_US, IngestResult
 
 PROTOBUF = "application/x-protobuf"
@@ -226,12 +226,9 @@ def records_of(
                 if level is None:
                     level = level_of_record(number, record.severity_text)
                 trace_id, span_id = record.trace_id, record.span_id
-                append(
-                    LogRecord(
-                        new_uid(time_us), time_us, application_id, level, message, service, host,
-                        _hex(trace_id, 16) if trace_id else "",
-                        _hex(span_id, 8) if span_id else "",
-                        attributes or None, slug, attributes_json,
-                    )
-                )  # fmt: skip
+                append(make_record(LogRecord, (
+                    new_uid(time_us), time_us, application_id, level, message, service, host,
+                    _hex(trace_id, 16) if trace_id else "", _hex(span_id, 8) if span_id else "",
+                    attributes or None, slug, attributes_json,
+                )))  # fmt: skip
     return records
