@@ -42,3 +42,29 @@ def test_the_app_declares_every_queue_with_late_acks():
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
+
+
+def test_worker_processes_relax_the_cyclic_collector():
+    """A worker process freezes what start-up made and collects every 50,000 allocations
+    (both the prefork children and a solo worker); it never lowers a higher threshold."""
+    import gc
+
+    from celery import signals
+
+    from noc.celery import relax_collector
+
+    for signal in (signals.worker_process_init, signals.worker_init):
+        assert relax_collector in [ref() for _, ref in signal.receivers]
+    saved = gc.get_threshold()
+    try:
+        gc.unfreeze()
+        gc.set_threshold(700, 10, 10)
+        relax_collector()
+        assert gc.get_threshold() == (50_000, 20, 100)
+        assert gc.get_freeze_count() > 0
+        gc.set_threshold(90_000, 10, 500)
+        relax_collector()
+        assert gc.get_threshold() == (90_000, 20, 500)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
