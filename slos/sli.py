@@ -178,13 +178,13 @@ def _range_columns(prefix: str, band: str, columns: Iterable[str]) -> list[str]:
     ]
 
 
-def _kept_range_columns(prefix: str, bands: tuple[str, str, str], columns) -> list[str]:
+def _kept_range_columns(prefix: str, bands: tuple[str, str, str, str], columns) -> list[str]:
     """A range whose middle is kept (slos_slisums_minute): the bands from `ge` up (the rows
-    after the kept ones) less the bands in [lo, hi) (the rows between the kept sums' start and
-    the range's)."""
-    ge, lo, hi = bands
+    after the kept ones) less (`op` -) or plus (+) the bands in [lo, hi) (the rows between the
+    kept sums' start and the range's)."""
+    ge, lo, hi, op = bands
     return [
-        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {ge}), 0) - coalesce(sum(b.{c}) "
+        f"coalesce(sum(b.{c}) FILTER (WHERE b.band >= {ge}), 0) {op} coalesce(sum(b.{c}) "
         f"FILTER (WHERE b.band >= {lo} AND b.band < {hi}), 0) AS {prefix}_{c}"
         for c in columns
     ]
@@ -268,7 +268,7 @@ def _minute_queries(bands: dict, *, kept: bool = False) -> tuple[str, str]:
     # hourly rollup), so the lower bound prunes partitions and uses the bucket index.
     if kept:
         ranges = {prefix: tuple(map(str, band)) for prefix, band in bands.items()}
-        ranges["win"] = ("t.minute_band", "t.minute_lo", "t.minute_hi")
+        ranges["win"] = ("t.minute_band", "t.minute_lo", "t.minute_hi", "-")
     else:
         ranges = {prefix: str(band) for prefix, band in bands.items()}
         ranges["win"] = "t.minute_band"
@@ -401,11 +401,21 @@ def _block(moment: datetime) -> datetime:
     return EPOCH + (moment - EPOCH) // BLOCK * BLOCK
 
 
-def _kept_minute_start(start: datetime, fresh: datetime | None) -> datetime | None:
-    """Where the kept minute sums of a range starting at `start` begin (None: not kept)."""
+def _kept_minute_start(
+    start: datetime, fresh: datetime | None, nearest: bool = False
+) -> datetime | None:
+    """Where the kept minute sums of a range starting at `start` begin (None: not kept): the
+    block holding `start` (the minutes between the two are read and taken away), or, with
+    `nearest`, the next block when `start` is in the second half of its block (the minutes
+    between are read and added: at most 5 minutes a range instead of 9). `nearest` is for the
+    lookbacks and the current hour: their starts move with `now`, and they reach the second
+    half of a block at hh:x5, when `fresh` moves too (so a range changes its kept block only in
+    the minute where every kept block slides anyway)."""
     if fresh is None:
         return None
     block = _block(start)
+    if nearest and start - block >= BLOCK / 2 and block + BLOCK < fresh:
+        return block + BLOCK
     return block if block < fresh else None
 
 
@@ -474,23 +484,30 @@ def _plan(targets, now, short, window_starts, kept_upto) -> Plan:
 def _plan_kept_minutes(targets, now, short, window_starts, kept_upto, fresh) -> Plan:
     base = _plan(targets, now, short, window_starts, kept_upto)  # the hourly queries
     bound_set, edges = {fresh}, set()
-    for start in {*short.values(), *window_starts}:
-        block = _kept_minute_start(start, fresh)
+    # (start, nearest): lookbacks and the hour from the nearest block, windows from theirs
+    starts = {*((start, True) for start in short.values()), *((w, False) for w in window_starts)}
+    for start, nearest in starts:
+        block = _kept_minute_start(start, fresh, nearest)
         if block is None:
             bound_set.add(start)
             continue
         bound_set.update((block, start))
-        minute = block
-        while minute < start:
+        minute = min(block, start)
+        while minute < max(block, start):
             edges.add(minute)
             minute += MINUTE
     bounds, band = _bands(bound_set)
 
-    def bands_of(start: datetime) -> tuple[int, int, int]:
-        block = _kept_minute_start(start, fresh)
-        return (band[start], 0, 0) if block is None else (band[fresh], band[block], band[start])
+    def bands_of(start: datetime, nearest: bool = False) -> tuple[int, int, int, str]:
+        """(bands from, and the bands [lo, hi) taken away or added to the kept sums)."""
+        block = _kept_minute_start(start, fresh, nearest)
+        if block is None:
+            return (band[start], 0, 0, "-")
+        if block <= start:  # the minutes [block, start) taken away
+            return (band[fresh], band[block], band[start], "-")
+        return (band[fresh], band[start], band[block], "+")  # [start, block) added
 
-    beyond = (len(bounds) + 1, 0, 0)  # no row: the window is summed hourly
+    beyond = (len(bounds) + 1, 0, 0, "-")  # no row: the window is summed hourly
     windows = [
         bands_of(t.window_start) if now - t.window_start <= SHORT else beyond for t in targets
     ]
@@ -501,7 +518,9 @@ def _plan_kept_minutes(targets, now, short, window_starts, kept_upto, fresh) -> 
         "minute_los": packed(w[1] for w in windows),
         "minute_his": packed(w[2] for w in windows),
     }  # fmt: skip
-    sql, latency_sql = _minute_queries({k: bands_of(v) for k, v in short.items()}, kept=True)
+    sql, latency_sql = _minute_queries(
+        {k: bands_of(v, nearest=True) for k, v in short.items()}, kept=True
+    )
     return replace(base, minute=Query(sql, params), minute_latency=Query(latency_sql, params))
 
 
@@ -593,10 +612,10 @@ def _reader(
     # A minute range: what was read (the minutes after its kept sums, less those between
     # their start and the range's) plus the kept sums from the block holding its start. An
     # hourly range: what was read plus the kept sums of the hours before.
-    tail_block = _kept_minute_start(now.replace(minute=0, second=0, microsecond=0), fresh)
+    tail_block = _kept_minute_start(now.replace(minute=0, second=0, microsecond=0), fresh, True)
     # (lookback, its columns' prefix, summed per minute, where its kept sums start)
     ranges = [
-        (lb, f"lb{_seconds(lb)}", True, _kept_minute_start(now - lb, fresh))
+        (lb, f"lb{_seconds(lb)}", True, _kept_minute_start(now - lb, fresh, nearest=True))
         if lb <= SHORT
         else (lb, f"lb{_seconds(lb)}", False, _hour_floor(now - lb))
         for lb in LOOKBACKS
@@ -631,9 +650,9 @@ def _reader(
 # Two families, one per rollup. Hours: per service and range start (a rolling window's or a
 # 1 d / 3 d lookback's start hour, a calendar window's), the sums of the hourly rows from the
 # start to `upto` (now's hour − SETTLE). Minutes: per service and the 10-minute block holding
-# a range's start (the 5 min … 6 h lookbacks, the current hour, windows of at most 6 h so far),
-# the sums of the minute rows from the block's start to `upto` (now − MINUTE_SETTLE, down to
-# its block). Each as 13 integers. A read at the same `upto` uses them as they are; one at
+# a range's start, or for a lookback starting in the second half of its block the next one
+# (the 5 min … 6 h lookbacks, the current hour, windows of at most 6 h so far), the sums of the
+# minute rows from the block's start to `upto` (now − MINUTE_SETTLE, down to its block). Each as 13 integers. A read at the same `upto` uses them as they are; one at
 # another `upto` derives each from the kept sums of its service whose start is nearest: those,
 # plus the rows between the old and new start (with a sign) and between the old and new
 # `upto`, summed for all of them in one pass over just those rows. A range with nothing near
@@ -714,7 +733,9 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
     most 6 h so far."""
     hour = now.replace(minute=0, second=0, microsecond=0)
     starts = [*(now - lb for lb in LOOKBACKS if lb <= SHORT), hour]
-    common = [b for start in starts if (b := _kept_minute_start(start, fresh)) is not None]
+    common = [
+        b for start in starts if (b := _kept_minute_start(start, fresh, nearest=True)) is not None
+    ]
     needed: dict[tuple, bool] = {}
     for t in targets:
         block = _kept_minute_start(t.window_start, fresh)
@@ -912,7 +933,11 @@ def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dic
             index, best_cost = None, _span(upto - start)  # summing the range afresh
             for i, (old_start, old_latency, _) in enumerate(kept.get(service, ())):
                 cost = _span(start - old_start) + moved
-                if (old_latency or not latency) and cost < best_cost:
+                # (a tie with summing afresh goes to the kept sums: their rows are read in
+                # the one pass over what slid, summing afresh is one more pass)
+                if (old_latency or not latency) and (
+                    cost < best_cost or (index is None and cost == best_cost)
+                ):
                     index, best_cost = i, cost
             choice = None
             if index is not None:

@@ -191,6 +191,24 @@ def test_minutes_passing_read_the_kept_minute_blocks(fleet):
     assert "segments" in ran
 
 
+def test_lookbacks_in_the_second_half_of_a_block_continue_the_next_block(fleet):
+    """A lookback starting at hh:x6 continues the kept sums from hh:x0 + 10 and adds the 4
+    minutes before (not 6 taken away from hh:x0); a window keeps the block holding its
+    start. The readings are a full read's (kept_read_both compares)."""
+    moment = T1 + timedelta(minutes=6)  # hh:56, fresh minutes from hh:50
+    kept_read_both(moment - timedelta(minutes=1))
+    kept_read_both(moment)
+    starts = set(SLIMinuteSums.objects.values_list("start", flat=True))
+    lookback_30m = moment - timedelta(minutes=30)  # hh:26
+    assert sli._block(lookback_30m) + sli.BLOCK in starts
+    assert sli._block(lookback_30m) not in starts
+    window_1h = moment - timedelta(hours=1)  # a-1h's start, and the 1 h lookback's
+    a_starts = set(
+        SLIMinuteSums.objects.filter(service_id=fleet[0].id).values_list("start", flat=True)
+    )
+    assert {sli._block(window_1h), sli._block(window_1h) + sli.BLOCK} <= a_starts
+
+
 def test_a_process_without_the_kept_sums_in_memory_reads_them(fleet):
     kept_read(T1)
     sli._REMEMBERED.clear()  # another worker process
