@@ -649,17 +649,18 @@ def _reader(
 #
 # Two families, one per rollup. Hours: per service and range start (a rolling window's or a
 # 1 d / 3 d lookback's start hour, a calendar window's), the sums of the hourly rows from the
-# start to `upto` (now's hour − SETTLE). Minutes: per service and the 10-minute block holding
-# a range's start, or for a lookback starting in the second half of its block the next one
-# (the 5 min … 6 h lookbacks, the current hour, windows of at most 6 h so far), the sums of the
-# minute rows from the block's start to `upto` (now − MINUTE_SETTLE, down to its block). Each as 13 integers. A read at the same `upto` uses them as they are; one at
-# another `upto` derives each from the kept sums of its service whose start is nearest: those,
-# plus the rows between the old and new start (with a sign) and between the old and new
-# `upto`, summed for all of them in one pass over just those rows. A range with nothing near
-# (a new SLO, an edited window, a new calendar period), or all of a family when its sums are
-# invalid (a refresh rewrote a bucket before `upto`: late results), is summed from the rollup
-# in one banded pass, as without keeping. The process that wrote the kept sums remembers them
-# (checked against a stamp on their watermark row), so a steady minute does not read them.
+# start to `upto` (now's hour − SETTLE). Minutes: per service and the 10-minute block holding a
+# range's start, or for a lookback starting in the second half of its block the next one (the 5
+# min … 6 h lookbacks, the current hour, windows of at most 6 h so far), the sums of the minute
+# rows from the block's start to `upto` (now − MINUTE_SETTLE, down to its block). Each as 13
+# integers. A read at the same `upto` uses them as they are; one at another `upto` derives each
+# from the kept sums of its service whose start is nearest: those, plus the rows between the old
+# and new start (with a sign) and between the old and new `upto`, summed for all of them in one
+# pass over just those rows. A range with nothing near (a new SLO, an edited window, a new
+# calendar period), or all of a family when its sums are invalid (a refresh rewrote a bucket
+# before `upto`: late results), is summed from the rollup in one banded pass, as without keeping.
+# The process that wrote the kept sums remembers them (checked against a stamp on their watermark
+# row), so a steady minute does not read them.
 
 Vector = tuple[int, ...]
 ZERO: Vector = (0,) * len(KEPT)
