@@ -177,13 +177,14 @@ def lags_since(start, end) -> tuple[list[float], int, int]:
 
 
 # Where a stack sample of the worker belongs, by the first of these frames it contains (the
-# innermost stages first: an incident evaluated inside the result write counts as evaluation).
+# innermost stages first: an incident evaluated inside the result write counts as evaluation;
+# the dispatcher before the result writes, whose marker services/actions.py it shares).
 STAGES = (
     ("incident evaluation", ("incidents/evaluation.py",)),
-    ("result writes", ("check_results_record", "services/actions.py", "_release")),
     ("HTTP client", ("aiohttp/", "services/checks/", "_run_on_time", "run_on_time")),
     ("dispatcher", ("services/tasks.py:dispatch", "checks_claim_due", "checks_reclaim_expired",
                     "check_gaps_record", "push_overdue_record", "dispatch (services/tasks.py")),
+    ("result writes", ("check_results_record", "services/actions.py", "_release")),
     ("broker", ("kombu/", "redis/", "celery/backends/", "amqp/")),
 )  # fmt: skip
 
