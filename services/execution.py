@@ -272,7 +272,8 @@ def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
         started, outcome = next(ran) if isinstance(spec, CheckSpec) else (prepared_at, spec)
         observations.append(observation(slot.service_id, slot.due, started, outcome))
     observations += [missed_observation(s.service_id, s.due, why) for s, why in stale.items()]
-    skipped = [s for s in slots if s not in runnable and s not in stale]
+    handled = set(runnable).union(stale)  # a set: slots compare as dataclasses, field by field
+    skipped = [s for s in slots if s not in handled]
     if skipped:
         _release(skipped)
     return check_results_record(results=observations)
