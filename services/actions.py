@@ -174,8 +174,13 @@ class Slot:
 
 
 def lease_for(service: Service, slot: datetime) -> datetime:
+    return lease_until(slot, service.timeout_seconds, service.retries)
+
+
+def lease_until(slot: datetime, timeout_seconds: float, retries: int) -> datetime:
+    """When a claim of `slot` runs out: every attempt's timeout, then the grace."""
     grace = timedelta(seconds=settings.NOC_CLAIM_GRACE_SECONDS)
-    return slot + timedelta(seconds=service.timeout_seconds * (service.retries + 1)) + grace
+    return slot + timedelta(seconds=timeout_seconds * (retries + 1)) + grace
 
 
 CLAIM_FIELDS = (
@@ -215,7 +220,6 @@ def checks_claim_due(
     planned from its row's values (schedule.on_time); the others are loaded as services and
     planned by schedule.plan_claim."""
     now = now or timezone.now()
-    grace = timedelta(seconds=settings.NOC_CLAIM_GRACE_SECONDS)
     with transaction.atomic(), _bound_cursor() as cursor:
         cursor.execute(DUE_SERVICES, [now + lookahead, limit])
         rows = cursor.fetchall()
@@ -227,7 +231,7 @@ def checks_claim_due(
             step = schedule.on_time(due, interval, cron, now)
             if step is not None:
                 planned[service_id] = (due, due + step)
-                leases[service_id] = due + timedelta(seconds=timeout * (retries + 1)) + grace
+                leases[service_id] = lease_until(due, timeout, retries)
         late = [row[0] for row in rows if row[0] not in planned]
         if late:
             services = Service.objects.only(*CLAIM_FIELDS).in_bulk(late)
