@@ -237,7 +237,8 @@ def _celery_redis_url(url: str) -> str:
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or _celery_redis_url(REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False
-# Redis re-delivers an unacknowledged task after this many seconds: longer than any task runs.
+# Redis re-delivers an unacknowledged task after this many seconds: longer than any
+# late-acknowledged task may run (noc.timeseries_index_build, hours, acknowledges early).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
 }

@@ -31,6 +31,13 @@ def _schedule_index_build(table: str, partition: str, suffix: str) -> None:
 # lines) may take longer than the maintenance task may run. Its own task gets hours; one the
 # soft limit stops cancels its build, which the next hourly run schedules again (dropping
 # the invalid index the cancelled build left).
+#
+# Hours are longer than the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT, 1 h): a
+# late-acknowledged message still running then is delivered again to another worker, every
+# hour, for a run its advisory lock turns away. So this task is acknowledged when it starts,
+# not when it ends: a run lost with its worker costs nothing, since the hourly maintenance
+# task schedules every closed day still without a valid index again (and the next run drops
+# the invalid index the lost one left).
 INDEX_BUILD_SOFT_LIMIT = 4 * 3600
 INDEX_BUILD_EXPIRES = 3000
 
@@ -39,6 +46,8 @@ INDEX_BUILD_EXPIRES = 3000
     name="noc.timeseries_index_build",
     soft_time_limit=INDEX_BUILD_SOFT_LIMIT,
     time_limit=INDEX_BUILD_SOFT_LIMIT + 300,
+    acks_late=False,
+    reject_on_worker_lost=False,
 )
 def timeseries_index_build(table: str, partition: str, suffix: str) -> str:
     """Build one partition's index (CONCURRENTLY) if its policy still wants it. Idempotent and

@@ -44,6 +44,33 @@ def test_the_app_declares_every_queue_with_late_acks():
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
 
 
+def test_no_late_acknowledged_task_outlives_the_visibility_timeout():
+    """Redis delivers an unacknowledged message again after the visibility timeout: a
+    late-acknowledged task still running by then would be run a second time (every hour).
+    Every such task is killed before it; the longer ones are acknowledged when they start."""
+    app.loader.import_default_modules()  # every app's tasks, as the worker registers them
+    timeout = app.conf.broker_transport_options["visibility_timeout"]
+    tasks = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert "noc.timeseries_index_build" in tasks
+    late = {name: task.time_limit for name, task in tasks.items() if task.acks_late}
+    assert late, "the app acknowledges late by default"
+    too_long = {name: limit for name, limit in late.items() if not limit or limit >= timeout}
+    assert not too_long, f"late-acknowledged tasks that may outlive {timeout} s: {too_long}"
+
+
+def test_the_index_build_is_acknowledged_when_it_starts_and_queued_on_default():
+    """Hours longer than the visibility timeout: acknowledged early, and a run lost with its
+    worker is not re-delivered (the hourly maintenance task schedules the day again)."""
+    from noc.tasks import INDEX_BUILD_SOFT_LIMIT, timeseries_index_build
+
+    timeout = app.conf.broker_transport_options["visibility_timeout"]
+    assert timeseries_index_build.time_limit > INDEX_BUILD_SOFT_LIMIT > timeout
+    assert timeseries_index_build.acks_late is False
+    assert timeseries_index_build.reject_on_worker_lost is False
+    queue = app.amqp.router.route({}, timeseries_index_build.name)["queue"].name
+    assert queue == "default"
+
+
 def test_worker_processes_relax_the_cyclic_collector():
     """A worker process freezes what start-up made and collects every 50,000 allocations
     (both the prefork children and a solo worker); it never lowers a higher threshold."""
