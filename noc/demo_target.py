@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 import threading
 import time
@@ -84,11 +85,20 @@ class DemoHandler(BaseHTTPRequestHandler):
         pass  # checks hit it every few seconds; the web process already logs the interesting part
 
 
+class Server(ThreadingHTTPServer):
+    """A threading HTTP server whose listen queue holds a burst of connections.
+
+    socketserver listens with a backlog of 5: a worker starting 20 checks at once (its first
+    batch after an outage, say) overflows it, the kernel drops the SYNs beyond it, and the
+    client sends them again only 1 s later, then 3 s: a healthy target timing out checks."""
+
+    daemon_threads = True  # a slow request never holds up shutdown
+    request_queue_size = socket.SOMAXCONN  # the kernel caps it (net.core.somaxconn)
+
+
 def make_server(host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """A bound server, not yet serving (port 0 picks a free port: see `server_address`)."""
-    server = ThreadingHTTPServer((host, port), DemoHandler)
-    server.daemon_threads = True  # a slow request never holds up shutdown
-    return server
+    return Server((host, port), DemoHandler)
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 from django.db import connection
 
+from noc import demo_target
 from noc.timeseries import backend, partitions
 from noc.timeseries.registry import TimeSeriesTable
 from noc.timeseries.rollups import ROLLUPS, is_native, refresh
@@ -56,9 +57,10 @@ class TargetHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def target():
-    """Base URL of a local HTTP server: /ok (200), /down (503), /slow/<seconds>."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TargetHandler)
-    server.daemon_threads = True
+    """Base URL of a local HTTP server: /ok (200), /down (503), /slow/<seconds>. The demo
+    target's server class: its listen queue holds the bursts of connections a worker opens
+    (the fault suite's fleet, 20 and more at once after an outage)."""
+    server = demo_target.Server(("127.0.0.1", 0), TargetHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,24 @@ def test_flapping_alternates_every_two_minutes():
 def test_unknown_paths_are_404_and_head_works(target):
     assert get(f"{target}/nope")[0] == 404
     assert get(f"{target}/healthy", method="HEAD") == (200, b"")
+
+
+def test_a_burst_of_connections_waits_in_the_listen_queue():
+    """A worker opens a connection per check, 20 and more at once after an outage. With
+    socketserver's backlog of 5 the kernel dropped the SYNs beyond it and the client sent them
+    again 1 s later, then 3 s: checks of a healthy target timed out at 2 s (the fault suite's
+    target is this server class too). Nothing accepts here: the queue alone must hold them,
+    each connection established by the kernel well within the first retransmission."""
+    server = demo_target.make_server(port=0)  # bound and listening, not serving
+    connections: list[socket.socket] = []
+    try:
+        for _ in range(100):
+            connections.append(socket.create_connection(server.server_address, timeout=0.9))
+    finally:
+        for conn in connections:
+            conn.close()
+        server.server_close()
+    assert len(connections) == 100
 
 
 def test_the_module_runs_as_a_process_and_stops_on_sigterm():
