@@ -1,12 +1,14 @@
 """Check engine throughput and schedule lag through the real dispatcher, worker and PostgreSQL.
 
     .venv/bin/python bench/checks.py [--services 20000] [--interval 60] [--duration 180]
-                                     [--burst 1000] [--concurrency 2]
+                                     [--burst 1000] [--concurrency N] [--task-log]
 
 What runs: nginx (Debian's nginx-light) serves a tiny response on loopback; N HTTP services
 check it every `interval` seconds with due times spread over the interval; Celery beat
-dispatches every second (services.dispatch) and a Celery worker with `concurrency` processes
-runs the batches, all against a throwaway database on the project's PostgreSQL. Reported:
+dispatches every second (services.dispatch) and `make run`'s two Celery workers run the rest:
+the scheduled work's (dispatch, batches; `concurrency` processes, NOC_WORKER_CONCURRENCY by
+default) and the jobs' (rollups, maintenance), all against a throwaway database on the
+project's PostgreSQL. Reported:
 
 - burst: `burst` services due at the same instant (the rest disabled): time until all are
   recorded, lag p50/p99 (actual start − due time);
@@ -21,8 +23,11 @@ runs the batches, all against a throwaway database on the project's PostgreSQL. 
   (dispatcher, broker, HTTP client, result writes, incident evaluation, other) from py-spy
   samples of the worker's processes taken with --gil (threads holding the GIL, i.e. running
   Python); the dispatcher's share of PostgreSQL and all of Redis are reported apart;
-- resident memory (RSS) of the worker (all its processes) and beat at the start and the end of
-  the sustained window.
+- resident memory (RSS) of the workers (all their processes) and beat at the start and the end
+  of the sustained window;
+- the start lag by 10-second window of due times (is the tail spread or in bursts), and with
+  --task-log every task the workers ran (bench/task_timing.py): how long each kind held a
+  process, and the long ones around the worst windows.
 
 py-spy is optional (`pip install py-spy`): without it the stage split is skipped.
 """
@@ -46,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     child_environment,
     free_port,
+    make_run_workers,
     percentile,
     ratio,
     run_wrk,
@@ -86,7 +92,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=int, default=180, help="seconds of sustained load")
     parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="processes of the scheduled work's worker (default: as make run, "
+        "NOC_WORKER_CONCURRENCY)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--task-log",
+        action="store_true",
+        help="log every task the worker runs (INFO) and report how long each kind held a process",
+    )
     parser.add_argument(
         "--profile-seconds", type=int, default=60,
         help="seconds of the sustained window the worker is sampled by py-spy (0: none)",
@@ -144,20 +159,18 @@ def create_services(count: int, interval: int, target: str) -> None:
     )  # fmt: skip
 
 
-def start_celery(tmp: Path, env: dict, concurrency: int) -> list:
+def start_celery(tmp: Path, env: dict, concurrency: int | None, task_log: bool = False) -> list:
+    """`make run`'s two workers (bench.common.make_run_workers) and beat."""
     python = sys.executable
-    worker = start_process(
-        [python, "-m", "celery", "-A", "noc", "worker", "-Q", "checks,default",
-         "--concurrency", str(concurrency), "--loglevel", "WARNING", "-n", "bench@%h",
-         "--without-gossip", "--without-mingle"],
-        env=env, log=tmp / "worker.log", cwd=BASE_DIR,
-    )  # fmt: skip
+    worker, jobs = make_run_workers(
+        tmp, env, app="bench.task_timing" if task_log else "noc", concurrency=concurrency
+    )
     beat = start_process(
         [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
          "--schedule", str(tmp / "beat-schedule")],
         env=env, log=tmp / "beat.log", cwd=BASE_DIR,
     )  # fmt: skip
-    return [worker, beat]
+    return [worker, jobs, beat]
 
 
 def lags_since(start, end) -> tuple[list[float], int, int]:
@@ -174,6 +187,40 @@ def lags_since(start, end) -> tuple[list[float], int, int]:
     lags = [float(lag) for lag, status in rows if lag is not None]
     failures = sum(1 for _, status in rows if status != "up")
     return lags, len(rows), failures
+
+
+LAG_WINDOW_SECONDS = 10
+
+
+def lag_windows(start, end) -> list[tuple[float, int, float, float]]:
+    """(seconds after start, results, lag p99, lag max) of each 10-second window of due times:
+    whether the tail is spread evenly or comes in bursts."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT floor(extract(epoch FROM time - %s) / %s) AS w, count(*), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - time)),"
+            " max(extract(epoch FROM started_at - time)) "
+            "FROM services_checkresult WHERE time >= %s AND time < %s AND started_at IS NOT NULL "
+            "GROUP BY w ORDER BY w",
+            [start, LAG_WINDOW_SECONDS, start, end],
+        )
+        return [
+            (float(w) * LAG_WINDOW_SECONDS, n, float(p99), float(top))
+            for w, n, p99, top in cursor.fetchall()
+        ]
+
+
+def task_runs(log: Path) -> list[tuple[float, float, int, str]]:
+    """(start, end, pid, task name) of every task the worker ran (--task-log)."""
+    if not log.exists():
+        return []
+    runs = []
+    for line in log.read_text().splitlines():
+        start, end, pid, name = line.split()
+        runs.append((float(start), float(end), int(pid), name))
+    return runs
 
 
 # Where a stack sample of the worker belongs, by the first of these frames it contains (the
@@ -206,10 +253,12 @@ def watch(processes: dict, args: argparse.Namespace, tmp: Path):
     """A CPU meter over the stack's processes, an RSS reader and a py-spy starter."""
     from bench.common import CpuMeter, process_tree, processes_matching
 
-    worker, beat, nginx = processes["worker"], processes["beat"], processes["nginx"]
+    worker, jobs = processes["worker"], processes["jobs"]
+    beat, nginx = processes["beat"], processes["nginx"]
     meter = CpuMeter(
         {
             "worker": lambda: process_tree(worker.pid),
+            "jobs": lambda: process_tree(jobs.pid),
             "beat": lambda: process_tree(beat.pid),
             "redis": lambda: [
                 p
@@ -224,7 +273,7 @@ def watch(processes: dict, args: argparse.Namespace, tmp: Path):
     def memory() -> dict[str, float]:
         return {
             name: sum(p.memory_info().rss for p in process_tree(proc.pid)) / 2**20
-            for name, proc in (("worker", worker), ("beat", beat))
+            for name, proc in (("worker", worker), ("jobs", jobs), ("beat", beat))
         }
 
     def profile():
@@ -354,6 +403,8 @@ def run_sustained(args: argparse.Namespace, processes: dict, tmp: Path) -> dict:
     lags, results, failures = lags_since(begin, end)
     seconds = (end - begin).total_seconds()
     return {
+        "begin": begin,
+        "windows": lag_windows(begin, end),
         "cpu": meter.usage,
         "rss_start": rss_start,
         "rss_end": rss_end,
@@ -394,14 +445,18 @@ def main() -> None:
             ceiling = run_wrk(f"{target}/", threads=1, connections=batch, duration=5)
             client_rate = aiohttp_rate(f"{target}/", batch)
             create_services(args.services, args.interval, target)
-            env = child_environment(DEBUG="false", LOG_LEVEL="WARNING")
-            worker, beat = start_celery(tmp, env, args.concurrency)
-            processes += [worker, beat]
+            env = child_environment(
+                DEBUG="false", LOG_LEVEL="WARNING", NOC_BENCH_TASK_LOG=str(tmp / "tasks.log")
+            )
+            worker, jobs, beat = start_celery(tmp, env, args.concurrency, args.task_log)
+            processes += [worker, jobs, beat]
             time.sleep(5)
             burst = run_burst(args.burst)
-            sustained = run_sustained(args, {"worker": worker, "beat": beat, "nginx": nginx}, tmp)
+            sustained = run_sustained(
+                args, {"worker": worker, "jobs": jobs, "beat": beat, "nginx": nginx}, tmp
+            )
         except Exception:
-            for name in ("worker.log", "beat.log"):
+            for name in ("worker.log", "jobs.log", "beat.log"):
                 print(f"--- {name}\n{tail(tmp / name)}", file=sys.stderr)
             raise
         finally:
@@ -410,11 +465,14 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
+        sustained["tasks"] = task_runs(tmp / "tasks.log")
         report(args, ceiling, client_rate, burst, sustained, server_version(url))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(args, ceiling, client_rate: float, burst: dict, sustained: dict, pg_version: str):
+    from django.conf import settings
+
     required = args.services / args.interval
     connections = os.environ.get("NOC_DISPATCH_BATCH_SIZE", "200")
     burst_seconds = burst["seconds_to_all_recorded"]
@@ -422,7 +480,8 @@ def report(args, ceiling, client_rate: float, burst: dict, sustained: dict, pg_v
     ceiling_rate = ceiling.requests_per_second
     lines = [
         f"machine: {os.cpu_count()} cores, PostgreSQL {pg_version}, "
-        f"worker processes {args.concurrency}",
+        f"worker processes {settings.NOC_WORKER_CONCURRENCY} (scheduled work: dispatch, checks) "
+        f"+ {settings.NOC_JOBS_CONCURRENCY} (jobs: rollups, maintenance)",
         f"ceiling (wrk -c{connections} on nginx): {ceiling_rate:,.0f} req/s",
         f"burst: {burst['recorded']}/{burst['services']} recorded {burst_seconds:.2f}s after due, "
         f"lag p50 {fmt(burst['lag_p50'])} p99 {fmt(burst['lag_p99'])}, "
@@ -438,6 +497,7 @@ def report(args, ceiling, client_rate: float, burst: dict, sustained: dict, pg_v
         f"aiohttp client alone ({connections} concurrent, keep-alive): {client_rate:,.0f} req/s "
         f"= {ratio(client_rate, ceiling_rate):.3f} of ceiling",
         *cpu_lines(sustained),
+        *lag_lines(sustained),
         f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
     ]
     print("\n" + "\n".join(lines))
@@ -474,6 +534,43 @@ def cpu_lines(sustained: dict) -> list[str]:
         "RSS at start → end of the window: "
         + ", ".join(f"{name} {rss0[name]:.0f} → {rss1[name]:.0f} MiB" for name in rss0)
     )
+    return lines
+
+
+def lag_lines(sustained: dict) -> list[str]:
+    windows = sustained["windows"]
+    if not windows:
+        return []
+    over = [w for w in windows if w[2] > 1.0]
+    worst = sorted(windows, key=lambda w: -w[2])[:5]
+    lines = [
+        f"lag by {LAG_WINDOW_SECONDS} s window of due times: p99 over 1 s in {len(over)} of "
+        f"{len(windows)}; worst: "
+        + ", ".join(f"+{at:.0f}s p99 {p99:.2f}s max {top:.2f}s" for at, _, p99, top in worst)
+    ]
+    tasks = sustained.get("tasks") or []
+    if not tasks:
+        return lines
+    begin = sustained["begin"].timestamp()
+    end = begin + sustained["window_seconds"]
+    inside = [t for t in tasks if t[1] >= begin and t[0] < end]
+    by_name: dict[str, list[float]] = {}
+    for start, stop, _, name in inside:
+        by_name.setdefault(name, []).append(stop - start)
+    lines.append("tasks run in the window (count; seconds holding a process: total, p50, max):")
+    lines += [
+        f"  {name}: {len(spans)}, {sum(spans):.1f} s, {percentile(spans, 50):.3f} s, "
+        f"{max(spans):.3f} s"
+        for name, spans in sorted(by_name.items(), key=lambda kv: -sum(kv[1]))
+    ]
+    for at, _, p99, _ in worst:
+        lo, hi = begin + at - 5, begin + at + LAG_WINDOW_SECONDS
+        held = [
+            f"{name} {stop - start:.2f}s@{start - begin:+.0f}"
+            for start, stop, _, name in inside
+            if stop >= lo and start < hi and name != "services.run_checks" and stop - start > 0.2
+        ]
+        lines.append(f"  window +{at:.0f}s (p99 {p99:.2f}s): {', '.join(held) or 'no long task'}")
     return lines
 
 

@@ -1,13 +1,14 @@
 """Collector throughput and scrape lag through the real dispatcher, worker and PostgreSQL.
 
     .venv/bin/python bench/collectors.py [--targets 500] [--series 200] [--interval 15]
-                                         [--duration 90] [--warmup 30] [--concurrency 2]
+                                         [--duration 90] [--warmup 30] [--concurrency N]
 
 What runs: nginx (Debian's nginx-light) serves `targets` Prometheus expositions of `series`
 samples each (written by prometheus_client's own `generate_latest`) on loopback; one
 `prometheus` collector per target scrapes it every `interval` seconds (runs spread over the
 interval), labelled with its target; Celery beat dispatches every second (collectors.dispatch)
-and a Celery worker with `concurrency` processes consumes the `collectors` queue, against a
+and `make run`'s two Celery workers run the rest (the scheduled work's, with `concurrency`
+processes, consumes `dispatch` and `collectors`; the jobs' the rest), against a
 throwaway database on the project's PostgreSQL. Reported, over the window after the warm-up
 (the first scrapes create the series):
 
@@ -41,6 +42,7 @@ from bench.common import (
     CpuMeter,
     child_environment,
     free_port,
+    make_run_workers,
     percentile,
     process_tree,
     processes_matching,
@@ -83,7 +85,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--interval", type=int, default=15)
     parser.add_argument("--duration", type=int, default=90, help="seconds after the first due")
     parser.add_argument("--warmup", type=int, default=30, help="seconds left out of the window")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="processes of the scheduled work's worker (default: as make run, "
+        "NOC_WORKER_CONCURRENCY)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -210,20 +216,16 @@ def start_runs(collectors, args: argparse.Namespace):
     return start
 
 
-def start_celery(tmp: Path, env: dict, concurrency: int) -> list:
+def start_celery(tmp: Path, env: dict, concurrency: int | None) -> list:
+    """`make run`'s two workers (bench.common.make_run_workers) and beat."""
     python = sys.executable
-    worker = start_process(
-        [python, "-m", "celery", "-A", "noc", "worker", "-Q", "collectors,default",
-         "--concurrency", str(concurrency), "--loglevel", "WARNING", "-n", "bench@%h",
-         "--without-gossip", "--without-mingle"],
-        env=env, log=tmp / "worker.log", cwd=BASE_DIR,
-    )  # fmt: skip
+    worker, jobs = make_run_workers(tmp, env, concurrency=concurrency)
     beat = start_process(
         [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
          "--schedule", str(tmp / "beat-schedule")],
         env=env, log=tmp / "beat.log", cwd=BASE_DIR,
     )  # fmt: skip
-    return [worker, beat]
+    return [worker, jobs, beat]
 
 
 def totals() -> tuple[int, int]:
@@ -262,6 +264,7 @@ def run_sustained(args: argparse.Namespace, start, processes: dict) -> dict:
     meter = CpuMeter(
         {
             "worker": lambda: process_tree(processes["worker"].pid),
+            "jobs": lambda: process_tree(processes["jobs"].pid),
             "beat": lambda: process_tree(processes["beat"].pid),
             "nginx": lambda: process_tree(processes["nginx"].pid),
             "postgres": lambda: processes_matching("noc_bench_collectors"),
@@ -322,15 +325,15 @@ def main() -> None:
             env = child_environment(
                 DEBUG="false", LOG_LEVEL="WARNING", METRICS_MAX_SERIES_PER_APPLICATION=series_limit
             )
-            worker, beat = start_celery(tmp, env, args.concurrency)
-            processes += [worker, beat]
+            worker, jobs, beat = start_celery(tmp, env, args.concurrency)
+            processes += [worker, jobs, beat]
             time.sleep(3)
             start = start_runs(collectors, args)
             print(f"{args.targets} targets × {args.series} series every {args.interval}s …")
-            named = {"worker": worker, "beat": beat, "nginx": nginx}
+            named = {"worker": worker, "jobs": jobs, "beat": beat, "nginx": nginx}
             sustained = run_sustained(args, start, named)
         except Exception:
-            for name in ("worker.log", "beat.log"):
+            for name in ("worker.log", "jobs.log", "beat.log"):
                 print(f"--- {name}\n{tail(tmp / name)}", file=sys.stderr)
             raise
         finally:
@@ -344,6 +347,8 @@ def main() -> None:
 
 
 def report(args, ceiling: dict, sustained: dict, pg_version: str) -> None:
+    from django.conf import settings
+
     required = args.targets * args.series / args.interval
     # Held: every slot due in the window was recorded (seen with its own slot time; the
     # executions counter also moves with recordings of slots just before the window).
@@ -353,7 +358,8 @@ def report(args, ceiling: dict, sustained: dict, pg_version: str) -> None:
     rate, top = sustained["samples_per_second"], ceiling["samples_per_second"]
     lines = [
         f"machine: {os.cpu_count()} cores, PostgreSQL {pg_version}, worker processes "
-        f"{args.concurrency}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+        f"{settings.NOC_WORKER_CONCURRENCY} + {settings.NOC_JOBS_CONCURRENCY} (jobs), "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
         f"ceiling (parse + COPY of the same {ceiling['samples']:,} samples, one process): "
         f"{top:,.0f} samples/s (parse {ceiling['parse_seconds']:.2f}s, "
         f"COPY {ceiling['copy_seconds']:.2f}s)",

@@ -148,6 +148,30 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)  # start_new_session made the child its group leader
 
 
+def make_run_workers(
+    tmp: Path, env: Mapping[str, str], *, app: str = "noc", concurrency: int | None = None
+) -> list[subprocess.Popen]:
+    """`make run`'s two Celery workers (the scheduled work's and the jobs'), with the queues
+    and processes its runner gives them (`concurrency` overrides the scheduled work's), logging
+    warnings only to tmp/<name>.log. Needs Django set up."""
+    from django.conf import settings
+
+    from noc.runner import Runner
+
+    if concurrency is not None:
+        settings.NOC_WORKER_CONCURRENCY = concurrency
+    plan = {c.name: list(c.argv) for c in Runner(host="127.0.0.1", port=0).plan()}
+    started = []
+    for name in ("worker", "jobs"):
+        argv = plan[name]
+        argv[argv.index("-A") + 1] = app
+        argv[argv.index("--loglevel") + 1] = "WARNING"
+        argv[argv.index("-n") + 1] = f"bench-{name}@%h"
+        argv += ["--without-gossip", "--without-mingle"]
+        started.append(start_process(argv, env=env, log=tmp / f"{name}.log", cwd=settings.BASE_DIR))
+    return started
+
+
 def wait_for_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
     """Poll `url` until it answers 2xx; fail early if `proc` (the server) exits meanwhile."""
     deadline = time.monotonic() + timeout

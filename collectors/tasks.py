@@ -63,6 +63,8 @@ def cleanup() -> int:
     return actions.collector_runs_cleanup()
 
 
-register(BeatEntry("collectors: dispatch due executions", "collectors.dispatch", 1))
+register(
+    BeatEntry("collectors: dispatch due executions", "collectors.dispatch", 1, queue="dispatch")
+)
 register(BeatEntry("collectors: mark dead runs", "collectors.mark_dead", 30))
 register(BeatEntry("collectors: delete old stopped runs", "collectors.cleanup", 3600))

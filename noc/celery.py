@@ -11,7 +11,16 @@ from kombu import Connection, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "noc.settings")
 
-QUEUES = ("checks", "collectors", "slo", "notifications", "ingest", "default")
+# Two workers, each with a pool of its own (`make run`, docker-compose). The scheduled work whose
+# lateness users see: the dispatchers, check batches, collector scrapes. Every other job (SLO
+# evaluation, rollups, notifications, partition and index maintenance, ingestion) goes to the
+# second, so a long one (a cold SLO evaluation, an index build of hours) never holds a process a
+# due check is waiting for. A batch holds its process from the moment it is taken until its last
+# check is written, sleeping until each check is due, so at 100,000 services the two kinds of
+# work sharing two processes left the checks' batches queued behind minute-long jobs.
+SCHEDULED_QUEUES = ("dispatch", "checks", "collectors")
+JOB_QUEUES = ("slo", "notifications", "ingest", "default")
+QUEUES = SCHEDULED_QUEUES + JOB_QUEUES
 RECONNECT_FIRST = 1.0
 RECONNECT_MAX = 3.0
 
@@ -37,6 +46,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
     task_queues=[Queue(name) for name in QUEUES],
     task_default_queue="default",
+    # The dispatchers go to the scheduled work's worker however they are sent (beat names the
+    # queue too); their batches are sent to `checks` and `collectors` by name.
+    task_routes={
+        "services.dispatch": {"queue": "dispatch"},
+        "collectors.dispatch": {"queue": "dispatch"},
+    },
     # A task is acknowledged after it ran, and re-delivered if its worker dies mid-way;
     # every task is written to be idempotent for that reason.
     task_acks_late=True,

@@ -1,4 +1,5 @@
-"""`make run`: prepare the database, then run web, worker and beat until Ctrl-C or SIGTERM."""
+"""`make run`: prepare the database, then run web, the two workers and beat until Ctrl-C or
+SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import TextIO
 from django.conf import settings
 from django.core.management import call_command
 
-from noc.celery import QUEUES
+from noc.celery import JOB_QUEUES, SCHEDULED_QUEUES
 from noc.embedded import var_dir
 
 STOP_GRACE_SECONDS = 20
@@ -157,10 +158,16 @@ class Runner:
                 "--port", str(self.port), "--workers", str(settings.NOC_WEB_WORKERS),
                 "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "10",
             ]),
+            # Scheduled work and every other job in pools of their own (noc/celery.py).
             Child("worker", [
-                python, "-m", "celery", "-A", "noc", "worker", "-Q", ",".join(QUEUES),
+                python, "-m", "celery", "-A", "noc", "worker", "-Q", ",".join(SCHEDULED_QUEUES),
                 "--concurrency", str(settings.NOC_WORKER_CONCURRENCY), "-n", f"noc@{hostname}",
                 "--loglevel", "INFO",
+            ]),
+            Child("jobs", [
+                python, "-m", "celery", "-A", "noc", "worker", "-Q", ",".join(JOB_QUEUES),
+                "--concurrency", str(settings.NOC_JOBS_CONCURRENCY),
+                "-n", f"noc-jobs@{hostname}", "--loglevel", "INFO",
             ]),
             Child("beat", [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "INFO"]),
             Child("demo-target", [

@@ -460,7 +460,11 @@ LOGGING = {
 NOC_HOST = env.str("NOC_HOST", default="127.0.0.1")
 NOC_PORT = env.int("NOC_PORT", default=8000)
 NOC_WEB_WORKERS = env.int("NOC_WEB_WORKERS", default=2)
-NOC_WORKER_CONCURRENCY = env.int("NOC_WORKER_CONCURRENCY", default=2)
+# The scheduled work's worker (dispatch, checks, collectors): its processes mostly wait for
+# checks to come due and for answers, so it has more of them than the machine has cores.
+NOC_WORKER_CONCURRENCY = env.int("NOC_WORKER_CONCURRENCY", default=4)
+# The worker of every other job (SLOs, rollups, notifications, maintenance, ingestion).
+NOC_JOBS_CONCURRENCY = env.int("NOC_JOBS_CONCURRENCY", default=2)
 NOC_CHECK_ALLOW_PRIVATE = env.bool("NOC_CHECK_ALLOW_PRIVATE", default=True)
 NOC_CHECK_RESULTS_RETENTION_DAYS = env.int("NOC_CHECK_RESULTS_RETENTION_DAYS", default=30)
 NOC_CHECK_ROLLUP_RETENTION_DAYS = env.int("NOC_CHECK_ROLLUP_RETENTION_DAYS", default=400)

@@ -73,4 +73,4 @@ def run_checks(batch: list[list[str]]) -> int:
     return len(recorded)
 
 
-register(BeatEntry("services: dispatch due checks", "services.dispatch", 1, queue="default"))
+register(BeatEntry("services: dispatch due checks", "services.dispatch", 1, queue="dispatch"))

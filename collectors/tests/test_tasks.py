@@ -19,6 +19,8 @@ def test_beat_dispatches_every_second_and_cleans_up_hourly():
     assert by_task["collectors.mark_dead"].every_seconds == 30
     assert by_task["collectors.cleanup"].every_seconds == 3600
     assert tasks.QUEUE == "collectors"
+    # The dispatcher runs in the scheduled work's pool, never behind a long job.
+    assert by_task["collectors.dispatch"].queue == "dispatch"
 
 
 def test_the_runners_worker_and_composes_worker_consume_the_collectors_queue():

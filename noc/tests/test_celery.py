@@ -38,7 +38,9 @@ def test_a_task_runs_in_a_real_worker_and_returns_its_result(worker):
 
 def test_the_app_declares_every_queue_with_late_acks():
     names = {q.name for q in app.conf.task_queues}
-    assert names == {"checks", "collectors", "slo", "notifications", "ingest", "default"}
+    assert names == {
+        "dispatch", "checks", "collectors", "slo", "notifications", "ingest", "default"
+    }
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600

@@ -15,14 +15,15 @@ import pytest
 import yaml
 from django.urls import resolve
 
-from noc.celery import QUEUES
+from noc.celery import JOB_QUEUES, QUEUES, SCHEDULED_QUEUES
+from noc.runner import Runner
 from noc.tests.test_env_documented import documented_names
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = BASE_DIR / "docker-compose.yml"
 DOCKERFILE = BASE_DIR / "Dockerfile"
-APP_SERVICES = ("migrate", "web", "worker", "beat")
-LONG_RUNNING = ("web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "jobs", "beat")
+LONG_RUNNING = ("web", "worker", "jobs", "beat")
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}; $$ escapes a dollar.
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -94,11 +95,17 @@ def test_app_services_are_built_from_the_one_dockerfile() -> None:
     assert (context / dockerfile).resolve() == DOCKERFILE
 
 
-def test_worker_consumes_exactly_the_celery_queues() -> None:
-    args = argv(services()["worker"])
+def test_the_two_workers_consume_the_celery_queues_as_make_run_splits_them() -> None:
+    found = services()
+    worker, jobs = argv(found["worker"]), argv(found["jobs"])
 
-    assert args[:4] == ["celery", "-A", "noc", "worker"]
-    assert tuple(option(args, "-Q").split(",")) == QUEUES
+    assert worker[:4] == jobs[:4] == ["celery", "-A", "noc", "worker"]
+    assert tuple(option(worker, "-Q").split(",")) == SCHEDULED_QUEUES
+    assert tuple(option(jobs, "-Q").split(",")) == JOB_QUEUES
+    assert set(SCHEDULED_QUEUES) | set(JOB_QUEUES) == set(QUEUES)
+    runner = {c.name: c.argv for c in Runner(host="127.0.0.1", port=8000).plan()}
+    for name, args in (("worker", worker), ("jobs", jobs)):
+        assert option(runner[name], "-Q") == option(args, "-Q"), name
 
 
 def test_web_runs_uvicorn_on_noc_asgi() -> None:
