@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from noc.celery import app
+from noc.celery import JOB_QUEUES, SCHEDULED_QUEUES, app
 from noc.settings import BASE_DIR
 
 
@@ -38,9 +38,9 @@ def test_a_task_runs_in_a_real_worker_and_returns_its_result(worker):
 
 def test_the_app_declares_every_queue_with_late_acks():
     names = {q.name for q in app.conf.task_queues}
-    assert names == {
-        "dispatch", "checks", "collectors", "slo", "notifications", "ingest", "default"
-    }
+    assert names == set(SCHEDULED_QUEUES + JOB_QUEUES)
+    assert SCHEDULED_QUEUES == ("dispatch", "checks", "collectors")
+    assert JOB_QUEUES == ("slo", "notifications", "ingest", "default")
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.broker_transport_options["visibility_timeout"] >= 3600
