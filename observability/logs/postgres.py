@@ -6,6 +6,7 @@ time-series layer dropping old partitions.
 from __future__ import annotations
 
 import json
+import operator
 import struct
 import uuid
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ _head = struct.Struct(">hi16siqiq").pack  # 10 fields; uid, time and application
 _len = struct.Struct(">i").pack
 _jsonb_head = struct.Struct(">ib").pack  # the value's length, then jsonb's version (1)
 _NO_IDS = _len(0) * 2  # trace and span ids both empty, as most lines have them
+_TIME = operator.itemgetter(1)  # a record's time_us
 
 
 def _text(value: str) -> bytes:
@@ -36,14 +38,17 @@ def _text(value: str) -> bytes:
 
 
 def copy_payload(records: Sequence[LogRecord]) -> bytes:
-    """The records in COPY's binary format. Level, service and host repeat within a batch:
+    """The records in COPY's binary format, in time order: the primary key (time, uid) and the
+    (application, time) index then take a batch's keys in ascending order, each insert beside
+    the last one in the tree, which PostgreSQL does with less CPU than the same keys in the
+    order they came (bench/RESULTS.md, "Logs"). Level, service and host repeat within a batch:
     each combination is encoded once."""
     parts = [storage.HEADER]
     append = parts.append
     epoch = storage.PG_EPOCH_US
     repeated: dict[tuple[str, str, str], bytes] = {}
     for (uid, time_us, application_id, level, message, service, host, trace_id, span_id,
-         attributes, _, attributes_json) in records:  # fmt: skip
+         attributes, _, attributes_json) in sorted(records, key=_TIME):  # fmt: skip
         key = (level, service, host)
         fields = repeated.get(key)
         if fields is None:

@@ -166,3 +166,16 @@ def test_a_batch_asks_for_its_partitions_once_their_transaction_committed(
         store.write([record(application, "third")])
     assert [q for q in asked if "pg_inherits" in q["sql"]]
     assert not [q for q in not_asked if "pg_inherits" in q["sql"]]
+
+
+def test_a_batch_goes_to_postgresql_in_time_order_and_is_stored_whole(application):
+    from observability.logs.postgres import copy_payload
+    from observability.models import LogLine
+
+    newest_first = [record(application, f"line {i}", minutes_ago=i) for i in range(6)]
+    in_time_order = sorted(newest_first, key=lambda r: r.time_us)
+    assert [r.message for r in in_time_order] == [f"line {i}" for i in reversed(range(6))]
+    assert copy_payload(newest_first) == copy_payload(in_time_order)
+    PostgresLogStore().write(newest_first)
+    stored = dict(LogLine.objects.values_list("uid", "message"))
+    assert stored == {r.uid: r.message for r in newest_first}
