@@ -139,9 +139,11 @@ def _line(
     attributes = get("attributes")
     attributes_json = b""
     if attributes:
-        attributes_json = check_attributes(
-            attributes, f"logs[{index}].attributes", limits.max_attributes
-        )
+        attributes_json = usual_attributes_json(attributes, limits.max_attributes)
+        if not attributes_json:
+            attributes_json = check_attributes(
+                attributes, f"logs[{index}].attributes", limits.max_attributes
+            )
     elif attributes is not None and type(attributes) is not dict:
         raise _bad(index, "attributes", "attributes must be an object")
     service, host, trace_id, span_id = get("service"), get("host"), get("trace_id"), get("span_id")
@@ -180,6 +182,21 @@ def check_message(message: str, field: str, max_bytes: int) -> None:
         )  # fmt: skip
     if "\x00" in message:
         raise IngestError(400, "invalid", f"{field}: NUL characters are not accepted.", field)
+
+
+def usual_attributes_json(attributes: Any, max_attributes: int) -> bytes:
+    """The usual line's attributes (an object within the limit, storable as they are) as the
+    UTF-8 JSON the store writes; b"" for anything else, which `check_attributes` then judges
+    and names. The decoders' inner loops call this first: the field's name, formatted for
+    every line, cost a third of the check."""
+    if type(attributes) is not dict or len(attributes) > max_attributes:
+        return b""
+    try:
+        text = attributes_json_text(attributes)
+        data = text.encode()
+    except (ValueError, UnicodeEncodeError):  # NaN or infinity; a lone surrogate
+        return b""
+    return data if "\\u0000" not in text else b""  # JSON writes a NUL as \u0000
 
 
 def check_attributes(attributes: Any, field: str, max_attributes: int) -> bytes:

@@ -24,7 +24,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from noc.api.parsers import too_deep
 from observability.ingestion import IngestError, check_item_count
-from observability.logs.decode import LogLimits, check_attributes, check_message
+from observability.logs.decode import (
+    LogLimits,
+    check_attributes,
+    check_message,
+    usual_attributes_json,
+)
 from observability.logs.records import LogRecord, level_of, make_record, new_uid
 from observability.points import FUTURE_US, IngestResult
 
@@ -214,13 +219,13 @@ def records_of(
                     attributes["resource"] = extra
                 if scope:
                     attributes["scope"] = scope
-                attributes_json = (
-                    check_attributes(
-                        attributes, f"{_WHERE}[{index}].attributes", max_attributes + 2
-                    )
-                    if attributes
-                    else b""
-                )
+                attributes_json = b""
+                if attributes:
+                    attributes_json = usual_attributes_json(attributes, max_attributes + 2)
+                    if not attributes_json:
+                        attributes_json = check_attributes(
+                            attributes, f"{_WHERE}[{index}].attributes", max_attributes + 2
+                        )
                 number = record.severity_number
                 level = levels[number] if 0 < number <= 24 else None
                 if level is None:

@@ -155,3 +155,32 @@ def test_an_ingest_key_cannot_search(make_application):
     _, key = make_application("shop")
     response = bearer(key).get(SEARCH)
     assert response.status_code == 403 and "only writes" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{"order": 42}, {"path": "C:\\u0000dir", "name": "Zoë", "n": 1.5, "ok": True, "none": None},
+     {"nested": {"a": [1, "b"]}}],
+)  # fmt: skip
+def test_the_usual_attributes_take_the_short_path_to_the_same_json(attributes):
+    from observability.logs.decode import check_attributes, usual_attributes_json
+
+    data = check_attributes(attributes, "attributes", 64)
+    assert json.loads(data) == attributes
+    # "\\u0000" as text is storable, but only the full check tells it from a NUL.
+    expected = b"" if b"\\u0000" in data else data
+    assert usual_attributes_json(attributes, 64) == expected
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [{"k": "nul \u0000"}, {"k": "lone \ud800"}, {"k": float("nan")}, [], "text",
+     {f"a{i}": i for i in range(65)}],
+)  # fmt: skip
+def test_unusual_attributes_are_left_to_the_check_that_names_the_field(attributes):
+    from observability.ingestion import IngestError
+    from observability.logs.decode import check_attributes, usual_attributes_json
+
+    assert usual_attributes_json(attributes, 64) == b""
+    with pytest.raises(IngestError):
+        check_attributes(attributes, "attributes", 64)
