@@ -326,16 +326,40 @@ def test_services_of_one_kind_slide_from_their_own_kept_sums(fleet, make_service
 
 def test_a_cold_read_of_many_ranges_plans_in_parallel_then_costs_as_before(fleet, monkeypatch):
     monkeypatch.setattr(sli, "MANY", 1)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW parallel_tuple_cost")
-        before = cursor.fetchone()[0]
+    settings = ("parallel_tuple_cost", "enable_sort", "work_mem")
+
+    def current() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join(f"current_setting('{s}')" for s in settings))
+            return list(cursor.fetchone())
+
+    before = current()
     with transaction.atomic():
         kept = sli.read(actions.sli_targets(list(SLO.objects.all()), T1), T1, keep=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW parallel_tuple_cost")
-            assert cursor.fetchone()[0] == before
+        # (the read raised work_mem for its transaction: that stays, the afresh sums' goes)
+        assert current() == [before[0], before[1], sli.WORK_MEM]
     assert kept == read(T1, keep=False)
     assert SLISums.objects.exists()
+
+
+@pytest.mark.parametrize("others", [3, 9])
+def test_services_without_slos_are_not_kept(fleet, make_service, others):
+    """A cold read sums every service's rows and drops those without SLOs when they are few
+    (3 besides the fleet's 4), and reads only the SLOs' services' rows when they are many (9):
+    either way the readings are a full read's and only the SLOs' services are kept."""
+    extra = [make_service() for _ in range(others)]
+    start = END - timedelta(days=DAYS)
+    with connection.cursor() as cursor:
+        cursor.execute(MINUTES, {"services": [s.id for s in extra], "start": start, "end": END})
+    RollupWatermark.objects.filter(name="services_checkrollup_hourly").update(upto=start)
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    _, ran = kept_read_both(T1)  # (equal to a full read)
+    assert "afresh" in ran["hours"] and "afresh" in ran["minutes"]
+    slo_services = {s.id for s in fleet}
+    for model in (SLISums, SLIMinuteSums):
+        assert set(model.objects.values_list("service_id", flat=True)) == slo_services
+    for moment in (T2, T3):
+        kept_read_both(moment)
 
 
 @pytest.mark.parametrize(
