@@ -327,3 +327,56 @@ def test_two_runs_at_once_build_the_index_once_and_the_second_leaves_the_first_a
     assert results == {"second": "busy", "first": "built"}
     assert index_state(yesterday) is True
     assert build_task(yesterday) == "present"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_acknowledges_the_build_when_it_starts_not_when_it_ends():
+    """A build outlasts the broker's visibility timeout: a message still unacknowledged then
+    would be delivered again to another worker, every hour. The build is acknowledged as soon
+    as it starts (a worker of its own on the test database, its build held half-way). The
+    prefork pool, as `make run` and compose start it: a solo worker runs the task inside the
+    consumer's loop, where Celery's ack waits (Consumer.call_soon) until the task returns."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from urllib.parse import urlsplit
+
+    from noc.celery import app
+    from noc.settings import BASE_DIR
+    from noc.tasks import timeseries_index_build
+
+    maintain(kept("off"))
+    yesterday = yesterday_partition()
+    writer = raw_connection()
+    writer.autocommit = False
+    writer.execute(f'LOCK TABLE "{yesterday.name}" IN ROW EXCLUSIVE MODE')
+    watcher = raw_connection()
+    url = urlsplit(os.environ["DATABASE_URL"])
+    database_url = url._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
+    queue = f"test-build-{uuid.uuid4().hex[:8]}"
+    worker = subprocess.Popen(
+        [
+            sys.executable, "-m", "celery", "-A", "noc", "worker", "-Q", queue, "-P", "prefork",
+            "--concurrency", "1", "-n", f"{queue}@%h", "--without-heartbeat",
+            "--without-gossip", "--without-mingle", "--loglevel", "WARNING",
+        ],
+        cwd=BASE_DIR,
+        env=os.environ | {"NOC_EMBEDDED": "off", "DATABASE_URL": database_url},
+    )  # fmt: skip
+    try:
+        sent = timeseries_index_build.apply_async(
+            (LOG_LINES.table, yesterday.name, MESSAGE_TRIGRAMS.suffix), queue=queue
+        )
+        wait_for(lambda: build_waiting_on_lock(watcher), timeout=90)  # running in the worker
+        with app.connection_for_read() as broker:
+            channel = broker.default_channel
+            unacked = channel.client.hvals(channel.unacked_key)
+        assert not [m for m in unacked if sent.id.encode() in m], "still unacknowledged"
+        writer.rollback()
+        wait_for(lambda: index_state(yesterday) is True, timeout=60)
+    finally:
+        writer.close()
+        watcher.close()
+        worker.terminate()
+        worker.wait(timeout=30)
