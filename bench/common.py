@@ -28,6 +28,7 @@ import resource
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -301,28 +302,47 @@ class CpuUsage:
 
 class CpuMeter:
     """Measures CPU use during a `with` block. `groups` maps a name to a function returning the
-    processes of that group (called at entry and exit, so processes started inside count;
-    processes that exit inside the block are lost). Read `.usage` after the block."""
+    processes of that group. The groups are looked at on entry, on exit and every `poll`
+    seconds in between, so processes started inside count, and so do those that exit inside
+    (up to their last look): PostgreSQL backends of connections a worker closes after
+    CONN_MAX_AGE, say. Read `.usage` after the block."""
 
-    def __init__(self, groups: Mapping[str, Callable[[], Iterable]]) -> None:
+    def __init__(self, groups: Mapping[str, Callable[[], Iterable]], poll: float = 1.0) -> None:
         self.groups = groups
+        self.poll = poll
         self.usage: CpuUsage | None = None
 
     def __enter__(self) -> CpuMeter:
         self._start = {name: self._snapshot(find()) for name, find in self.groups.items()}
+        self._seen = {name: dict(found) for name, found in self._start.items()}
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+        self._watcher.start()
         self._machine = machine_busy_seconds()
         self._wall = time.monotonic()
         return self
 
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            self._look()
+
+    def _look(self) -> None:
+        for name, find in self.groups.items():
+            seen = self._seen[name]
+            with contextlib.suppress(Exception):  # a group's lookup racing a process's exit
+                seen.update(self._snapshot([*find(), *(proc for proc, _ in seen.values())]))
+
     def __exit__(self, *exc_info: object) -> None:
         wall = time.monotonic() - self._wall
         machine = machine_busy_seconds() - self._machine
+        self._stop.set()
+        self._watcher.join()
+        self._look()
         groups = {}
-        for name, find in self.groups.items():
+        for name in self.groups:
             before = self._start[name]
-            after = self._snapshot([*find(), *(proc for proc, _ in before.values())])
             groups[name] = sum(
-                cpu - before.get(pid, (None, 0.0))[1] for pid, (_, cpu) in after.items()
+                cpu - before.get(pid, (None, 0.0))[1] for pid, (_, cpu) in self._seen[name].items()
             )
         self.usage = CpuUsage(wall_seconds=wall, machine=machine, groups=groups)
 
