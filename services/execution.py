@@ -254,13 +254,25 @@ def run_on_time(
     return client.run(planned, concurrency)
 
 
+# What running a slot reads of its service: the spec (spec_for), whether it is still enabled and
+# whether its next slot is already due (_too_late). No timestamp: loading the six a Service has
+# was a twentieth of the check worker's CPU.
+RUN_FIELDS = (
+    "enabled", "kind", "url", "method", "headers", "body", "follow_redirects", "verify_tls",
+    "host", "port", "dns_name", "dns_record_type", "dns_expected", "dns_server",
+    "timeout_seconds", "retries", "allow_private", "interval_seconds", "cron",
+    "expected_status", "max_response_time_ms", "body_contains", "body_not_contains",
+    "json_path", "json_expected", "cert_min_days",
+)  # fmt: skip
+
+
 def run_slots(slots: Sequence[Slot]) -> list[Recorded]:
     """Run one dispatched batch and record it. Slots of services deleted or disabled since
     dispatch are recorded as nothing: their claims are released by the empty observation set.
     A slot older than MAX_RUN_DELAY (a batch the broker delivered again long after, e.g. when a
     worker restarts), or one whose service's next slot is already due, is recorded as missed
     at its time, not run now and dated then."""
-    services = Service.objects.in_bulk([s.service_id for s in slots])
+    services = Service.objects.only(*RUN_FIELDS).in_bulk([s.service_id for s in slots])
     runnable = [s for s in slots if s.service_id in services and services[s.service_id].enabled]
     prepared_at = timezone.now()
     stale = {s: why for s in runnable if (why := _too_late(services[s.service_id], s, prepared_at))}

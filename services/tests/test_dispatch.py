@@ -396,3 +396,31 @@ def test_claims_carry_the_lease_of_the_service_s_timeout_and_retries(make_servic
     leases = dict(CheckClaim.objects.values_list("service_id", "lease_until"))
     assert leases[on_time.id] == due + timedelta(seconds=2.5 * 3 + 7)
     assert leases[late.id] == slots[late.id] + timedelta(seconds=4 + 7)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"kind": "http", "headers": {"X-A": "1"}, "expected_status": [200], "json_path": "a"},
+        {"kind": "tcp", "url": "", "host": "127.0.0.1", "port": 5432},
+        {"kind": "tls", "url": "", "host": "example.org", "cert_min_days": 7},
+        {"kind": "dns", "url": "", "dns_name": "example.org", "dns_expected": "1.2.3.4"},
+        {"interval_seconds": None, "cron": "*/30 * * * * *"},
+    ],
+    ids=["http", "tcp", "tls", "dns", "cron"],
+)
+def test_a_batch_loads_what_running_its_slots_reads_and_nothing_more(
+    make_service, django_assert_num_queries, fields
+):
+    """run_slots loads its services with RUN_FIELDS only: building a spec and judging a slot
+    late must not touch a deferred field (each would cost a query per service)."""
+    from services.execution import RUN_FIELDS, _too_late, spec_for
+
+    service = make_service(**fields)
+    full = spec_for(Service.objects.get(pk=service.pk))
+    loaded = Service.objects.only(*RUN_FIELDS).get(pk=service.pk)
+    now = timezone.now()
+    with django_assert_num_queries(0):
+        assert spec_for(loaded) == full
+        assert _too_late(loaded, actions.Slot(service.id, now), now) == ""
+        assert loaded.enabled
