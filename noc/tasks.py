@@ -51,8 +51,10 @@ INDEX_BUILD_EXPIRES = 3000
 )
 def timeseries_index_build(table: str, partition: str, suffix: str) -> str:
     """Build one partition's index (CONCURRENTLY) if its policy still wants it. Idempotent and
-    safe when two workers run it at once (an advisory lock per index: the second answers
-    "busy"); an invalid index a stopped build left is dropped and built again."""
+    safe when two workers run it at once; one build runs at a time in the installation (an
+    advisory lock: the others answer "busy" at once, so a backlog of days holds one of the
+    jobs worker's processes, not all: a backlog of days is built one an hour, newest first);
+    an invalid index a stopped build left is dropped and built again."""
     try:
         return partitions.build_partition_index(table, partition, suffix)
     except SoftTimeLimitExceeded:

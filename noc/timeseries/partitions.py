@@ -106,15 +106,16 @@ def keep_indexes(spec: TimeSeriesTable, now: datetime | None = None, using=conne
     transaction both are CONCURRENTLY (writes to the partition go on). With `schedule` (the
     maintenance task), each build still to make is handed to it as (table, partition, index
     suffix) — one task a build, with a time limit sized for a big day — instead of being made
-    here (migrations and the benchmark build inline). A drop whose index a build holds is left
-    for the next run."""
+    here (migrations and the benchmark build inline), newest day first: one build runs at a
+    time (build_partition_index), and yesterday's index is the one searches want most. A drop
+    whose index a build holds is left for the next run."""
     now = now or datetime.now(UTC)
     done: dict[str, list[str]] = {"built": [], "scheduled": [], "dropped": []}
     for index in spec.partition_indexes:
         if index.extension and not _has_extension(index.extension, using):
             continue
         present = _indexes_present(spec, index, using)
-        for partition in existing(spec, using):
+        for partition in reversed(existing(spec, using)):
             name = index_name(partition, index)
             if wants_index(partition, index, now):
                 if present.get(name) is True:
@@ -136,7 +137,9 @@ def build_partition_index(table: str, partition_name: str, suffix: str,
                           now: datetime | None = None, using=connection) -> str:  # fmt: skip
     """Build one partition's index if its policy still wants it: the body of the task the
     maintenance task schedules per build. Returns "built", "present" (valid already), "busy"
-    (another run is building it), "not wanted" or "gone" (no such partition any more)."""
+    (another run is building an index: one at a time in the whole installation, so a backlog
+    of days never holds more than one of the jobs worker's processes for hours), "not wanted"
+    or "gone" (no such partition any more)."""
     spec = TABLES[table]
     index = next(i for i in spec.partition_indexes if i.suffix == suffix)
     partition = next((p for p in existing(spec, using) if p.name == partition_name), None)
@@ -144,7 +147,25 @@ def build_partition_index(table: str, partition_name: str, suffix: str,
         return "gone"
     if not wants_index(partition, index, now or datetime.now(UTC)):
         return "not wanted"
-    return build_index(spec, partition, index, using)
+    with _builds_lock(using) as mine:
+        if not mine:
+            return "busy"
+        return build_index(spec, partition, index, using)
+
+
+@contextmanager
+def _builds_lock(using) -> Iterator[bool]:
+    """Whether this session got the one scheduled build's lock (not waiting for it);
+    session-level, so a run killed mid-way releases it with its connection."""
+    with using.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [BUILDS_LOCK_SPACE])
+        locked = cursor.fetchone()[0]
+    try:
+        yield locked
+    finally:
+        if locked:
+            with using.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [BUILDS_LOCK_SPACE])
 
 
 def build_index(spec: TimeSeriesTable, partition: Partition, index: PartitionIndex,
@@ -184,6 +205,7 @@ def _index_lock(name: str, using) -> Iterator[bool]:
 
 
 INDEX_LOCK_SPACE = 7_401  # the first key of partition-index advisory locks
+BUILDS_LOCK_SPACE = 7_402  # (this, 0): the lock of the one scheduled build running
 
 
 def _concurrently(using) -> str:

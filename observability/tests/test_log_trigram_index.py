@@ -380,3 +380,32 @@ def test_a_real_worker_acknowledges_the_build_when_it_starts_not_when_it_ends():
         watcher.close()
         worker.terminate()
         worker.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_scheduled_build_runs_at_a_time_newest_day_first():
+    """A backlog of days (an upgrade, a long outage of the workers) must not hold every
+    process of the jobs worker for hours: while one build runs, another day's answers "busy"
+    at once; the maintenance task hands the days out newest first."""
+    from noc.timeseries.maintenance import maintain_all
+
+    maintain(kept("off"))
+    partitions.ensure(LOG_LINES, today() - timedelta(days=2), today())  # two closed days
+    scheduled = []
+    maintain_all(schedule_index_build=lambda *args: scheduled.append(args))
+    days = [partitions.partition_name(LOG_LINES, today() - timedelta(days=n)) for n in (1, 2)]
+    names = [args[1] for args in scheduled]
+    assert names[:2] == days  # yesterday, then the day before
+    yesterday, before = (
+        next(p for p in partitions.existing(LOG_LINES) if p.name == name) for name in days
+    )
+    other = raw_connection()  # another worker's build holds the lock
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, 0)", [partitions.BUILDS_LOCK_SPACE])
+        assert build_task(before) == "busy"
+        assert index_state(before) is None
+        other.execute("SELECT pg_advisory_unlock(%s, 0)", [partitions.BUILDS_LOCK_SPACE])
+        assert build_task(before) == "built"
+    finally:
+        other.close()
+    assert build_task(yesterday) == "built"  # the lock was let go
