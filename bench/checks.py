@@ -568,9 +568,11 @@ def lag_lines(sustained: dict) -> list[str]:
         held = [
             f"{name} {stop - start:.2f}s@{start - begin:+.0f}"
             for start, stop, _, name in inside
-            if stop >= lo and start < hi and name != "services.run_checks" and stop - start > 0.2
+            if stop >= lo and start < hi and name != "services.run_checks" and stop - start > 1.0
         ]
-        lines.append(f"  window +{at:.0f}s (p99 {p99:.2f}s): {', '.join(held) or 'no long task'}")
+        lines.append(
+            f"  window +{at:.0f}s (p99 {p99:.2f}s), tasks over 1 s: {', '.join(held) or 'none'}"
+        )
     return lines
 
 

@@ -53,6 +53,7 @@ from bench.common import (  # noqa: E402 - the project root must be importable f
     tail,
     throwaway_database,
 )
+from noc.demo_target import Server as BurstServer  # noqa: E402 - a listen queue for bursts
 
 DATABASE_NAME = "noc_bench_incidents"
 STATS_SERVICES = 100
@@ -142,7 +143,7 @@ class Receiver:
 
     url: str
     arrivals: dict[int, float] = field(default_factory=dict)
-    server: http.server.ThreadingHTTPServer | None = None
+    server: BurstServer | None = None
 
     def wait_for(self, count: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -167,7 +168,7 @@ def start_receiver() -> Receiver:
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = BurstServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from collectors import actions, execution
 from collectors.models import CollectorRun
+from noc.demo_target import Server as BurstServer  # a listen queue for bursts, not 5
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def json_api():
         def log_message(self, *args) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = BurstServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from collectors import actions, tasks
 from collectors.actions import HOST
 from collectors.models import CollectorRun
+from noc.demo_target import Server as BurstServer  # a listen queue for bursts, not 5
 from observability.models import MetricPoint
 from services.tests.test_worker import start_worker, wait_for
 
@@ -137,7 +138,7 @@ class SlowOnce(http.server.BaseHTTPRequestHandler):
 def test_an_execution_whose_worker_dies_is_run_by_another_worker_once(
     make_collector, collectors_queue
 ):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowOnce)
+    server = BurstServer(("127.0.0.1", 0), SlowOnce)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/metrics"

@@ -10,6 +10,8 @@ from email.message import Message
 
 import pytest
 
+from noc.demo_target import Server as BurstServer  # a listen queue for bursts, not 5
+
 # --- a real receiver ----------------------------------------------------------------------------
 
 
@@ -31,7 +33,7 @@ class Receiver:
         self.failures = 0
         self.failure_status = 500
         self._lock = threading.Lock()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ReceiverHandler)
+        self._server = BurstServer(("127.0.0.1", 0), _ReceiverHandler)
         self._server.daemon_threads = True
         self._server.receiver = self  # type: ignore[attr-defined]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from noc.demo_target import Server as BurstServer  # a listen queue for bursts, not 5
 from services.models import CheckResult, Service
 
 CALLS = 16
@@ -38,7 +39,7 @@ class SlowFirstFailing(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def failing_target():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowFirstFailing)
+    server = BurstServer(("127.0.0.1", 0), SlowFirstFailing)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
