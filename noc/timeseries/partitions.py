@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -153,21 +153,6 @@ def build_partition_index(table: str, partition_name: str, suffix: str,
         return build_index(spec, partition, index, using)
 
 
-@contextmanager
-def _builds_lock(using) -> Iterator[bool]:
-    """Whether this session got the one scheduled build's lock (not waiting for it);
-    session-level, so a run killed mid-way releases it with its connection."""
-    with using.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, 0)", [BUILDS_LOCK_SPACE])
-        locked = cursor.fetchone()[0]
-    try:
-        yield locked
-    finally:
-        if locked:
-            with using.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, 0)", [BUILDS_LOCK_SPACE])
-
-
 def build_index(spec: TimeSeriesTable, partition: Partition, index: PartitionIndex,
                 using=connection) -> str:  # fmt: skip
     """Build a partition's index once, however many runs try at the same time: a run holds an
@@ -188,20 +173,31 @@ def build_index(spec: TimeSeriesTable, partition: Partition, index: PartitionInd
         return "built"
 
 
-@contextmanager
-def _index_lock(name: str, using) -> Iterator[bool]:
+def _index_lock(name: str, using) -> AbstractContextManager[bool]:
     """Whether this session got the lock of the index `name` (not waiting for it)."""
+    return _try_lock(using, INDEX_LOCK_SPACE, name)
+
+
+def _builds_lock(using) -> AbstractContextManager[bool]:
+    """Whether this session got the one scheduled build's lock (not waiting for it)."""
+    return _try_lock(using, BUILDS_LOCK_SPACE)
+
+
+@contextmanager
+def _try_lock(using, space: int, name: str | None = None) -> Iterator[bool]:
+    """Whether this session got the advisory lock (space, hashtext(name)), or (space, 0)
+    without a name, not waiting for it; session-level, so a run killed mid-way releases it
+    with its connection."""
+    key, params = ("hashtext(%s)", [space, name]) if name is not None else ("0", [space])
     with using.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [INDEX_LOCK_SPACE, name])
+        cursor.execute(f"SELECT pg_try_advisory_lock(%s, {key})", params)
         locked = cursor.fetchone()[0]
     try:
         yield locked
     finally:
         if locked:
             with using.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, hashtext(%s))", [INDEX_LOCK_SPACE, name]
-                )
+                cursor.execute(f"SELECT pg_advisory_unlock(%s, {key})", params)
 
 
 INDEX_LOCK_SPACE = 7_401  # the first key of partition-index advisory locks
