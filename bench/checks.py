@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     child_environment,
     free_port,
-    make_run_workers,
+    make_run_celery,
     percentile,
     ratio,
     run_wrk,
@@ -157,20 +157,6 @@ def create_services(count: int, interval: int, target: str) -> None:
         ],
         batch_size=5000,
     )  # fmt: skip
-
-
-def start_celery(tmp: Path, env: dict, concurrency: int | None, task_log: bool = False) -> list:
-    """`make run`'s two workers (bench.common.make_run_workers) and beat."""
-    python = sys.executable
-    worker, jobs = make_run_workers(
-        tmp, env, app="bench.task_timing" if task_log else "noc", concurrency=concurrency
-    )
-    beat = start_process(
-        [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
-         "--schedule", str(tmp / "beat-schedule")],
-        env=env, log=tmp / "beat.log", cwd=BASE_DIR,
-    )  # fmt: skip
-    return [worker, jobs, beat]
 
 
 def lags_since(start, end) -> tuple[list[float], int, int]:
@@ -448,7 +434,10 @@ def main() -> None:
             env = child_environment(
                 DEBUG="false", LOG_LEVEL="WARNING", NOC_BENCH_TASK_LOG=str(tmp / "tasks.log")
             )
-            worker, jobs, beat = start_celery(tmp, env, args.concurrency, args.task_log)
+            worker, jobs, beat = make_run_celery(
+                tmp, env, app="bench.task_timing" if args.task_log else "noc",
+                concurrency=args.concurrency,
+            )  # fmt: skip
             processes += [worker, jobs, beat]
             time.sleep(5)
             burst = run_burst(args.burst)

@@ -42,7 +42,7 @@ from bench.common import (
     CpuMeter,
     child_environment,
     free_port,
-    make_run_workers,
+    make_run_celery,
     percentile,
     process_tree,
     processes_matching,
@@ -216,18 +216,6 @@ def start_runs(collectors, args: argparse.Namespace):
     return start
 
 
-def start_celery(tmp: Path, env: dict, concurrency: int | None) -> list:
-    """`make run`'s two workers (bench.common.make_run_workers) and beat."""
-    python = sys.executable
-    worker, jobs = make_run_workers(tmp, env, concurrency=concurrency)
-    beat = start_process(
-        [python, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
-         "--schedule", str(tmp / "beat-schedule")],
-        env=env, log=tmp / "beat.log", cwd=BASE_DIR,
-    )  # fmt: skip
-    return [worker, jobs, beat]
-
-
 def totals() -> tuple[int, int]:
     from django.db.models import Sum
 
@@ -325,7 +313,7 @@ def main() -> None:
             env = child_environment(
                 DEBUG="false", LOG_LEVEL="WARNING", METRICS_MAX_SERIES_PER_APPLICATION=series_limit
             )
-            worker, jobs, beat = start_celery(tmp, env, args.concurrency)
+            worker, jobs, beat = make_run_celery(tmp, env, concurrency=args.concurrency)
             processes += [worker, jobs, beat]
             time.sleep(3)
             start = start_runs(collectors, args)

@@ -173,6 +173,22 @@ def make_run_workers(
     return started
 
 
+def make_run_celery(
+    tmp: Path, env: Mapping[str, str], *, app: str = "noc", concurrency: int | None = None
+) -> list[subprocess.Popen]:
+    """`make run`'s two workers (make_run_workers) and beat, logging warnings only to tmp."""
+    import sys
+
+    from django.conf import settings
+
+    beat = start_process(
+        [sys.executable, "-m", "celery", "-A", "noc", "beat", "--loglevel", "WARNING",
+         "--schedule", str(tmp / "beat-schedule")],
+        env=env, log=tmp / "beat.log", cwd=settings.BASE_DIR,
+    )  # fmt: skip
+    return [*make_run_workers(tmp, env, app=app, concurrency=concurrency), beat]
+
+
 def wait_for_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
     """Poll `url` until it answers 2xx; fail early if `proc` (the server) exits meanwhile."""
     deadline = time.monotonic() + timeout

