@@ -671,22 +671,39 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
+class Coarse:
+    """A rollup of a family's source into bigger buckets (the daily rollup of the hourly one,
+    the hourly of the per-minute one). Summing a range afresh, its whole buckets stand for the
+    source rows they sum, up to where they are complete and not awaiting a recomputation (its
+    watermark: `upto`, `dirty_since`); the source is read for the rest."""
+
+    source: str
+    bucket: timedelta
+    expressions: dict[str, str]  # KEPT column → its expression over a row r of it
+
+
+@dataclass(frozen=True)
 class Family:
     mark: str  # its RollupWatermark row: upto = where the kept sums end
     table: str
     source: str  # the rollup summed
     expressions: dict[str, str]  # KEPT column → its expression over a source row r
+    coarse: Coarse | None = None
 
 
+HOURLY_EXPRESSIONS = {
+    "n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
+    "minutes": "r.m_total", "good": "r.m_good_avail", **HISTOGRAM,
+}  # fmt: skip
 HOURS = Family(
-    KEPT_MARK, "slos_slisums", "services_checkrollup_hourly",
-    {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
-     "minutes": "r.m_total", "good": "r.m_good_avail", **HISTOGRAM},
+    KEPT_MARK, "slos_slisums", "services_checkrollup_hourly", HOURLY_EXPRESSIONS,
+    Coarse("services_checkrollup_daily", timedelta(days=1), HOURLY_EXPRESSIONS),
 )  # fmt: skip
 MINUTES = Family(
     KEPT_MINUTES_MARK, "slos_slisums_minute", "services_checkrollup",
     {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
      "minutes": WITH_DATA, "good": GOOD_MINUTE, **HISTOGRAM},
+    Coarse(CHECK_ROLLUP_HOURLY.name, CHECK_ROLLUP_HOURLY.bucket, HOURLY_EXPRESSIONS),
 )  # fmt: skip
 
 
@@ -747,48 +764,159 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
     return needed
 
 
-def _kept_query(family: Family) -> str:
-    """Sums of [start, upto) per (service, start) in one banded pass over the rows: the counts
-    and the histogram of every row (the histogram is kept for latency SLOs' services only; a
-    second pass for it read every page again, those services' rows being on all of them).
-    Rows are filtered by service only when the SLOs' services are fewer than half of all
-    services: the filter (a hashed lookup a row) costs about half of what aggregating a row
-    does, and the join with `k` drops the others' sums anyway."""
-    band = "width_bucket(r.bucket, %(bounds)s::timestamptz[])"
+def _kept_query(family: Family, fine: list[tuple[datetime, datetime]], coarse: bool) -> str:
+    """Sums of [start, upto) per (service, start) in one statement: one banded pass over the
+    family's rows in the `fine` intervals (bands bounded by %(bounds)s) and one over the coarse
+    rollup's rows in [%(coarse0)s, %(coarse_end)s) (bands bounded by %(coarse_bounds)s), the
+    counts and the histogram of every row (the histogram is kept for latency SLOs' services
+    only; a second pass for it read every page again, those services' rows being on all of
+    them). A key takes its fine bands in [lo, hi) and from `tail` on, and its coarse bands
+    from `cband` on (_split). Rows are filtered by service only when the SLOs' services are
+    fewer than half of all services: the filter (a hashed lookup a row) costs about half of
+    what aggregating a row does, and the join with `k` drops the others' sums anyway."""
     values = [f"coalesce(sum(b.{c}), 0)" for c in KEPT]
+    few = (
+        "((SELECT count(*) FROM services_service) <= 2 * %(service_count)s "
+        "OR r.service_id = ANY(@varchar:all_services@))"
+    )
+    # the fine intervals (disjoint) one range scan each: the bucket index, or a partition's
+    # rows in order, where one scan of [first, last) would read every row between them
+    scans = (
+        " UNION ALL ".join(
+            f"SELECT * FROM {family.source} WHERE bucket >= %(fine{i}_from)s "
+            f"AND bucket < %(fine{i}_to)s"
+            for i in range(len(fine))
+        )
+        or f"SELECT * FROM {family.source} WHERE false"
+    )
+    # (without coarse buckets to read, the same statement reads none of the source's)
+    of = family.coarse if coarse and family.coarse else family
+    coarse_sums = _band_sums(of.expressions)
     return (
-        "WITH k AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_bands@) "
-        "AS k(service_id, band)), "
-        f"b AS MATERIALIZED (SELECT r.service_id, {band} AS band, "
-        f"{_band_sums(family.expressions)} FROM {family.source} r "
-        "WHERE r.bucket >= %(bound0)s AND r.bucket < %(upto)s "
-        "AND ((SELECT count(*) FROM services_service) <= 2 * %(service_count)s "
-        "OR r.service_id = ANY(@varchar:all_services@)) GROUP BY 1, 2) "
-        f"SELECT k.service_id, k.band, {', '.join(values)} FROM k JOIN b "
-        "ON b.service_id = k.service_id AND b.band >= k.band GROUP BY 1, 2"
+        "WITH k AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_los@, "
+        "@int:key_his@, @int:key_tails@, @int:key_cbands@) "
+        "AS k(service_id, lo, hi, tail, cband)), "
+        f"f AS MATERIALIZED (SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[])"
+        f" AS band, {_band_sums(family.expressions)} FROM ({scans}) r WHERE {few} GROUP BY 1, 2), "
+        f"c AS MATERIALIZED (SELECT r.service_id, "
+        f"width_bucket(r.bucket, %(coarse_bounds)s::timestamptz[]) AS band, {coarse_sums} "
+        f"FROM {of.source} r WHERE r.bucket >= %(coarse0)s AND r.bucket < %(coarse_end)s "
+        f"AND {few} GROUP BY 1, 2) "
+        f"SELECT k.service_id, k.lo, {', '.join(values)} FROM k JOIN ("
+        "SELECT f.*, false AS coarse FROM f UNION ALL SELECT c.*, true FROM c) b "
+        "ON b.service_id = k.service_id AND CASE WHEN b.coarse THEN b.band >= k.cband "
+        "ELSE (b.band >= k.lo AND b.band < k.hi) OR b.band >= k.tail END GROUP BY 1, 2"
     )
 
 
+def _ceil(moment: datetime, size: timedelta) -> datetime:
+    floor = _floor(moment, size)
+    return floor if floor == moment else floor + size
+
+
+def _floor(moment: datetime, size: timedelta) -> datetime:
+    return EPOCH + (moment - EPOCH) // size * size
+
+
+def _coarse_end(coarse: Coarse | None, upto: datetime) -> datetime | None:
+    """Where the coarse rollup's buckets stop standing for the family's rows, up to `upto`:
+    at the end of its complete buckets (its watermark), and before the oldest bucket it must
+    compute again (`dirty_since`: rows under it were rewritten, late results). None: no coarse
+    rollup, or not refreshed yet. A bucket rewritten after this read marks the family's own
+    watermark too (a dependent of the same refresh), so the sums kept now are summed again."""
+    if coarse is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT upto, dirty_since FROM noc_rollupwatermark WHERE name = %s", [coarse.source]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    moments = [upto, row[0]] if row[1] is None else [upto, row[0], row[1]]
+    return _floor(min(moments), coarse.bucket)
+
+
+@dataclass(frozen=True)
+class Split:
+    """How the ranges of one afresh sum are read: the family's rows in `fine` (disjoint
+    intervals) banded by `bounds`, the coarse rollup's in [coarse_bounds[0], coarse_end)
+    banded by `coarse_bounds`; per start, its (lo, hi, tail, cband) (_kept_query)."""
+
+    fine: list[tuple[datetime, datetime]]
+    bounds: list[datetime]
+    coarse_bounds: list[datetime]
+    coarse_end: datetime
+    bands: dict[datetime, tuple[int, int, int, int]]
+    coarse: bool  # some coarse buckets are read
+
+
+def _split(starts: set[datetime], upto: datetime, size: timedelta | None, end: datetime | None):
+    """[start, upto) for each start: its rows before the first whole coarse bucket, the coarse
+    buckets up to `end`, the rows from `end` on; or all its rows when no whole coarse bucket
+    fits (or there is no coarse rollup)."""
+    never = 1 << 30  # a band no row has
+    heads: dict[datetime, datetime] = {}  # start → its first whole coarse bucket, before `end`
+    if size is not None and end is not None:
+        for start in starts:
+            if (first := _ceil(start, size)) < end:
+                heads[start] = first
+    intervals = [(start, heads.get(start, upto)) for start in starts]
+    if heads:
+        intervals.append((end, upto))
+    fine = _merged([(lo, hi) for lo, hi in intervals if lo < hi])
+    bounds, band = _bands({*starts, *heads.values(), *([end] if heads else [])})
+    coarse_bounds, cband = _bands(set(heads.values()))
+    bands = {
+        start: (band[start], band[heads[start]], band[end], cband[heads[start]])
+        if start in heads
+        else (band[start], never, never, never)
+        for start in starts
+    }
+    coarse_end = end if heads else upto
+    return Split(fine, bounds, coarse_bounds or [coarse_end], coarse_end, bands, bool(heads))
+
+
+def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[list[datetime]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return [(lo, hi) for lo, hi in merged]
+
+
 def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict[tuple, Vector]:
-    """The ranges' sums straight from the rollup, in one statement (run even for no range: an
+    """The ranges' sums straight from the rollups, in one statement (run even for no range: an
     evaluation runs the same statements whatever it finds kept): counts for all, histograms
-    where needed."""
-    bounds, band = _bands({start for _, start in keys})
+    where needed. Whole buckets of the coarse rollup stand for the rows they sum (a 30-day
+    range: 30 daily rows and the hours at its ends, not 720 hourly rows)."""
+    starts = {start for _, start in keys}
+    end = _coarse_end(family.coarse, upto)
+    split = _split(starts, upto, family.coarse.bucket if family.coarse else None, end)
+    key_bands = [split.bands[start] for _, start in keys]
     params = {
-        "bound0": bounds[0] if bounds else upto,
-        "bounds": Native(bounds),
-        "upto": upto,
+        "bounds": Native(split.bounds),
+        "coarse_bounds": Native(split.coarse_bounds),
+        "coarse0": split.coarse_bounds[0],
+        "coarse_end": split.coarse_end,
         "key_services": [service for service, _ in keys],
-        "key_bands": [band[start] for _, start in keys],
+        "key_los": [b[0] for b in key_bands],
+        "key_his": [b[1] for b in key_bands],
+        "key_tails": [b[2] for b in key_bands],
+        "key_cbands": [b[3] for b in key_bands],
         "all_services": sorted({service for service, _ in keys}),
     }
+    for i, (lower, upper) in enumerate(split.fine):
+        params[f"fine{i}_from"], params[f"fine{i}_to"] = lower, upper
     params["service_count"] = len(params["all_services"])
     result = {key: ZERO for key in keys}
-    start_of = {b: moment for moment, b in band.items()}
+    start_of = {bands[0]: start for start, bands in split.bands.items()}
     with _parallel(len(keys) >= MANY):
-        rows = _rows(_kept_query(family), params)
-    for service, band_number, *values in rows:
-        key = (service, start_of[band_number])
+        rows = _rows(_kept_query(family, split.fine, split.coarse), params)
+    for service, lo, *values in rows:
+        key = (service, start_of[lo])
         # the histogram kept where needed (the others' kept sums have none, as before)
         result[key] = tuple(values) if keys[key] else (*values[:5], *ZERO[5:])
     return result

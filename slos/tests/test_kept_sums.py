@@ -381,3 +381,77 @@ def test_packed_lists_read_back_as_written(db, kind, values):
     with connection.cursor() as cursor:
         sli.execute(cursor, f"SELECT @{kind}@", [values])
         assert cursor.fetchone()[0] == values
+
+
+def test_an_afresh_sum_reads_whole_coarse_buckets_and_the_rows_at_the_ends():
+    """[start, upto): the rows before the start's first whole coarse bucket, the coarse buckets
+    up to where the coarse rollup is current, the rows after; ranges in no whole bucket read
+    only rows, and every row is read once however many ranges cover it."""
+    day = timedelta(days=1)
+    upto = datetime(2026, 12, 5, 11, tzinfo=UTC)
+    month = datetime(2026, 11, 5, 14, tzinfo=UTC)  # a 30-day window
+    week = datetime(2026, 11, 28, 14, tzinfo=UTC)
+    today = datetime(2026, 12, 5, 2, tzinfo=UTC)  # no whole day before upto
+    end = datetime(2026, 12, 5, tzinfo=UTC)
+    split = sli._split({month, week, today}, upto, day, end)
+    assert split.coarse
+    assert split.fine == [
+        (month, datetime(2026, 11, 6, tzinfo=UTC)),
+        (week, datetime(2026, 11, 29, tzinfo=UTC)),
+        (end, upto),  # today's range is inside it
+    ]
+    assert split.coarse_bounds == [
+        datetime(2026, 11, 6, tzinfo=UTC),
+        datetime(2026, 11, 29, tzinfo=UTC),
+    ]
+    assert split.coarse_end == end
+    never = 1 << 30
+    band = {moment: i for i, moment in enumerate(split.bounds, 1)}
+    assert split.bands[month] == (
+        band[month],
+        band[datetime(2026, 11, 6, tzinfo=UTC)],
+        band[end],
+        1,
+    )
+    assert split.bands[week] == (band[week], band[datetime(2026, 11, 29, tzinfo=UTC)], band[end], 2)
+    assert split.bands[today] == (band[today], never, never, never)
+    # the coarse rollup behind (not refreshed for a day, or a day awaiting recomputation):
+    # the rows from there on
+    behind = sli._split({month, week}, upto, day, datetime(2026, 11, 29, tzinfo=UTC))
+    assert behind.fine == [
+        (month, datetime(2026, 11, 6, tzinfo=UTC)),
+        (week, upto),
+    ]
+    assert behind.bands[week][3] == never
+    # no coarse rollup: every range from its rows
+    alone = sli._split({month, week}, upto, None, None)
+    assert not alone.coarse and alone.fine == [(month, upto)]
+
+
+def test_a_cold_read_takes_whole_hours_from_the_hourly_rollup_only_where_it_is_current(fleet):
+    """Late results rolled up per minute but not yet per hour (the hourly refresh runs next):
+    the hourly rollup's rows from the late hour on await recomputation (dirty_since), so a cold
+    read sums the minutes of those hours; once refreshed, whole hours are read again."""
+    a = fleet[0]
+    late = T1 - timedelta(hours=4, minutes=7)  # in a whole hour of the 6 h lookback
+    ensure_partitions(CHECK_RESULTS, late, late + timedelta(minutes=1))
+    CheckResult.objects.create(service_id=a.id, time=late, status="down")
+    mark_dirty(CHECK_RESULTS.rollups, late)
+    before = read(T1, keep=False)
+    refresh(ROLLUPS["services_checkrollup"], now=END)
+    hourly = RollupWatermark.objects.get(name="services_checkrollup_hourly")
+    assert hourly.dirty_since is not None and hourly.dirty_since <= late
+    kept, ran = kept_read_both(T1)  # (equal to a full read, which reads the minutes)
+    assert "afresh" in ran["minutes"]
+    six_hours = timedelta(hours=6)
+    assert (
+        kept["a-30d"].lookbacks[six_hours].n_down == before["a-30d"].lookbacks[six_hours].n_down + 1
+    )
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    sli._REMEMBERED.clear()
+    SLIMinuteSums.objects.all().delete()
+    RollupWatermark.objects.filter(name=sli.KEPT_MINUTES_MARK).delete()
+    again, ran = kept_read_both(T1)
+    assert "afresh" in ran["minutes"]
+    # (the longer lookbacks gained the late result too, from the hourly rollup now)
+    assert again["a-30d"].lookbacks[six_hours] == kept["a-30d"].lookbacks[six_hours]
