@@ -39,6 +39,22 @@ class Rollup:
     # late writes, which mark it dirty); readers take newer buckets from the source. Without
     # it, every refresh recomputes the open bucket too.
     settle: timedelta | None = None
+    # Native: the most one refresh computes, from where it starts (a multiple of the bucket,
+    # more than the overlap); the next refresh goes on from there. A new rollup over a long
+    # history, or a late write from long ago, is then caught up over several runs of the beat
+    # task instead of one that reads it all inside the task's time limit. None: no limit.
+    catch_up: timedelta | None = None
+    # Created and kept only where the source is a native table: on TimescaleDB the migration
+    # creates nothing, `is_native` is False and nothing refreshes or reads it there.
+    native_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.catch_up is not None and (
+            self.catch_up % self.bucket or self.catch_up <= self.overlap
+        ):
+            raise ValueError(
+                f"{self.name}: catch_up must be a multiple of the bucket and exceed the overlap"
+            )
 
     def query(self, bucket_expr: str, where: str = "") -> str:
         keys = ", ".join(self.key_columns)
@@ -81,9 +97,11 @@ def create(
     schema_editor, rollup: Rollup, native_columns: str, *, partitioned: TimeSeriesTable
 ) -> None:
     """Create the target: a continuous aggregate, or a range-partitioned table with
-    `native_columns` DDL whose partitions follow `partitioned`."""
+    `native_columns` DDL whose partitions follow `partitioned`. A `native_only` rollup over a
+    TimescaleDB source is not created at all."""
     if backend.table_backend_of(schema_editor.connection, rollup.source) == backend.TIMESCALE:
-        create_continuous_aggregate(schema_editor, rollup)
+        if not rollup.native_only:
+            create_continuous_aggregate(schema_editor, rollup)
         return
     keys = ", ".join(rollup.key_columns)
     schema_editor.execute(
@@ -151,12 +169,16 @@ def drop(schema_editor, rollup: Rollup) -> None:
 
 
 def is_native(rollup: Rollup) -> bool:
-    return backend.table_backend_of(connection, rollup.source) != backend.TIMESCALE
+    """Whether the rollup is a native table kept by `refresh`. False for a continuous
+    aggregate, and for a target that does not exist: a `native_only` rollup on TimescaleDB, or
+    a new rollup whose migration has not run yet (code deployed first)."""
+    return backend.table_backend_of(connection, rollup.name) == backend.NATIVE
 
 
 def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
     """Recompute the buckets from the watermark (minus the overlap, or from the oldest late
-    write) up to now, and upsert them. Returns the number of buckets written."""
+    write) up to now, at most `catch_up` of them, and upsert them. Returns the number of rows
+    written."""
     from noc.models import RollupWatermark
 
     now = now or datetime.now(UTC)
@@ -175,6 +197,8 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         if complete is not None:  # a bucket recomputed from partial rows would lose the rest
             start = max(start, now - complete)
         start = _floor(_within_retention(rollup, start, now), rollup.bucket)
+        if rollup.catch_up is not None:
+            end = min(end, start + rollup.catch_up)
         _ensure_partitions(rollup, start, now)
         written = _upsert(rollup, start, end)
         # Rollups built on this one must recompute what changed here.
@@ -182,8 +206,10 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
         downstream += tuple(sorted(DEPENDENTS.get(rollup.name, ())))
         if downstream:
             mark_dirty(downstream, start)
+        # What is left before the watermark (a late write's range longer than `catch_up`, or
+        # one in a bucket not settled yet) stays dirty, from where this refresh stopped.
+        mark.dirty_since = end if end < mark.upto else None
         mark.upto = max(_floor(end, rollup.bucket), mark.upto)
-        mark.dirty_since = None
         mark.refreshed_at = now
         mark.last_duration_ms = (time.perf_counter() - started) * 1000
         mark.save()

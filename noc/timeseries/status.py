@@ -22,6 +22,7 @@ class TableStatus:
     oldest: datetime | None = None
     newest: datetime | None = None
     policies: list[str] = field(default_factory=list)
+    note: str = ""  # why a registered table does not exist, when that is expected
 
 
 @dataclass
@@ -52,6 +53,8 @@ def table_status(name: str) -> TableStatus:
     spec = TABLES[name]
     kind = backend.table_backend_of(connection, name)
     status = TableStatus(table=name, backend=kind, size_bytes=table_size(name) if kind else 0)
+    if kind is None:
+        status.note = not_created(name)
     if kind == backend.NATIVE:
         found = partitions.existing(spec)
         status.partitions = [p.name for p in found]
@@ -87,15 +90,27 @@ def timescale_chunks_and_jobs(table: str) -> tuple[list[str], list[str]]:
 def rollup_status(name: str) -> RollupStatus:
     from noc.models import RollupWatermark
 
-    rollup = ROLLUPS[name]
-    kind = backend.table_backend_of(connection, rollup.source)
+    kind = backend.table_backend_of(connection, name)
     if kind == backend.TIMESCALE:
         return continuous_aggregate_status(name)
+    if kind is None:
+        return RollupStatus(name, not_created(name) or "missing", None, None, None)
     mark = RollupWatermark.objects.filter(name=name).first()
     if mark is None:
         return RollupStatus(name, "native table (never refreshed)", None, None, None)
     lag = (datetime.now(UTC) - mark.upto).total_seconds()
     return RollupStatus(name, "native table", mark.upto, lag, mark.last_duration_ms)
+
+
+def not_created(name: str) -> str:
+    """Why a registered table is absent, when by design: a native-only rollup whose source is
+    on TimescaleDB. Empty otherwise (a migration not applied, say)."""
+    rollup = ROLLUPS.get(name)
+    if rollup is None or not rollup.native_only:
+        return ""
+    if backend.table_backend_of(connection, rollup.source) != backend.TIMESCALE:
+        return ""
+    return f"not created (native only; its source {rollup.source} is on TimescaleDB)"
 
 
 def continuous_aggregate_status(name: str) -> RollupStatus:

@@ -20,7 +20,10 @@ class Command(BaseCommand):
         chosen, tables, rollups = report()
         self.stdout.write(f"backend for new tables: {chosen}")
         for t in tables:
-            self.stdout.write(f"\n{t.table}: {t.backend or 'missing'}, {human_bytes(t.size_bytes)}")
+            if t.backend is None:
+                self.stdout.write(f"\n{t.table}: {t.note or 'missing'}")
+                continue
+            self.stdout.write(f"\n{t.table}: {t.backend}, {human_bytes(t.size_bytes)}")
             if t.oldest:
                 self.stdout.write(
                     f"  range     {t.oldest:%Y-%m-%d %H:%M} .. {t.newest:%Y-%m-%d %H:%M} UTC"
