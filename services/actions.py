@@ -21,13 +21,18 @@ from accounts.actions import audit_create, audit_delete, audit_record, audit_upd
 from accounts.audit import snapshot
 from accounts.choices import AuditAction
 from noc.models import RollupWatermark
-from noc.timeseries import backend, partitions
-from noc.timeseries.rollups import mark_dirty
+from noc.timeseries import partitions
+from noc.timeseries.rollups import is_native, mark_dirty
 from services import schedule, signals
 from services.choices import CheckKind, ResultStatus, ServiceStatus
 from services.models import CheckClaim, CheckGap, CheckResult, MaintenanceWindow, Service
 from services.schedule import MAX_SLOT_AGE
-from services.timeseries import CHECK_RESULTS, CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
+from services.timeseries import (
+    CHECK_RESULTS,
+    CHECK_ROLLUP,
+    CHECK_ROLLUP_DAILY,
+    CHECK_ROLLUP_HOURLY,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +131,9 @@ def _delete_rollups(service_id: str) -> None:
     transaction: they are left alone. The raw rows are gone, so real-time reads of recent
     buckets and any later refresh over a range no longer count them; only buckets already
     materialized and outside the refresh policy's window keep the old counts until retention
-    drops them."""
+    drops them. The daily rollup does not exist there (native only)."""
     native = [
-        r.name
-        for r in (CHECK_ROLLUP, CHECK_ROLLUP_HOURLY)
-        if backend.table_backend_of(connection, r.name) != backend.TIMESCALE
+        r.name for r in (CHECK_ROLLUP, CHECK_ROLLUP_HOURLY, CHECK_ROLLUP_DAILY) if is_native(r)
     ]
     if not native:
         return
