@@ -35,7 +35,7 @@ from django.db import connection
 
 from noc.timeseries.rollups import is_native, register_dependent
 from services.choices import LATENCY_BUCKETS_MS
-from services.timeseries import CHECK_ROLLUP, CHECK_ROLLUP_HOURLY
+from services.timeseries import CHECK_ROLLUP, CHECK_ROLLUP_DAILY, CHECK_ROLLUP_HOURLY
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
@@ -658,7 +658,11 @@ def _reader(
 # and new start (with a sign) and between the old and new `upto`, summed for all of them in one
 # pass over just those rows. A range with nothing near (a new SLO, an edited window, a new
 # calendar period), or all of a family when its sums are invalid (a refresh rewrote a bucket
-# before `upto`: late results), is summed from the rollup in one banded pass, as without keeping.
+# before `upto`: late results), is summed afresh in one statement: whole buckets of the next
+# coarser rollup (days for the hourly family, hours for the minute one) where that rollup is
+# current, and the family's own rows at the range's ends (a cold 30-day range: 30 daily rows and
+# at most two days' hours, not 720 hourly rows; a 6-hour one: hourly rows and the minutes of at
+# most two hours, not 360 minute rows).
 # The process that wrote the kept sums remembers them (checked against a stamp on their watermark
 # row), so a steady minute does not read them.
 
@@ -697,7 +701,7 @@ HOURLY_EXPRESSIONS = {
 }  # fmt: skip
 HOURS = Family(
     KEPT_MARK, "slos_slisums", "services_checkrollup_hourly", HOURLY_EXPRESSIONS,
-    Coarse("services_checkrollup_daily", timedelta(days=1), HOURLY_EXPRESSIONS),
+    Coarse(CHECK_ROLLUP_DAILY.name, CHECK_ROLLUP_DAILY.bucket, HOURLY_EXPRESSIONS),
 )  # fmt: skip
 MINUTES = Family(
     KEPT_MINUTES_MARK, "slos_slisums_minute", "services_checkrollup",
@@ -770,11 +774,11 @@ def _kept_query(family: Family, fine: list[tuple[datetime, datetime]], coarse: b
     rollup's rows in [%(coarse0)s, %(coarse_end)s) (bands bounded by %(coarse_bounds)s), the
     counts and the histogram of every row (the histogram is kept for latency SLOs' services
     only; a second pass for it read every page again, those services' rows being on all of
-    them). A key takes its fine bands in [lo, hi) and from `tail` on, and its coarse bands
-    from `cband` on (_split). Rows are filtered by service only when the SLOs' services are
-    fewer than half of all services: the filter (a hashed lookup a row) costs about half of
-    what aggregating a row does, and the join with `k` drops the others' sums anyway."""
-    values = [f"coalesce(sum(b.{c}), 0)" for c in KEPT]
+    them). Each start's parts (_split: its fine or coarse bands in [lo, hi), added or taken
+    away) are rows of `k`, each joined with its bands. Rows are filtered by service only when
+    the SLOs' services are fewer than half of all services: the filter (a hashed lookup a
+    row) costs about half of what aggregating a row does, and the join drops the others'."""
+    values = [f"coalesce(sum(b.{c} * k.sign), 0)" for c in KEPT]
     few = (
         "((SELECT count(*) FROM services_service) <= 2 * %(service_count)s "
         "OR r.service_id = ANY(@varchar:all_services@))"
@@ -791,21 +795,20 @@ def _kept_query(family: Family, fine: list[tuple[datetime, datetime]], coarse: b
     )
     # (without coarse buckets to read, the same statement reads none of the source's)
     of = family.coarse if coarse and family.coarse else family
-    coarse_sums = _band_sums(of.expressions)
     return (
-        "WITH k AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_los@, "
-        "@int:key_his@, @int:key_tails@, @int:key_cbands@) "
-        "AS k(service_id, lo, hi, tail, cband)), "
+        "WITH k AS (SELECT * FROM unnest(@varchar:part_services@, @int:part_starts@, "
+        "@bool:part_coarse@, @int:part_los@, @int:part_his@, @int:part_signs@) "
+        "AS k(service_id, start, coarse, lo, hi, sign)), "
         f"f AS MATERIALIZED (SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[])"
         f" AS band, {_band_sums(family.expressions)} FROM ({scans}) r WHERE {few} GROUP BY 1, 2), "
         f"c AS MATERIALIZED (SELECT r.service_id, "
-        f"width_bucket(r.bucket, %(coarse_bounds)s::timestamptz[]) AS band, {coarse_sums} "
-        f"FROM {of.source} r WHERE r.bucket >= %(coarse0)s AND r.bucket < %(coarse_end)s "
-        f"AND {few} GROUP BY 1, 2) "
-        f"SELECT k.service_id, k.lo, {', '.join(values)} FROM k JOIN ("
+        f"width_bucket(r.bucket, %(coarse_bounds)s::timestamptz[]) AS band, "
+        f"{_band_sums(of.expressions)} FROM {of.source} r WHERE r.bucket >= %(coarse0)s "
+        f"AND r.bucket < %(coarse_end)s AND {few} GROUP BY 1, 2) "
+        f"SELECT k.service_id, k.start, {', '.join(values)} FROM k JOIN ("
         "SELECT f.*, false AS coarse FROM f UNION ALL SELECT c.*, true FROM c) b "
-        "ON b.service_id = k.service_id AND CASE WHEN b.coarse THEN b.band >= k.cband "
-        "ELSE (b.band >= k.lo AND b.band < k.hi) OR b.band >= k.tail END GROUP BY 1, 2"
+        "ON b.service_id = k.service_id AND b.coarse = k.coarse AND b.band >= k.lo "
+        "AND b.band < k.hi GROUP BY 1, 2"
     )
 
 
@@ -837,44 +840,59 @@ def _coarse_end(coarse: Coarse | None, upto: datetime) -> datetime | None:
     return _floor(min(moments), coarse.bucket)
 
 
+NEVER = 1 << 30  # a band after every row's
+
+
 @dataclass(frozen=True)
 class Split:
     """How the ranges of one afresh sum are read: the family's rows in `fine` (disjoint
     intervals) banded by `bounds`, the coarse rollup's in [coarse_bounds[0], coarse_end)
-    banded by `coarse_bounds`; per start, its (lo, hi, tail, cband) (_kept_query)."""
+    banded by `coarse_bounds`; per start, its parts: (coarse, lo, hi, sign), its bands in
+    [lo, hi) of the coarse rollup or of the family's rows, added (1) or taken away (−1)."""
 
     fine: list[tuple[datetime, datetime]]
     bounds: list[datetime]
     coarse_bounds: list[datetime]
     coarse_end: datetime
-    bands: dict[datetime, tuple[int, int, int, int]]
+    parts: dict[datetime, list[tuple[bool, int, int, int]]]
     coarse: bool  # some coarse buckets are read
 
 
 def _split(starts: set[datetime], upto: datetime, size: timedelta | None, end: datetime | None):
-    """[start, upto) for each start: its rows before the first whole coarse bucket, the coarse
-    buckets up to `end`, the rows from `end` on; or all its rows when no whole coarse bucket
-    fits (or there is no coarse rollup)."""
-    never = 1 << 30  # a band no row has
-    heads: dict[datetime, datetime] = {}  # start → its first whole coarse bucket, before `end`
+    """[start, upto) for each start: the coarse buckets from the one nearest its start up to
+    `end` (where the coarse rollup stops being current), the rows between the two (added when
+    the start is before that bucket, taken away when inside it: at most half a bucket), and the
+    rows from `end` on; or all its rows when no coarse bucket fits (or there is none)."""
+    firsts: dict[datetime, datetime] = {}  # start → its first coarse bucket, before `end`
     if size is not None and end is not None:
         for start in starts:
-            if (first := _ceil(start, size)) < end:
-                heads[start] = first
-    intervals = [(start, heads.get(start, upto)) for start in starts]
-    if heads:
+            floor = _floor(start, size)
+            first = floor if start - floor < size / 2 else floor + size
+            if first < end:
+                firsts[start] = first
+    intervals = [
+        (min(start, firsts[start]), max(start, firsts[start])) if start in firsts else (start, upto)
+        for start in starts
+    ]
+    if firsts:
         intervals.append((end, upto))
     fine = _merged([(lo, hi) for lo, hi in intervals if lo < hi])
-    bounds, band = _bands({*starts, *heads.values(), *([end] if heads else [])})
-    coarse_bounds, cband = _bands(set(heads.values()))
-    bands = {
-        start: (band[start], band[heads[start]], band[end], cband[heads[start]])
-        if start in heads
-        else (band[start], never, never, never)
-        for start in starts
-    }
-    coarse_end = end if heads else upto
-    return Split(fine, bounds, coarse_bounds or [coarse_end], coarse_end, bands, bool(heads))
+    bounds, band = _bands({*starts, *firsts.values(), *([end] if firsts else [])})
+    coarse_bounds, cband = _bands(set(firsts.values()))
+    parts: dict[datetime, list[tuple[bool, int, int, int]]] = {}
+    for start in starts:
+        if start not in firsts:
+            parts[start] = [(False, band[start], NEVER, 1)]
+            continue
+        first = firsts[start]
+        head = (
+            (False, band[start], band[first], 1)  # the rows before its first bucket
+            if start <= first
+            else (False, band[first], band[start], -1)  # its bucket's rows before it
+        )
+        parts[start] = [head, (False, band[end], NEVER, 1), (True, cband[first], NEVER, 1)]
+    coarse_end = end if firsts else upto
+    return Split(fine, bounds, coarse_bounds or [coarse_end], coarse_end, parts, bool(firsts))
 
 
 def _merged(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
@@ -892,39 +910,42 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     evaluation runs the same statements whatever it finds kept): counts for all, histograms
     where needed. Whole buckets of the coarse rollup stand for the rows they sum (a 30-day
     range: 30 daily rows and the hours at its ends, not 720 hourly rows)."""
-    starts = {start for _, start in keys}
+    starts = sorted({start for _, start in keys})
+    number = {start: i for i, start in enumerate(starts)}
     end = _coarse_end(family.coarse, upto)
-    split = _split(starts, upto, family.coarse.bucket if family.coarse else None, end)
-    key_bands = [split.bands[start] for _, start in keys]
+    split = _split(set(starts), upto, family.coarse.bucket if family.coarse else None, end)
+    parts = [(service, start, part) for service, start in keys for part in split.parts[start]]
     params = {
         "bounds": Native(split.bounds),
         "coarse_bounds": Native(split.coarse_bounds),
         "coarse0": split.coarse_bounds[0],
         "coarse_end": split.coarse_end,
-        "key_services": [service for service, _ in keys],
-        "key_los": [b[0] for b in key_bands],
-        "key_his": [b[1] for b in key_bands],
-        "key_tails": [b[2] for b in key_bands],
-        "key_cbands": [b[3] for b in key_bands],
+        "part_services": [service for service, _, _ in parts],
+        "part_starts": [number[start] for _, start, _ in parts],
+        "part_coarse": [part[0] for _, _, part in parts],
+        "part_los": [part[1] for _, _, part in parts],
+        "part_his": [part[2] for _, _, part in parts],
+        "part_signs": [part[3] for _, _, part in parts],
         "all_services": sorted({service for service, _ in keys}),
     }
     for i, (lower, upper) in enumerate(split.fine):
         params[f"fine{i}_from"], params[f"fine{i}_to"] = lower, upper
     params["service_count"] = len(params["all_services"])
     result = {key: ZERO for key in keys}
-    start_of = {bands[0]: start for start, bands in split.bands.items()}
     with _parallel(len(keys) >= MANY):
         rows = _rows(_kept_query(family, split.fine, split.coarse), params)
-    for service, lo, *values in rows:
-        key = (service, start_of[lo])
+    for service, start_number, *values in rows:
+        key = (service, starts[start_number])
         # the histogram kept where needed (the others' kept sums have none, as before)
         result[key] = tuple(values) if keys[key] else (*values[:5], *ZERO[5:])
     return result
 
 
 # Summing every kept range afresh (a cold evaluation: the first after a deploy, or after late
-# results) reads the whole 30 days of hourly rows and 6 hours of minute rows, as the plain scan
-# does, but with a few sums per row grouped by service and band. PostgreSQL plans that
+# results) reads, for every service, a few sums per row grouped by service and band: of the
+# coarse rollups' rows (days, hours) and of the family's rows at the ranges' ends, or all of a
+# range's rows where its coarse rollup is behind (a new installation: the whole 30 days of
+# hourly rows until the daily rollup has caught up). PostgreSQL plans that
 # aggregate on one core: it expects as many groups as rows (a band is an expression) and so a
 # costly gather of the partial aggregates, where there are a few per service. With parallel
 # workers costed as free it scans and aggregates in parallel, as the plain scan does (the same

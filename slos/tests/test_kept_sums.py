@@ -17,7 +17,12 @@ from noc.timeseries import partitions
 from noc.timeseries.rollups import ROLLUPS, is_native, mark_dirty, refresh
 from services.models import CheckResult
 from services.tests.fixtures import ensure_partitions, refresh_rollups
-from services.timeseries import CHECK_RESULTS, ROLLUP_HOURLY_TABLE, ROLLUP_TABLE
+from services.timeseries import (
+    CHECK_RESULTS,
+    CHECK_ROLLUP_DAILY,
+    ROLLUP_HOURLY_TABLE,
+    ROLLUP_TABLE,
+)
 from slos import actions, sli
 from slos.models import SLO, SLIMinuteSums, SLISums
 
@@ -85,6 +90,8 @@ def fleet(make_service):
         name="services_checkrollup_hourly", defaults={"upto": start, "dirty_since": None}
     )
     refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    if is_native(ROLLUPS[DAILY]):
+        refresh_until_current(DAILY, END)
     return services
 
 
@@ -384,47 +391,44 @@ def test_packed_lists_read_back_as_written(db, kind, values):
 
 
 def test_an_afresh_sum_reads_whole_coarse_buckets_and_the_rows_at_the_ends():
-    """[start, upto): the rows before the start's first whole coarse bucket, the coarse buckets
-    up to where the coarse rollup is current, the rows after; ranges in no whole bucket read
-    only rows, and every row is read once however many ranges cover it."""
+    """[start, upto): the coarse buckets from the one nearest the start up to where the coarse
+    rollup is current, the rows between that bucket and the start (added when the start is in
+    the second half of its bucket, taken away when in the first) and the rows after; ranges in
+    no whole bucket read only rows, and every row is read once however many ranges cover it."""
+
     day = timedelta(days=1)
     upto = datetime(2026, 12, 5, 11, tzinfo=UTC)
-    month = datetime(2026, 11, 5, 14, tzinfo=UTC)  # a 30-day window
-    week = datetime(2026, 11, 28, 14, tzinfo=UTC)
-    today = datetime(2026, 12, 5, 2, tzinfo=UTC)  # no whole day before upto
-    end = datetime(2026, 12, 5, tzinfo=UTC)
-    split = sli._split({month, week, today}, upto, day, end)
+    end = datetime(2026, 12, 5, tzinfo=UTC)  # the coarse rollup is current up to here
+    month = datetime(2026, 11, 5, 14, tzinfo=UTC)  # second half of its day: its hours added
+    three_days = datetime(2026, 12, 2, 5, tzinfo=UTC)  # first half: its day's first hours off
+    today = datetime(2026, 12, 5, 2, tzinfo=UTC)  # its day is not in the coarse rollup yet
+    split = sli._split({month, three_days, today}, upto, day, end)
     assert split.coarse
-    assert split.fine == [
-        (month, datetime(2026, 11, 6, tzinfo=UTC)),
-        (week, datetime(2026, 11, 29, tzinfo=UTC)),
-        (end, upto),  # today's range is inside it
-    ]
-    assert split.coarse_bounds == [
-        datetime(2026, 11, 6, tzinfo=UTC),
-        datetime(2026, 11, 29, tzinfo=UTC),
-    ]
+    nov_6, dec_2 = datetime(2026, 11, 6, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
+    assert split.fine == [(month, nov_6), (dec_2, three_days), (end, upto)]  # today's: in the last
+    assert split.coarse_bounds == [nov_6, dec_2]
     assert split.coarse_end == end
-    never = 1 << 30
     band = {moment: i for i, moment in enumerate(split.bounds, 1)}
-    assert split.bands[month] == (
-        band[month],
-        band[datetime(2026, 11, 6, tzinfo=UTC)],
-        band[end],
-        1,
-    )
-    assert split.bands[week] == (band[week], band[datetime(2026, 11, 29, tzinfo=UTC)], band[end], 2)
-    assert split.bands[today] == (band[today], never, never, never)
-    # the coarse rollup behind (not refreshed for a day, or a day awaiting recomputation):
-    # the rows from there on
-    behind = sli._split({month, week}, upto, day, datetime(2026, 11, 29, tzinfo=UTC))
-    assert behind.fine == [
-        (month, datetime(2026, 11, 6, tzinfo=UTC)),
-        (week, upto),
+    never = sli.NEVER
+    after_end = (False, band[end], never, 1)
+    assert split.parts[month] == [
+        (False, band[month], band[nov_6], 1),
+        after_end,
+        (True, 1, never, 1),
     ]
-    assert behind.bands[week][3] == never
+    assert split.parts[three_days] == [
+        (False, band[dec_2], band[three_days], -1),
+        after_end,
+        (True, 2, never, 1),
+    ]
+    assert split.parts[today] == [(False, band[today], never, 1)]
+    # the coarse rollup behind (not refreshed for days, or a day awaiting recomputation): the
+    # rows from there on
+    behind = sli._split({month, three_days}, upto, day, datetime(2026, 11, 29, tzinfo=UTC))
+    assert behind.fine == [(month, nov_6), (datetime(2026, 11, 29, tzinfo=UTC), upto)]
+    assert behind.parts[three_days] == [(False, behind.bounds.index(three_days) + 1, never, 1)]
     # no coarse rollup: every range from its rows
-    alone = sli._split({month, week}, upto, None, None)
+    alone = sli._split({month, three_days}, upto, None, None)
     assert not alone.coarse and alone.fine == [(month, upto)]
 
 
@@ -455,3 +459,90 @@ def test_a_cold_read_takes_whole_hours_from_the_hourly_rollup_only_where_it_is_c
     assert "afresh" in ran["minutes"]
     # (the longer lookbacks gained the late result too, from the hourly rollup now)
     assert again["a-30d"].lookbacks[six_hours] == kept["a-30d"].lookbacks[six_hours]
+
+
+DAILY = CHECK_ROLLUP_DAILY.name
+
+
+def refresh_until_current(name: str, now: datetime) -> None:
+    """A rollup with a per-run limit (catch_up) refreshed as the beat would, run after run,
+    until it has nothing left to compute."""
+    rollup = ROLLUPS[name]
+    for _ in range(100):
+        marks = RollupWatermark.objects.filter(name=name).values_list("upto", "dirty_since")
+        before = list(marks)
+        refresh(rollup, now=now)
+        if list(marks.all()) == before:  # (.all(): not the cached result)
+            return
+    raise AssertionError(f"{name} never caught up")
+
+
+def cold_read(now: datetime) -> tuple[dict[str, sli.Readings], list[str]]:
+    """A cold read at `now` (nothing kept; checked against a full read), and its statements
+    that summed kept ranges afresh."""
+    sli._REMEMBERED.clear()
+    SLISums.objects.all().delete()
+    SLIMinuteSums.objects.all().delete()
+    RollupWatermark.objects.filter(name__in=[sli.KEPT_MARK, sli.KEPT_MINUTES_MARK]).delete()
+    with CaptureQueriesContext(connection) as queries:
+        readings, _ = kept_read_both(now)
+    return readings, [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH k AS")
+    ]
+
+
+def test_a_cold_read_takes_whole_days_from_the_daily_rollup_only_where_it_is_current(fleet):
+    """Late results for a day the daily rollup holds, rolled up per minute and per hour but not
+    yet per day (its refresh comes next): that day awaits recomputation (dirty_since), so a
+    cold read sums its hours; once refreshed, whole days are read again."""
+    if not is_native(ROLLUPS[DAILY]):
+        pytest.skip("no daily rollup on this backend")
+    refresh_until_current(DAILY, END)
+    _, statements = cold_read(T1)
+    assert any(f"FROM {DAILY} r" in sql for sql in statements)  # whole days
+    assert any("FROM services_checkrollup_hourly r" in sql for sql in statements)  # whole hours
+    a = fleet[0]
+    late = T1 - timedelta(days=5, minutes=7)  # a whole day of the 30-day window
+    ensure_partitions(CHECK_RESULTS, late, late + timedelta(minutes=1))
+    CheckResult.objects.create(service_id=a.id, time=late, status="down")
+    mark_dirty(CHECK_RESULTS.rollups, late)
+    before = read(T1, keep=False)
+    refresh(ROLLUPS["services_checkrollup"], now=END)
+    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    daily = RollupWatermark.objects.get(name=DAILY)
+    assert daily.dirty_since is not None and daily.dirty_since <= late
+    kept, statements = cold_read(T1)  # (equal to a full read, which reads the hours)
+    assert any(f"FROM {DAILY} r" in sql for sql in statements)  # the days before the late one
+    assert kept["a-30d"].window.n_down == before["a-30d"].window.n_down + 1
+    refresh_until_current(DAILY, END)
+    assert RollupWatermark.objects.get(name=DAILY).dirty_since is None
+    again, statements = cold_read(T1)
+    assert any(f"FROM {DAILY} r" in sql for sql in statements)
+    assert again == kept
+
+
+@pytest.mark.parametrize(("hour", "minute"), [(7, 14), (19, 44)])
+def test_cold_reads_from_either_half_of_a_coarse_bucket_read_as_a_full_read(
+    fleet, monkeypatch, hour, minute
+):
+    """Ranges starting in the first half of a day (or of an hour, for the minute family) take
+    the whole coarse bucket and the rows before their start away; in the second half, the rows
+    up to the next bucket are added. Either way the readings are a full read's."""
+    moment = (END - timedelta(hours=2)).replace(hour=hour, minute=minute)
+    if moment > END - timedelta(hours=2):
+        moment -= timedelta(days=1)
+    heads: dict[timedelta, set[int]] = {timedelta(days=1): set(), timedelta(hours=1): set()}
+    real = sli._split
+
+    def observing(starts, upto, size, end):
+        split = real(starts, upto, size, end)
+        for parts in split.parts.values():
+            if len(parts) > 1:  # (head, rows after `end`, coarse buckets): its head's sign
+                heads[size].add(parts[0][3])
+        return split
+
+    monkeypatch.setattr(sli, "_split", observing)
+    cold_read(moment)  # (compared with a full read)
+    assert heads[timedelta(days=1)] and heads[timedelta(hours=1)]
+    assert (-1 in heads[timedelta(days=1)]) == (hour < 12)  # the 1 d, 3 d, 30 d … starts
+    assert (-1 in heads[timedelta(hours=1)]) == (minute < 30)  # the 6 h lookback's block
