@@ -15,8 +15,9 @@ embedded one unless DATABASE_URL is set), migrates it, and then:
   of those hours with the project's own rollup SELECT, and the hourly rollup of the rest of
   `--days` straight from the same model with `COPY` (minute rows older than 6 hours are never
   read: 30 days of them for 10,000 services would be 93 GB). `--all-minutes` generates every
-  minute of `--days` instead and builds the whole hourly rollup from it, as before. Then
-  VACUUM ANALYZE (generation time is reported apart from the figures);
+  minute of `--days` instead and builds the whole hourly rollup from it, as before. Then the
+  daily rollup of the hourly one by the project's own refresh (what a cold evaluation reads
+  for whole days), and VACUUM ANALYZE (generation time is reported apart from the figures);
 - times `slos.actions.slos_evaluate(now=…)` (`--runs` runs after a warm-up, every run
   writing its minute's history rows): steady (consecutive minutes of one hour, the kept sums
   of completed hours as they are), the first minute of an hour after the last of the previous
@@ -324,14 +325,45 @@ def generate_history(
             cursor.execute(sql, [lower, upper])
             log(f"  hours from minutes: day {day}: {cursor.rowcount:,} rows, {_elapsed(began)}")
         seconds["hourly rows (rolled up)"] = time.perf_counter() - began
+        for name, upto in (
+            ("services_checkrollup", end),
+            ("services_checkrollup_hourly", hour_end),
+        ):
+            RollupWatermark.objects.update_or_create(name=name, defaults={"upto": upto})
+        began = time.perf_counter()
+        daily_rollup(end)
+        seconds["daily rows (rolled up)"] = time.perf_counter() - began
         began = time.perf_counter()
         log("  VACUUM ANALYZE …")
-        cursor.execute("VACUUM ANALYZE services_checkrollup, services_checkrollup_hourly")
+        cursor.execute(f"VACUUM ANALYZE {', '.join(ROLLUP_TABLES)}")
         cursor.execute("RESET synchronous_commit")
         seconds["vacuum analyze"] = time.perf_counter() - began
-    for name, upto in (("services_checkrollup", end), ("services_checkrollup_hourly", hour_end)):
-        RollupWatermark.objects.update_or_create(name=name, defaults={"upto": upto})
     return seconds
+
+
+ROLLUP_TABLES = (
+    "services_checkrollup",
+    "services_checkrollup_hourly",
+    "services_checkrollup_daily",
+)
+
+
+def daily_rollup(now: datetime) -> None:
+    """The daily rollup of the hourly one, by the project's own refresh, run after run as the
+    beat runs it (each computes at most its catch_up) until every settled day is in."""
+    from noc.models import RollupWatermark
+    from noc.timeseries.rollups import refresh
+    from services.timeseries import CHECK_ROLLUP_DAILY
+
+    name = CHECK_ROLLUP_DAILY.name
+    began = time.perf_counter()
+    while True:
+        before = RollupWatermark.objects.filter(name=name).values_list("upto", flat=True).first()
+        written = refresh(CHECK_ROLLUP_DAILY, now=now)
+        upto = RollupWatermark.objects.get(name=name).upto
+        log(f"  days from hours: up to {upto:%Y-%m-%d}: {written:,} rows, {_elapsed(began)}")
+        if upto == before:
+            return
 
 
 @dataclass(frozen=True)
@@ -434,7 +466,7 @@ def table_rows() -> dict[str, int]:
 
     rows = {}
     with connection.cursor() as cursor:
-        for table in ("services_checkrollup", "services_checkrollup_hourly"):
+        for table in ROLLUP_TABLES:
             cursor.execute(f"SELECT count(*) FROM {table}")
             rows[table] = cursor.fetchone()[0]
             cursor.execute(
@@ -868,7 +900,7 @@ def report(figures: Figures, postgres: str) -> None:
     rows, generated = figures.loaded.rows, figures.loaded.generation
     minute_rows = rows["services_checkrollup"]
     hourly_rows = rows["services_checkrollup_hourly"]
-    size = rows["services_checkrollup bytes"] + rows["services_checkrollup_hourly bytes"]
+    size = sum(rows[f"{table} bytes"] for table in ROLLUP_TABLES)
     generation = ", ".join(f"{name} {sec:,.0f} s" for name, sec in generated.items())
     hourly_read, minute_read = figures.ceiling_rows
     hourly = (
@@ -882,7 +914,8 @@ def report(figures: Figures, postgres: str) -> None:
         f"{os.getloadavg()[0]:.1f}",
         f"data: {o.services:,} services × {o.days} days of history"
         f"{'' if o.all_minutes else f' (minute rows for the last {RECENT_HOURS} h only)'}: "
-        f"{minute_rows:,} minute rows, {hourly_rows:,} hourly rows, {size / 1e9:.2f} GB",
+        f"{minute_rows:,} minute rows, {hourly_rows:,} hourly rows, "
+        f"{rows['services_checkrollup_daily']:,} daily rows, {size / 1e9:.2f} GB",
         f"  generated in {sum(generated.values()):,.0f} s ({generation})",
         f"SLOs evaluated: {figures.evaluated:,} ({outcome['compliant']} compliant, "
         f"{outcome['not compliant']} not, {outcome['alerts firing']} alerts firing)",
