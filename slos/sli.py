@@ -768,21 +768,21 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
     return needed
 
 
-def _kept_query(family: Family, fine: list[tuple[datetime, datetime]], coarse: bool) -> str:
+def _kept_query(
+    family: Family, fine: list[tuple[datetime, datetime]], *, coarse: bool, filtered: bool
+) -> str:
     """Sums of [start, upto) per (service, start) in one statement: one banded pass over the
     family's rows in the `fine` intervals (bands bounded by %(bounds)s) and one over the coarse
     rollup's rows in [%(coarse0)s, %(coarse_end)s) (bands bounded by %(coarse_bounds)s), the
     counts and the histogram of every row (the histogram is kept for latency SLOs' services
-    only; a second pass for it read every page again, those services' rows being on all of
-    them). Each start's parts (_split: its fine or coarse bands in [lo, hi), added or taken
-    away) are rows of `k`, each joined with its bands. Rows are filtered by service only when
-    the SLOs' services are fewer than half of all services: the filter (a hashed lookup a
-    row) costs about half of what aggregating a row does, and the join drops the others'."""
+    only, but a second pass for them read every page again, their rows being on all of them,
+    and a lookup a row to sum it only for them cost more than summing it). Each start's parts
+    (_split: its fine or coarse bands in [lo, hi), added or taken away) are rows of `k`, each
+    joined with its bands. Rows are filtered by service (`filtered`) only when the SLOs'
+    services are fewer than half of all services: the filter (a hashed lookup a row) costs
+    about half of what aggregating a row does, and the join drops the others' sums anyway."""
     values = [f"coalesce(sum(b.{c} * k.sign), 0)" for c in KEPT]
-    few = (
-        "((SELECT count(*) FROM services_service) <= 2 * %(service_count)s "
-        "OR r.service_id = ANY(@varchar:all_services@))"
-    )
+    where = "AND r.service_id = ANY(@varchar:all_services@)" if filtered else ""
     # the fine intervals (disjoint) one range scan each: the bucket index, or a partition's
     # rows in order, where one scan of [first, last) would read every row between them
     scans = (
@@ -800,11 +800,12 @@ def _kept_query(family: Family, fine: list[tuple[datetime, datetime]], coarse: b
         "@bool:part_coarse@, @int:part_los@, @int:part_his@, @int:part_signs@) "
         "AS k(service_id, start, coarse, lo, hi, sign)), "
         f"f AS MATERIALIZED (SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[])"
-        f" AS band, {_band_sums(family.expressions)} FROM ({scans}) r WHERE {few} GROUP BY 1, 2), "
+        f" AS band, {_band_sums(family.expressions)} FROM ({scans}) r WHERE true {where} "
+        "GROUP BY 1, 2), "
         f"c AS MATERIALIZED (SELECT r.service_id, "
         f"width_bucket(r.bucket, %(coarse_bounds)s::timestamptz[]) AS band, "
         f"{_band_sums(of.expressions)} FROM {of.source} r WHERE r.bucket >= %(coarse0)s "
-        f"AND r.bucket < %(coarse_end)s AND {few} GROUP BY 1, 2) "
+        f"AND r.bucket < %(coarse_end)s {where} GROUP BY 1, 2) "
         f"SELECT k.service_id, k.start, {', '.join(values)} FROM k JOIN ("
         "SELECT f.*, false AS coarse FROM f UNION ALL SELECT c.*, true FROM c) b "
         "ON b.service_id = k.service_id AND b.coarse = k.coarse AND b.band >= k.lo "
@@ -821,23 +822,24 @@ def _floor(moment: datetime, size: timedelta) -> datetime:
     return EPOCH + (moment - EPOCH) // size * size
 
 
-def _coarse_end(coarse: Coarse | None, upto: datetime) -> datetime | None:
+def _afresh_context(coarse: Coarse | None, upto: datetime) -> tuple[datetime | None, int]:
     """Where the coarse rollup's buckets stop standing for the family's rows, up to `upto`:
     at the end of its complete buckets (its watermark), and before the oldest bucket it must
-    compute again (`dirty_since`: rows under it were rewritten, late results). None: no coarse
+    compute again (`dirty_since`: rows under it were rewritten, late results); None: no coarse
     rollup, or not refreshed yet. A bucket rewritten after this read marks the family's own
-    watermark too (a dependent of the same refresh), so the sums kept now are summed again."""
-    if coarse is None:
-        return None
+    watermark too (a dependent of the same refresh), so the sums kept now are summed again.
+    And how many services there are."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT upto, dirty_since FROM noc_rollupwatermark WHERE name = %s", [coarse.source]
+            "SELECT (SELECT count(*) FROM services_service), w.upto, w.dirty_since "
+            "FROM (SELECT 1) one LEFT JOIN noc_rollupwatermark w ON w.name = %s",
+            [coarse.source if coarse else ""],
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    moments = [upto, row[0]] if row[1] is None else [upto, row[0], row[1]]
-    return _floor(min(moments), coarse.bucket)
+        services, mark_upto, dirty_since = cursor.fetchone()
+    if coarse is None or mark_upto is None:
+        return None, services
+    moments = [upto, mark_upto] if dirty_since is None else [upto, mark_upto, dirty_since]
+    return _floor(min(moments), coarse.bucket), services
 
 
 NEVER = 1 << 30  # a band after every row's
@@ -912,7 +914,7 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     range: 30 daily rows and the hours at its ends, not 720 hourly rows)."""
     starts = sorted({start for _, start in keys})
     number = {start: i for i, start in enumerate(starts)}
-    end = _coarse_end(family.coarse, upto)
+    end, services = _afresh_context(family.coarse, upto)
     split = _split(set(starts), upto, family.coarse.bucket if family.coarse else None, end)
     parts = [(service, start, part) for service, start in keys for part in split.parts[start]]
     params = {
@@ -930,10 +932,11 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     }
     for i, (lower, upper) in enumerate(split.fine):
         params[f"fine{i}_from"], params[f"fine{i}_to"] = lower, upper
-    params["service_count"] = len(params["all_services"])
+    filtered = services > 2 * len(params["all_services"])
+    sql = _kept_query(family, split.fine, coarse=split.coarse, filtered=filtered)
     result = {key: ZERO for key in keys}
     with _parallel(len(keys) >= MANY):
-        rows = _rows(_kept_query(family, split.fine, split.coarse), params)
+        rows = _rows(sql, params)
     for service, start_number, *values in rows:
         key = (service, starts[start_number])
         # the histogram kept where needed (the others' kept sums have none, as before)
