@@ -777,10 +777,11 @@ def _kept_query(
     counts and the histogram of every row (the histogram is kept for latency SLOs' services
     only, but a second pass for them read every page again, their rows being on all of them,
     and a lookup a row to sum it only for them cost more than summing it). Each start's parts
-    (_split: its fine or coarse bands in [lo, hi), added or taken away) are rows of `k`, each
-    joined with its bands. Rows are filtered by service (`filtered`) only when the SLOs'
-    services are fewer than half of all services: the filter (a hashed lookup a row) costs
-    about half of what aggregating a row does, and the join drops the others' sums anyway."""
+    (_split: its fine or coarse bands in [lo, hi), added or taken away; the same for every
+    service) are joined with the keys, then each with its bands. Rows are filtered by service
+    (`filtered`) only when the SLOs' services are fewer than half of all services: the filter
+    (a hashed lookup a row) costs about half of what aggregating a row does, and the join
+    drops the others' sums anyway."""
     values = [f"coalesce(sum(b.{c} * k.sign), 0)" for c in KEPT]
     where = "AND r.service_id = ANY(@varchar:all_services@)" if filtered else ""
     # the fine intervals (disjoint) one range scan each: the bucket index, or a partition's
@@ -796,13 +797,15 @@ def _kept_query(
     # (without coarse buckets to read, the same statement reads none of the source's)
     of = family.coarse if coarse and family.coarse else family
     return (
-        "WITH k AS (SELECT * FROM unnest(@varchar:part_services@, @int:part_starts@, "
-        "@bool:part_coarse@, @int:part_los@, @int:part_his@, @int:part_signs@) "
-        "AS k(service_id, start, coarse, lo, hi, sign)), "
-        f"f AS MATERIALIZED (SELECT r.service_id, width_bucket(r.bucket, %(bounds)s::timestamptz[])"
-        f" AS band, {_band_sums(family.expressions)} FROM ({scans}) r WHERE true {where} "
-        "GROUP BY 1, 2), "
-        f"c AS MATERIALIZED (SELECT r.service_id, "
+        "WITH keys AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_starts@) "
+        "AS k(service_id, start)), "
+        "parts AS (SELECT * FROM unnest(@int:part_starts@, @bool:part_coarse@, @int:part_los@, "
+        "@int:part_his@, @int:part_signs@) AS p(start, coarse, lo, hi, sign)), "
+        "k AS (SELECT * FROM keys JOIN parts USING (start)), "
+        "f AS NOT MATERIALIZED (SELECT r.service_id, "
+        "width_bucket(r.bucket, %(bounds)s::timestamptz[]) AS band, "
+        f"{_band_sums(family.expressions)} FROM ({scans}) r WHERE true {where} GROUP BY 1, 2), "
+        "c AS NOT MATERIALIZED (SELECT r.service_id, "
         f"width_bucket(r.bucket, %(coarse_bounds)s::timestamptz[]) AS band, "
         f"{_band_sums(of.expressions)} FROM {of.source} r WHERE r.bucket >= %(coarse0)s "
         f"AND r.bucket < %(coarse_end)s {where} GROUP BY 1, 2) "
@@ -916,18 +919,19 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     number = {start: i for i, start in enumerate(starts)}
     end, services = _afresh_context(family.coarse, upto)
     split = _split(set(starts), upto, family.coarse.bucket if family.coarse else None, end)
-    parts = [(service, start, part) for service, start in keys for part in split.parts[start]]
+    parts = [(start, part) for start in starts for part in split.parts[start]]
     params = {
         "bounds": Native(split.bounds),
         "coarse_bounds": Native(split.coarse_bounds),
         "coarse0": split.coarse_bounds[0],
         "coarse_end": split.coarse_end,
-        "part_services": [service for service, _, _ in parts],
-        "part_starts": [number[start] for _, start, _ in parts],
-        "part_coarse": [part[0] for _, _, part in parts],
-        "part_los": [part[1] for _, _, part in parts],
-        "part_his": [part[2] for _, _, part in parts],
-        "part_signs": [part[3] for _, _, part in parts],
+        "key_services": [service for service, _ in keys],
+        "key_starts": [number[start] for _, start in keys],
+        "part_starts": [number[start] for start, _ in parts],
+        "part_coarse": [part[0] for _, part in parts],
+        "part_los": [part[1] for _, part in parts],
+        "part_his": [part[2] for _, part in parts],
+        "part_signs": [part[3] for _, part in parts],
         "all_services": sorted({service for service, _ in keys}),
     }
     for i, (lower, upper) in enumerate(split.fine):

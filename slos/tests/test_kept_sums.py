@@ -487,7 +487,7 @@ def cold_read(now: datetime) -> tuple[dict[str, sli.Readings], list[str]]:
     with CaptureQueriesContext(connection) as queries:
         readings, _ = kept_read_both(now)
     return readings, [
-        q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH k AS")
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("WITH keys AS")
     ]
 
 
