@@ -960,10 +960,11 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
 # and band (on disk: 190 MB a process at 10,000 SLOs), or gather them all to hash them in one
 # process, rather than hash them in each worker into a table it expects not to fit: the groups
 # are a few per service (some 300 bytes each: 15 MB at 10,000 SLOs), so sorting is off and
-# work_mem is raised to what the guess needs (memory is used by the groups there are).
+# work_mem is raised to what the guess needs (memory is used by the groups there are). The rows
+# of the ranges' ends are read by bitmap, not index scans: their pages in order, 5 % less.
 PLANNER = {
     "parallel_setup_cost": "0", "parallel_tuple_cost": "0", "enable_sort": "off",
-    "work_mem": "256MB",
+    "work_mem": "256MB", "enable_indexscan": "off",
 }  # fmt: skip
 
 
