@@ -692,7 +692,9 @@ class Family:
     table: str
     source: str  # the rollup summed
     expressions: dict[str, str]  # KEPT column → its expression over a source row r
-    coarse: Coarse | None = None
+    # Coarser rollups of the source, finest first: a cold sum reads the one that is current
+    # furthest (the finest of those), so a rollup still catching up falls back to the next.
+    coarse: tuple[Coarse, ...] = ()
 
 
 HOURLY_EXPRESSIONS = {
@@ -701,13 +703,16 @@ HOURLY_EXPRESSIONS = {
 }  # fmt: skip
 HOURS = Family(
     KEPT_MARK, "slos_slisums", "services_checkrollup_hourly", HOURLY_EXPRESSIONS,
-    Coarse(CHECK_ROLLUP_DAILY.name, CHECK_ROLLUP_DAILY.bucket, HOURLY_EXPRESSIONS),
+    (Coarse(CHECK_ROLLUP_DAILY.name, CHECK_ROLLUP_DAILY.bucket, HOURLY_EXPRESSIONS),),
 )  # fmt: skip
 MINUTES = Family(
     KEPT_MINUTES_MARK, "slos_slisums_minute", "services_checkrollup",
     {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
      "minutes": WITH_DATA, "good": GOOD_MINUTE, **HISTOGRAM},
-    Coarse(CHECK_ROLLUP_HOURLY.name, CHECK_ROLLUP_HOURLY.bucket, HOURLY_EXPRESSIONS),
+    (
+        Coarse("services_checkrollup_10min", timedelta(minutes=10), HOURLY_EXPRESSIONS),
+        Coarse(CHECK_ROLLUP_HOURLY.name, CHECK_ROLLUP_HOURLY.bucket, HOURLY_EXPRESSIONS),
+    ),
 )  # fmt: skip
 
 
@@ -769,7 +774,7 @@ def _needed_minutes(targets: list[Target], now: datetime, fresh: datetime) -> di
 
 
 def _kept_query(
-    family: Family, fine: list[tuple[datetime, datetime]], *, coarse: bool, filtered: bool
+    family: Family, fine: list[tuple[datetime, datetime]], coarse: Coarse | None, filtered: bool
 ) -> str:
     """Sums of [start, upto) per (service, start) in one statement: one banded pass over the
     family's rows in the `fine` intervals (bands bounded by %(bounds)s) and one over the coarse
@@ -795,7 +800,7 @@ def _kept_query(
         or f"SELECT * FROM {family.source} WHERE false"
     )
     # (without coarse buckets to read, the same statement reads none of the source's)
-    of = family.coarse if coarse and family.coarse else family
+    of = coarse or family
     return (
         "WITH keys AS (SELECT * FROM unnest(@varchar:key_services@, @int:key_starts@) "
         "AS k(service_id, start)), "
@@ -825,24 +830,34 @@ def _floor(moment: datetime, size: timedelta) -> datetime:
     return EPOCH + (moment - EPOCH) // size * size
 
 
-def _afresh_context(coarse: Coarse | None, upto: datetime) -> tuple[datetime | None, int]:
-    """Where the coarse rollup's buckets stop standing for the family's rows, up to `upto`:
-    at the end of its complete buckets (its watermark), and before the oldest bucket it must
-    compute again (`dirty_since`: rows under it were rewritten, late results); None: no coarse
-    rollup, or not refreshed yet. A bucket rewritten after this read marks the family's own
-    watermark too (a dependent of the same refresh), so the sums kept now are summed again.
-    And how many services there are."""
+def _afresh_context(
+    coarse: tuple[Coarse, ...], upto: datetime
+) -> tuple[Coarse | None, datetime | None, int]:
+    """Which coarse rollup a cold sum reads, and where its buckets stop standing for the
+    family's rows, up to `upto`: at the end of its complete buckets (its watermark), and before
+    the oldest bucket it must compute again (`dirty_since`: rows under it were rewritten, late
+    results). The one reaching furthest, the finest on a tie; None: none is refreshed yet (or
+    exists here). A bucket rewritten after this read marks the family's own watermark too (a
+    dependent of the same refresh), so the sums kept now are summed again. And how many
+    services there are."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT count(*) FROM services_service), w.upto, w.dirty_since "
-            "FROM (SELECT 1) one LEFT JOIN noc_rollupwatermark w ON w.name = %s",
-            [coarse.source if coarse else ""],
+            "SELECT (SELECT count(*) FROM services_service), w.name, w.upto, w.dirty_since "
+            "FROM (SELECT 1) one LEFT JOIN noc_rollupwatermark w ON w.name = ANY(%s)",
+            [[c.source for c in coarse]],
         )
-        services, mark_upto, dirty_since = cursor.fetchone()
-    if coarse is None or mark_upto is None:
-        return None, services
-    moments = [upto, mark_upto] if dirty_since is None else [upto, mark_upto, dirty_since]
-    return _floor(min(moments), coarse.bucket), services
+        rows = cursor.fetchall()
+    marks = {name: (mark_upto, dirty_since) for _, name, mark_upto, dirty_since in rows}
+    best, best_end = None, None
+    for rollup in coarse:
+        if rollup.source not in marks:
+            continue
+        mark_upto, dirty_since = marks[rollup.source]
+        moments = [upto, mark_upto] if dirty_since is None else [upto, mark_upto, dirty_since]
+        end = _floor(min(moments), rollup.bucket)
+        if best_end is None or end > best_end:
+            best, best_end = rollup, end
+    return best, best_end, rows[0][0]
 
 
 NEVER = 1 << 30  # a band after every row's
@@ -917,8 +932,8 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     range: 30 daily rows and the hours at its ends, not 720 hourly rows)."""
     starts = sorted({start for _, start in keys})
     number = {start: i for i, start in enumerate(starts)}
-    end, services = _afresh_context(family.coarse, upto)
-    split = _split(set(starts), upto, family.coarse.bucket if family.coarse else None, end)
+    coarse, end, services = _afresh_context(family.coarse, upto)
+    split = _split(set(starts), upto, coarse.bucket if coarse else None, end)
     parts = [(start, part) for start in starts for part in split.parts[start]]
     params = {
         "bounds": Native(split.bounds),
@@ -937,7 +952,7 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     for i, (lower, upper) in enumerate(split.fine):
         params[f"fine{i}_from"], params[f"fine{i}_to"] = lower, upper
     filtered = services > 2 * len(params["all_services"])
-    sql = _kept_query(family, split.fine, coarse=split.coarse, filtered=filtered)
+    sql = _kept_query(family, split.fine, coarse if split.coarse else None, filtered)
     result = {key: ZERO for key in keys}
     with _parallel(len(keys) >= MANY):
         rows = _rows(sql, params)
