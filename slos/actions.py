@@ -218,6 +218,7 @@ def _without_cycle_collection():
 
 
 def _evaluate_all(now: datetime) -> int:
+    sli.ensure_kept_marks(now)  # (committed first: see there)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [EVALUATION_LOCK])

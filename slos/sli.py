@@ -1160,6 +1160,20 @@ def _kept_sums(family: Family, needed: dict[tuple, bool], upto: datetime) -> dic
     return sums
 
 
+def ensure_kept_marks(now: datetime) -> None:
+    """Creates the kept sums' watermark rows if missing (invalid: nothing kept), committed
+    before the evaluation's transaction locks them: a refresh marks a row only if it sees it
+    (noc.timeseries.rollups.mark_dependents_dirty), and a row the evaluation's own transaction
+    inserted is invisible to others until it commits, after the rows it summed may have been
+    rewritten."""
+    from noc.models import RollupWatermark
+
+    for family in (HOURS, MINUTES):
+        RollupWatermark.objects.get_or_create(
+            name=family.mark, defaults={"upto": now, "dirty_since": EPOCH}
+        )
+
+
 def _kept_mark(family: Family, upto: datetime):
     """The kept sums' watermark row, locked; created invalid (nothing kept yet) before any
     read, so that a refresh committing meanwhile marks it."""

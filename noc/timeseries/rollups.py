@@ -201,11 +201,14 @@ def refresh(rollup: Rollup, *, now: datetime | None = None) -> int:
             end = min(end, start + rollup.catch_up)
         _ensure_partitions(rollup, start, now)
         written = _upsert(rollup, start, end)
-        # Rollups built on this one must recompute what changed here.
+        # Rollups built on this one must recompute what changed here, and so must readers
+        # keeping sums of its rows.
         downstream = tuple(r.name for r in ROLLUPS.values() if r.source == rollup.name)
-        downstream += tuple(sorted(DEPENDENTS.get(rollup.name, ())))
         if downstream:
             mark_dirty(downstream, start)
+        dependents = tuple(sorted(DEPENDENTS.get(rollup.name, ())))
+        if dependents:
+            mark_dependents_dirty(dependents, start)
         # What is left before the watermark (a late write's range longer than `catch_up`, or
         # one in a bucket not settled yet) stays dirty, from where this refresh stopped.
         mark.dirty_since = end if end < mark.upto else None
@@ -281,6 +284,23 @@ def _split_select(select: str) -> list[str]:
         current.append(char)
     parts.append("".join(current))
     return [p for p in (part.strip() for part in parts) if p]
+
+
+def mark_dependents_dirty(names: tuple[str, ...], oldest: datetime) -> None:
+    """Marks readers' kept sums dirty from `oldest` where they reach past it, always taking
+    their watermark rows' locks. A reader summing afresh holds its row locked while it reads
+    the rollup (and the coarser rollups' watermarks) and writes the row back clean: a refresh
+    committing during that read, which mark_dirty would skip when the row is already dirty
+    from before `oldest` (a first evaluation's, or an earlier late result's), or whose rewrite
+    falls between the reader's old and new `upto`, then waits for the reader and marks the
+    row after it (READ COMMITTED re-reads the row once the lock is released)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE noc_rollupwatermark SET dirty_since = CASE WHEN upto > %(oldest)s "
+            "THEN least(coalesce(dirty_since, %(oldest)s), %(oldest)s) ELSE dirty_since END "
+            "WHERE name = ANY(%(names)s)",
+            {"oldest": oldest, "names": list(names)},
+        )
 
 
 def mark_dirty(rollup_names: tuple[str, ...], oldest: datetime) -> None:

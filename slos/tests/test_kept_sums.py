@@ -563,3 +563,89 @@ def test_a_coarse_rollup_behind_leaves_the_cold_read_to_the_next(fleet):
     behind, statements = cold_read(T1)  # (equal to a full read)
     assert any("FROM services_checkrollup_hourly r" in sql for sql in statements)
     assert behind == current
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_committing_during_a_cold_read_marks_the_kept_sums_after_it(fleet, monkeypatch):
+    """Late results: the hourly refresh rewrites an hour of a day the daily rollup holds while
+    a cold evaluation, its kept sums' mark locked, has read the daily rollup's watermark but
+    not yet the rows. The refresh waits for the evaluation and marks its sums dirty after it
+    (marking them before would be undone by the evaluation's commit), so the next evaluation
+    sums them again, now without that day's daily row."""
+    import threading
+
+    from django.db import connections
+
+    a = fleet[0]
+    rollup_tables = [r for r in ("services_checkrollup", "services_checkrollup_hourly", DAILY,
+                                 TEN_MINUTES) if r in ROLLUPS]  # fmt: skip
+    try:
+        late = T1 - timedelta(days=5, minutes=7)  # a whole day of a-30d's window
+        ensure_partitions(CHECK_RESULTS, late, late + timedelta(minutes=1))
+        CheckResult.objects.create(service_id=a.id, time=late, status="down")
+        mark_dirty(CHECK_RESULTS.rollups, late)
+        refresh(ROLLUPS["services_checkrollup"], now=END)  # the hourly refresh comes next
+        finished = threading.Event()
+        errors: list[Exception] = []
+
+        def refresh_hourly() -> None:
+            try:
+                refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+            except Exception as error:  # reported by the test
+                errors.append(error)
+            finally:
+                connections.close_all()
+                finished.set()
+
+        real = sli._afresh_context
+        threads: list[threading.Thread] = []
+
+        def racing(coarse, upto):
+            context = real(coarse, upto)
+            if not threads and any(c.source == DAILY for c in coarse):
+                threads.append(threading.Thread(target=refresh_hourly))
+                threads[0].start()
+                assert not finished.wait(2)  # its rows written, it waits for the mark
+            return context
+
+        before = read(T1, keep=False)
+        monkeypatch.setattr(sli, "_afresh_context", racing)
+        actions.slos_evaluate(now=T1)  # cold: the old daily and hourly rows
+        monkeypatch.setattr(sli, "_afresh_context", real)
+        threads[0].join(30)
+        assert finished.is_set() and not errors
+        assert RollupWatermark.objects.get(name=sli.KEPT_MARK).dirty_since is not None
+        after, ran = kept_read_both(T1)  # (equal to a full read)
+        assert "afresh" in ran["hours"]
+        assert after["a-30d"].window.n_down == before["a-30d"].window.n_down + 1
+    finally:
+        services = [s.id for s in fleet]
+        with connection.cursor() as cursor:  # (not flushed: tables of no managed model)
+            for table in rollup_tables:
+                cursor.execute(f"DELETE FROM {table} WHERE service_id = ANY(%s)", [services])
+
+
+def test_a_cold_read_with_the_coarse_rollups_behind_reads_the_rows_they_lack(fleet):
+    """The daily rollup 10 days behind and the hourly 5 hours behind (a worker down, or
+    catching up after the migration: their newer buckets never computed): a cold sum reads
+    whole days up to where the daily rollup ends, and hours after."""
+    daily_upto = (END - timedelta(days=10)).replace(hour=0)
+    hourly_upto = END - timedelta(hours=5)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {DAILY} WHERE bucket >= %s", [daily_upto])
+        cursor.execute("DELETE FROM services_checkrollup_hourly WHERE bucket >= %s", [hourly_upto])
+    RollupWatermark.objects.filter(name=DAILY).update(upto=daily_upto, dirty_since=None)
+    RollupWatermark.objects.filter(name="services_checkrollup_hourly").update(
+        upto=hourly_upto, dirty_since=None
+    )
+    a = fleet[0].id
+    start, upto = (T1 - timedelta(days=20)).replace(minute=0), END - timedelta(hours=12)
+    sums = sli._sum_afresh(sli.HOURS, {(a, start): True}, upto)[a, start]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(f'sum({e})' for e in sli.HOURS.expressions.values())} "
+            "FROM services_checkrollup_hourly r WHERE service_id = %s AND bucket >= %s "
+            "AND bucket < %s",
+            [a, start, upto],
+        )
+        assert sums == tuple(cursor.fetchone())
