@@ -96,6 +96,19 @@ def fleet(make_service):
     return services
 
 
+def rolled_up(start: datetime) -> None:
+    """Minute rows written straight into the per-minute rollup from `start` on (more services'
+    history) rolled up as the per-minute refresh would have them: the rollups built on it
+    marked dirty from there, then refreshed until current (the daily one after the hourly)."""
+    built_on_minutes = tuple(
+        name for name, rollup in ROLLUPS.items() if rollup.source == "services_checkrollup"
+    )
+    mark_dirty(built_on_minutes, start)
+    for name in ROLLUPS:
+        if name.startswith("services_checkrollup_") and is_native(ROLLUPS[name]):
+            refresh_until_current(name, END)
+
+
 def read(now: datetime, *, keep: bool) -> dict[str, sli.Readings]:
     targets = actions.sli_targets(list(SLO.objects.filter(enabled=True)), now)
     if not keep:
@@ -322,8 +335,7 @@ def test_services_of_one_kind_slide_from_their_own_kept_sums(fleet, make_service
     start = END - timedelta(days=DAYS)
     with connection.cursor() as cursor:
         cursor.execute(MINUTES, {"services": [s.id for s in twins], "start": start, "end": END})
-    RollupWatermark.objects.filter(name="services_checkrollup_hourly").update(upto=start)
-    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    rolled_up(start)
     first, _ = kept_read_both(T1)
     windows = {astuple(first[f"t{k}-30d"].window)[:3] for k in range(3)}
     assert len(windows) > 1  # histories that differ
@@ -359,8 +371,7 @@ def test_services_without_slos_are_not_kept(fleet, make_service, others):
     start = END - timedelta(days=DAYS)
     with connection.cursor() as cursor:
         cursor.execute(MINUTES, {"services": [s.id for s in extra], "start": start, "end": END})
-    RollupWatermark.objects.filter(name="services_checkrollup_hourly").update(upto=start)
-    refresh(ROLLUPS["services_checkrollup_hourly"], now=END)
+    rolled_up(start)
     _, ran = kept_read_both(T1)  # (equal to a full read)
     assert "afresh" in ran["hours"] and "afresh" in ran["minutes"]
     slo_services = {s.id for s in fleet}
