@@ -30,6 +30,7 @@ from services.schedule import MAX_SLOT_AGE
 from services.timeseries import (
     CHECK_RESULTS,
     CHECK_ROLLUP,
+    CHECK_ROLLUP_10MIN,
     CHECK_ROLLUP_DAILY,
     CHECK_ROLLUP_HOURLY,
 )
@@ -131,9 +132,11 @@ def _delete_rollups(service_id: str) -> None:
     transaction: they are left alone. The raw rows are gone, so real-time reads of recent
     buckets and any later refresh over a range no longer count them; only buckets already
     materialized and outside the refresh policy's window keep the old counts until retention
-    drops them. The daily rollup does not exist there (native only)."""
+    drops them. The daily and 10-minute rollups do not exist there (native only)."""
     native = [
-        r.name for r in (CHECK_ROLLUP, CHECK_ROLLUP_HOURLY, CHECK_ROLLUP_DAILY) if is_native(r)
+        r.name
+        for r in (CHECK_ROLLUP, CHECK_ROLLUP_HOURLY, CHECK_ROLLUP_DAILY, CHECK_ROLLUP_10MIN)
+        if is_native(r)
     ]
     if not native:
         return
