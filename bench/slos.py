@@ -16,8 +16,9 @@ embedded one unless DATABASE_URL is set), migrates it, and then:
   `--days` straight from the same model with `COPY` (minute rows older than 6 hours are never
   read: 30 days of them for 10,000 services would be 93 GB). `--all-minutes` generates every
   minute of `--days` instead and builds the whole hourly rollup from it, as before. Then the
-  daily rollup of the hourly one by the project's own refresh (what a cold evaluation reads
-  for whole days), and VACUUM ANALYZE (generation time is reported apart from the figures);
+  daily rollup of the hourly one and the 10-minute rollup of the per-minute one by the
+  project's own refresh (what a cold evaluation reads for whole days and 10-minute blocks),
+  and VACUUM ANALYZE (generation time is reported apart from the figures);
 - times `slos.actions.slos_evaluate(now=…)` (`--runs` runs after a warm-up, every run
   writing its minute's history rows): steady (consecutive minutes of one hour, the kept sums
   of completed hours as they are), the first minute of an hour after the last of the previous
@@ -331,8 +332,8 @@ def generate_history(
         ):
             RollupWatermark.objects.update_or_create(name=name, defaults={"upto": upto})
         began = time.perf_counter()
-        daily_rollup(end)
-        seconds["daily rows (rolled up)"] = time.perf_counter() - began
+        coarse_rollups(end)
+        seconds["daily and 10-minute rows (rolled up)"] = time.perf_counter() - began
         began = time.perf_counter()
         log("  VACUUM ANALYZE …")
         cursor.execute(f"VACUUM ANALYZE {', '.join(ROLLUP_TABLES)}")
@@ -345,25 +346,30 @@ ROLLUP_TABLES = (
     "services_checkrollup",
     "services_checkrollup_hourly",
     "services_checkrollup_daily",
+    "services_checkrollup_10min",
 )
 
 
-def daily_rollup(now: datetime) -> None:
-    """The daily rollup of the hourly one, by the project's own refresh, run after run as the
-    beat runs it (each computes at most its catch_up) until every settled day is in."""
-    from noc.models import RollupWatermark
-    from noc.timeseries.rollups import refresh
-    from services.timeseries import CHECK_ROLLUP_DAILY
+COARSE_ROLLUPS = {"services_checkrollup_daily": "days", "services_checkrollup_10min": "10 min"}
 
-    name = CHECK_ROLLUP_DAILY.name
+
+def coarse_rollups(now: datetime) -> None:
+    """The coarser rollups a cold evaluation reads (daily of the hourly one, 10-minute of the
+    per-minute one), by the project's own refresh, run after run as the beat runs it (each
+    computes at most its catch_up) until every settled bucket is in."""
+    from noc.models import RollupWatermark
+    from noc.timeseries.rollups import ROLLUPS, refresh
+
     began = time.perf_counter()
-    while True:
-        before = RollupWatermark.objects.filter(name=name).values_list("upto", flat=True).first()
-        written = refresh(CHECK_ROLLUP_DAILY, now=now)
-        upto = RollupWatermark.objects.get(name=name).upto
-        log(f"  days from hours: up to {upto:%Y-%m-%d}: {written:,} rows, {_elapsed(began)}")
-        if upto == before:
-            return
+    for name, what in COARSE_ROLLUPS.items():
+        before = None
+        while True:
+            written = refresh(ROLLUPS[name], now=now)
+            upto = RollupWatermark.objects.get(name=name).upto
+            log(f"  {what}: up to {upto:%Y-%m-%d %H:%M}: {written:,} rows, {_elapsed(began)}")
+            if upto == before:
+                break
+            before = upto
 
 
 @dataclass(frozen=True)
@@ -915,7 +921,8 @@ def report(figures: Figures, postgres: str) -> None:
         f"data: {o.services:,} services × {o.days} days of history"
         f"{'' if o.all_minutes else f' (minute rows for the last {RECENT_HOURS} h only)'}: "
         f"{minute_rows:,} minute rows, {hourly_rows:,} hourly rows, "
-        f"{rows['services_checkrollup_daily']:,} daily rows, {size / 1e9:.2f} GB",
+        f"{rows['services_checkrollup_daily']:,} daily rows, "
+        f"{rows['services_checkrollup_10min']:,} 10-minute rows, {size / 1e9:.2f} GB",
         f"  generated in {sum(generated.values()):,.0f} s ({generation})",
         f"SLOs evaluated: {figures.evaluated:,} ({outcome['compliant']} compliant, "
         f"{outcome['not compliant']} not, {outcome['alerts firing']} alerts firing)",
