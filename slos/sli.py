@@ -830,16 +830,13 @@ def _floor(moment: datetime, size: timedelta) -> datetime:
     return EPOCH + (moment - EPOCH) // size * size
 
 
-def _afresh_context(
-    coarse: tuple[Coarse, ...], upto: datetime
-) -> tuple[Coarse | None, datetime | None, int]:
-    """Which coarse rollup a cold sum reads, and where its buckets stop standing for the
-    family's rows, up to `upto`: at the end of its complete buckets (its watermark), and before
-    the oldest bucket it must compute again (`dirty_since`: rows under it were rewritten, late
-    results). The one reaching furthest, the finest on a tie; None: none is refreshed yet (or
-    exists here). A bucket rewritten after this read marks the family's own watermark too (a
-    dependent of the same refresh), so the sums kept now are summed again. And how many
-    services there are."""
+def _afresh_context(coarse: tuple[Coarse, ...], upto: datetime) -> tuple[dict[str, datetime], int]:
+    """Where each coarse rollup's buckets stop standing for the family's rows, up to `upto`:
+    at the end of its complete buckets (its watermark), and before the oldest bucket it must
+    compute again (`dirty_since`: rows under it were rewritten, late results); none for one
+    not refreshed yet (or not here). A bucket rewritten after this read marks the family's own
+    watermark too (a dependent of the same refresh, which waits for this evaluation), so the
+    sums kept now are summed again. And how many services there are."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT (SELECT count(*) FROM services_service), w.name, w.upto, w.dirty_since "
@@ -848,16 +845,37 @@ def _afresh_context(
         )
         rows = cursor.fetchall()
     marks = {name: (mark_upto, dirty_since) for _, name, mark_upto, dirty_since in rows}
-    best, best_end = None, None
+    ends = {}
     for rollup in coarse:
-        if rollup.source not in marks:
-            continue
-        mark_upto, dirty_since = marks[rollup.source]
-        moments = [upto, mark_upto] if dirty_since is None else [upto, mark_upto, dirty_since]
-        end = _floor(min(moments), rollup.bucket)
-        if best_end is None or end > best_end:
-            best, best_end = rollup, end
-    return best, best_end, rows[0][0]
+        if rollup.source in marks:
+            mark_upto, dirty_since = marks[rollup.source]
+            moments = [upto, mark_upto] if dirty_since is None else [upto, mark_upto, dirty_since]
+            ends[rollup.source] = _floor(min(moments), rollup.bucket)
+    return ends, rows[0][0]
+
+
+def _furthest(coarse: tuple[Coarse, ...], ends: dict[str, datetime]):
+    """The coarse rollup current furthest (the finest on a tie) and its end, or (None, None)."""
+    best = None
+    for rollup in coarse:
+        if rollup.source in ends and (best is None or ends[rollup.source] > ends[best.source]):
+            best = rollup
+    return best, (ends[best.source] if best else None)
+
+
+def _finer_rows(family: Family, starts, upto: datetime, ends: dict[str, datetime]) -> Family:
+    """The family to read the rows at the ranges' ends from: its finest coarse rollup instead
+    of its own rows when every range starts and ends on that rollup's buckets and it is current
+    up to `upto` (the minute sums: 10-minute blocks, read as 10-minute rows), the next coarse
+    rollups then standing for whole buckets; else the family itself."""
+    finest = family.coarse[0] if len(family.coarse) > 1 else None
+    if finest is None or ends.get(finest.source) != upto:
+        return family
+    if any(_floor(start, finest.bucket) != start for start in starts):
+        return family
+    return replace(
+        family, source=finest.source, expressions=finest.expressions, coarse=family.coarse[1:]
+    )
 
 
 NEVER = 1 << 30  # a band after every row's
@@ -932,7 +950,9 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     range: 30 daily rows and the hours at its ends, not 720 hourly rows)."""
     starts = sorted({start for _, start in keys})
     number = {start: i for i, start in enumerate(starts)}
-    coarse, end, services = _afresh_context(family.coarse, upto)
+    ends, services = _afresh_context(family.coarse, upto)
+    rows_of = _finer_rows(family, starts, upto, ends)
+    coarse, end = _furthest(rows_of.coarse, ends)
     split = _split(set(starts), upto, coarse.bucket if coarse else None, end)
     parts = [(start, part) for start in starts for part in split.parts[start]]
     params = {
@@ -952,7 +972,7 @@ def _sum_afresh(family: Family, keys: dict[tuple, bool], upto: datetime) -> dict
     for i, (lower, upper) in enumerate(split.fine):
         params[f"fine{i}_from"], params[f"fine{i}_to"] = lower, upper
     filtered = services > 2 * len(params["all_services"])
-    sql = _kept_query(family, split.fine, coarse if split.coarse else None, filtered)
+    sql = _kept_query(rows_of, split.fine, coarse if split.coarse else None, filtered)
     result = {key: ZERO for key in keys}
     with _parallel(len(keys) >= MANY):
         rows = _rows(sql, params)

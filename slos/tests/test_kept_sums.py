@@ -567,14 +567,19 @@ def test_cold_reads_from_either_half_of_a_coarse_bucket_read_as_a_full_read(
 
 def test_a_coarse_rollup_behind_leaves_the_cold_read_to_the_next(fleet):
     """The 10-minute rollup not refreshed for hours (its worker down, or catching up after the
-    migration): the minute sums take whole hours instead; once current, 10-minute buckets."""
+    migration): the minute sums take whole hours and the minutes at the ends; once current,
+    whole hours and the 10-minute rows at the ends, no minute rows."""
     if not (TEN_MINUTES in ROLLUPS and is_native(ROLLUPS[TEN_MINUTES])):
         pytest.skip("no 10-minute rollup on this backend")
+    minute_rows = "FROM services_checkrollup WHERE"
     current, statements = cold_read(T1)
-    assert any(f"FROM {TEN_MINUTES} r" in sql for sql in statements)
-    assert not any("FROM services_checkrollup_hourly r" in sql for sql in statements)
+    # 10-minute rows at the ends of the ranges (on 10-minute blocks) and hours between them
+    assert any(TEN_MINUTES in sql for sql in statements)
+    assert not any(minute_rows in sql for sql in statements)
     RollupWatermark.objects.filter(name=TEN_MINUTES).update(upto=T1 - timedelta(hours=3))
     behind, statements = cold_read(T1)  # (equal to a full read)
+    assert not any(TEN_MINUTES in sql for sql in statements)
+    assert any(minute_rows in sql for sql in statements)
     assert any("FROM services_checkrollup_hourly r" in sql for sql in statements)
     assert behind == current
 
