@@ -35,7 +35,12 @@ from django.db import connection
 
 from noc.timeseries.rollups import is_native, register_dependent
 from services.choices import LATENCY_BUCKETS_MS
-from services.timeseries import CHECK_ROLLUP, CHECK_ROLLUP_DAILY, CHECK_ROLLUP_HOURLY
+from services.timeseries import (
+    CHECK_ROLLUP,
+    CHECK_ROLLUP_10MIN,
+    CHECK_ROLLUP_DAILY,
+    CHECK_ROLLUP_HOURLY,
+)
 from slos.budget import LOOKBACKS
 
 SHORT = timedelta(hours=6)
@@ -710,7 +715,7 @@ MINUTES = Family(
     {"n_up": "r.n_up", "n_degraded": "r.n_degraded", "n_down": "r.n_down",
      "minutes": WITH_DATA, "good": GOOD_MINUTE, **HISTOGRAM},
     (
-        Coarse("services_checkrollup_10min", timedelta(minutes=10), HOURLY_EXPRESSIONS),
+        Coarse(CHECK_ROLLUP_10MIN.name, CHECK_ROLLUP_10MIN.bucket, HOURLY_EXPRESSIONS),
         Coarse(CHECK_ROLLUP_HOURLY.name, CHECK_ROLLUP_HOURLY.bucket, HOURLY_EXPRESSIONS),
     ),
 )  # fmt: skip

@@ -21,6 +21,7 @@ from noc.timeseries.status import report
 from services import actions
 from services.choices import LATENCY_BUCKETS_MS
 from services.tests.fixtures import refresh_rollups
+from services.tests.rollup_rows import COLUMNS, COUNTS, LES, MINUTE, rows
 from services.timeseries import (
     CHECK_ROLLUP,
     CHECK_ROLLUP_10MIN,
@@ -31,21 +32,17 @@ from services.timeseries import (
 
 pytestmark = pytest.mark.django_db
 
-TENMIN, HOURLY, MINUTE = CHECK_ROLLUP_10MIN.name, CHECK_ROLLUP_HOURLY.name, CHECK_ROLLUP.name
+TENMIN, HOURLY = CHECK_ROLLUP_10MIN.name, CHECK_ROLLUP_HOURLY.name
 TEN = timedelta(minutes=10)
 STEP = CHECK_ROLLUP_10MIN.catch_up // TEN  # buckets one refresh computes at most
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-COUNTS = ("n_up", "n_degraded", "n_down", "n_maintenance", "rt_count",
-          *(f"le_{ms}" for ms in LATENCY_BUCKETS_MS))  # fmt: skip
-COLUMNS = (*COUNTS, "rt_sum", "rt_min", "rt_max", "m_total", "m_good_avail")
 
 # Pseudo-random but repeatable minute rows (x a hash of the service and the minute), about 1 %
 # of minutes missing, some with no check counted (maintenance only).
-_LES = ", ".join(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 _MINUTE_LES = ", ".join(f"(x %% 4 > 0 AND x %% 600 <= {ms})::int" for ms in LATENCY_BUCKETS_MS)
 MINUTES = f"""
 INSERT INTO services_checkrollup (bucket, service_id, n_up, n_degraded, n_down, n_maintenance,
-    rt_count, rt_sum, rt_min, rt_max, {_LES})
+    rt_count, rt_sum, rt_min, rt_max, {LES})
 SELECT m, s, (x %% 4 > 0 AND x %% 11 > 0)::int, (x %% 7 = 0)::int, (x %% 4 = 0)::int,
        (x %% 11 = 0)::int, (x %% 4 > 0)::int, x %% 600, x %% 600, x %% 600, {_MINUTE_LES}
 FROM unnest(%(services)s::varchar[]) AS s,
@@ -60,18 +57,6 @@ WHERE x %% 100 > 0
 def _native():
     if not is_native(CHECK_ROLLUP_10MIN):
         pytest.skip("the 10-minute rollup exists on the native backend only")
-
-
-def rows(table: str, where: str = "", params=()) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT bucket, service_id, {', '.join(c for c in COLUMNS if c[0] != 'm')}"
-            f"{', m_total, m_good_avail' if table != MINUTE else ''} FROM {table} {where} "
-            "ORDER BY bucket, service_id",
-            params,
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def tens_of(minute_rows: list[dict]) -> dict[tuple, dict]:
@@ -119,7 +104,7 @@ def late_result(service: str, minute: datetime, failed: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {MINUTE} (bucket, service_id, n_up, n_degraded, n_down, n_maintenance, "
-            f"rt_count, {_LES}) VALUES (%s, %s, 0, 0, %s, 0, 0, "
+            f"rt_count, {LES}) VALUES (%s, %s, 0, 0, %s, 0, 0, "
             f"{', '.join('0' for _ in LATENCY_BUCKETS_MS)}) ON CONFLICT (service_id, bucket) "
             f"DO UPDATE SET n_up = 0, n_down = {MINUTE}.n_down + EXCLUDED.n_down",
             [minute, service, failed],

@@ -20,6 +20,7 @@ from noc.timeseries.status import report
 from services import actions
 from services.choices import LATENCY_BUCKETS_MS
 from services.tests.fixtures import refresh_rollups
+from services.tests.rollup_rows import COLUMNS, COUNTS, LES, MINUTE, rows
 from services.timeseries import (
     CHECK_ROLLUP_DAILY,
     CHECK_ROLLUP_HOURLY,
@@ -30,19 +31,15 @@ from services.timeseries import (
 
 pytestmark = pytest.mark.django_db
 
-DAILY, HOURLY, MINUTE = CHECK_ROLLUP_DAILY.name, CHECK_ROLLUP_HOURLY.name, "services_checkrollup"
+DAILY, HOURLY = CHECK_ROLLUP_DAILY.name, CHECK_ROLLUP_HOURLY.name
 STEP = CHECK_ROLLUP_DAILY.catch_up.days  # days one refresh computes at most
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-COUNTS = ("n_up", "n_degraded", "n_down", "n_maintenance", "rt_count",
-          *(f"le_{ms}" for ms in LATENCY_BUCKETS_MS))  # fmt: skip
-COLUMNS = (*COUNTS, "rt_sum", "rt_min", "rt_max", "m_total", "m_good_avail")
 
 # Pseudo-random but repeatable rows: x is a hash of the service and the time.
-_LES = ", ".join(f"le_{ms}" for ms in LATENCY_BUCKETS_MS)
 _HOUR_LES = ", ".join(f"x %% {5 + i}" for i in range(len(LATENCY_BUCKETS_MS)))
 HOURS = f"""
 INSERT INTO services_checkrollup_hourly (bucket, service_id, n_up, n_degraded, n_down,
-    n_maintenance, rt_count, rt_sum, rt_min, rt_max, {_LES}, m_total, m_good_avail)
+    n_maintenance, rt_count, rt_sum, rt_min, rt_max, {LES}, m_total, m_good_avail)
 SELECT h, s, x %% 50 + 10, x %% 3, x %% 4, x %% 2, x %% 50 + 5, (x %% 50 + 5) * 40.5,
        x %% 90 + 1, x %% 900 + 100, {_HOUR_LES}, x %% 60 + 1, x %% 30
 FROM unnest(%(services)s::varchar[]) AS s,
@@ -53,7 +50,7 @@ FROM unnest(%(services)s::varchar[]) AS s,
 _MINUTE_LES = ", ".join(f"(x %% 4 > 0 AND x %% 600 <= {ms})::int" for ms in LATENCY_BUCKETS_MS)
 MINUTES = f"""
 INSERT INTO services_checkrollup (bucket, service_id, n_up, n_degraded, n_down, n_maintenance,
-    rt_count, rt_sum, rt_min, rt_max, {_LES})
+    rt_count, rt_sum, rt_min, rt_max, {LES})
 SELECT m, s, (x %% 4 > 0)::int, (x %% 7 = 0)::int, (x %% 4 = 0)::int, 0, (x %% 4 > 0)::int,
        x %% 600, x %% 600, x %% 600, {_MINUTE_LES}
 FROM unnest(%(services)s::varchar[]) AS s,
@@ -68,18 +65,6 @@ WHERE x %% 100 > 0
 def _native():
     if not is_native(CHECK_ROLLUP_DAILY):
         pytest.skip("the daily rollup exists on the native backend only")
-
-
-def rows(table: str, where: str = "", params=()) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT bucket, service_id, {', '.join(c for c in COLUMNS if c[0] != 'm')}"
-            f"{', m_total, m_good_avail' if table != MINUTE else ''} FROM {table} {where} "
-            "ORDER BY bucket, service_id",
-            params,
-        )
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def days_of(source_rows: list[dict], *, minutes: bool = False) -> dict[tuple, dict]:

@@ -19,6 +19,7 @@ from services.models import CheckResult
 from services.tests.fixtures import ensure_partitions, refresh_rollups
 from services.timeseries import (
     CHECK_RESULTS,
+    CHECK_ROLLUP_10MIN,
     CHECK_ROLLUP_DAILY,
     ROLLUP_HOURLY_TABLE,
     ROLLUP_TABLE,
@@ -476,7 +477,7 @@ def test_a_cold_read_takes_whole_coarse_buckets_of_minutes_only_where_they_are_c
 
 
 DAILY = CHECK_ROLLUP_DAILY.name
-TEN_MINUTES = "services_checkrollup_10min"
+TEN_MINUTES = CHECK_ROLLUP_10MIN.name
 
 
 def refresh_until_current(name: str, now: datetime) -> None:
