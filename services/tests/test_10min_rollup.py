@@ -2,7 +2,7 @@
 plain PostgreSQL: each bucket the sum of its minutes, computed once three minutes after it ends,
 never marked dirty by the routine minute refresh, a late write recomputing it, a first refresh
 bounded to the 2 days' retention and caught up two hours per refresh, and nothing that lists the
-time-series tables failing where the table does not exist."""
+time-series tables failing where the table does not exist (test_coarse_rollups.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,16 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from noc.models import RollupWatermark
-from noc.timeseries import backend, partitions
+from noc.timeseries import partitions
 from noc.timeseries.maintenance import maintain_all
 from noc.timeseries.rollups import ROLLUPS, date_bin, is_native, mark_dirty, refresh
-from noc.timeseries.status import report
 from services import actions
 from services.choices import LATENCY_BUCKETS_MS
-from services.tests.fixtures import refresh_rollups
 from services.tests.rollup_rows import COLUMNS, COUNTS, LES, MINUTE, rows
 from services.timeseries import (
-    CHECK_ROLLUP,
     CHECK_ROLLUP_10MIN,
     CHECK_ROLLUP_HOURLY,
     ROLLUP_10MIN_TABLE,
@@ -281,40 +277,9 @@ def test_deleting_a_service_deletes_its_10min_rows(make_service):
     assert {s for _, s in tenmin()} == {"other"}
 
 
-@pytest.mark.django_db(transaction=True)  # the task closes the connection when it ends
-def test_it_is_listed_by_the_status_and_the_maintenance(capsys):
-    from noc.tasks import rollups_refresh, timeseries_maintain
-
-    assert TENMIN in rollups_refresh()  # refreshed by the beat task with the others
-    assert timeseries_maintain()[TENMIN]["backend"] == backend.NATIVE
-    call_command("timeseries_status")
-    out = capsys.readouterr().out
-    assert f"{TENMIN}: native," in out
-    assert f"  {TENMIN}: native table" in out
-
-
 def test_maintenance_drops_its_partitions_past_2_days():
     now = datetime.now(UTC)
     partitions.ensure(ROLLUP_10MIN_TABLE, now - timedelta(days=6), now)
     assert min(p.start for p in partitions.existing(ROLLUP_10MIN_TABLE)) < now - timedelta(days=5)
     maintain_all()
     assert min(p.end for p in partitions.existing(ROLLUP_10MIN_TABLE)) > now - timedelta(days=2)
-
-
-def test_everything_that_lists_the_tables_passes_over_a_10min_rollup_not_created(make_service):
-    """On TimescaleDB the 10-minute rollup is not created (native only); nor is it on an
-    installation whose code is deployed before its migration runs. Dropped here (in the test's
-    transaction) to stand for both: nothing refreshes, maintains or deletes from it."""
-    service = make_service()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {TENMIN}")
-    assert not is_native(CHECK_ROLLUP_10MIN)  # what the beat task asks of each rollup
-    assert is_native(CHECK_ROLLUP)
-    refresh_rollups()
-    assert RollupWatermark.objects.filter(name=MINUTE).exists()
-    assert not RollupWatermark.objects.filter(name=TENMIN).exists()
-    assert maintain_all()[TENMIN] == {"backend": None}
-    _, tables, found = report()
-    assert [t.backend for t in tables if t.table == TENMIN] == [None]
-    assert [r.kind for r in found if r.name == TENMIN] == ["missing"]
-    actions.service_delete(actor=None, service=service)

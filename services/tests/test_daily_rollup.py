@@ -1,7 +1,7 @@
 """The daily check rollup (services_checkrollup_daily), built from the hourly one on plain
 PostgreSQL: each day the sum of its hours, computed once when settled, a late write recomputing
 it, a long history caught up two days per refresh, and nothing that lists the time-series tables
-failing where the table does not exist."""
+failing where the table does not exist (test_coarse_rollups.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from noc.models import RollupWatermark
-from noc.timeseries import backend, partitions
-from noc.timeseries.maintenance import maintain_all
+from noc.timeseries import partitions
 from noc.timeseries.rollups import ROLLUPS, Rollup, is_native, mark_dirty, refresh
-from noc.timeseries.status import report
 from services import actions
 from services.choices import LATENCY_BUCKETS_MS
-from services.tests.fixtures import refresh_rollups
 from services.tests.rollup_rows import COLUMNS, COUNTS, LES, MINUTE, rows
 from services.timeseries import (
     CHECK_ROLLUP_DAILY,
@@ -267,34 +263,3 @@ def test_a_catch_up_that_is_not_a_whole_number_of_buckets_is_refused():
         Rollup(name="x", source="y", time_column="t", key_columns=(), select="",
                bucket=timedelta(hours=1), overlap=timedelta(hours=2),
                catch_up=timedelta(hours=2))  # fmt: skip
-
-
-@pytest.mark.django_db(transaction=True)  # the task closes the connection when it ends
-def test_it_is_listed_by_the_status_and_the_maintenance(capsys):
-    from noc.tasks import rollups_refresh, timeseries_maintain
-
-    assert DAILY in rollups_refresh()  # refreshed by the beat task with the others
-    assert timeseries_maintain()[DAILY]["backend"] == backend.NATIVE
-    call_command("timeseries_status")
-    out = capsys.readouterr().out
-    assert f"{DAILY}: native," in out
-    assert f"  {DAILY}: native table" in out
-
-
-def test_everything_that_lists_the_tables_passes_over_a_daily_rollup_not_created(make_service):
-    """On TimescaleDB the daily rollup is not created (native only); nor is it on an
-    installation whose code is deployed before its migration runs. Dropped here (in the test's
-    transaction) to stand for both: nothing refreshes, maintains or deletes from it."""
-    service = make_service()
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {DAILY}")
-    assert not is_native(CHECK_ROLLUP_DAILY)  # what the beat task asks of each rollup
-    assert is_native(CHECK_ROLLUP_HOURLY)
-    refresh_rollups()
-    assert RollupWatermark.objects.filter(name=HOURLY).exists()
-    assert not RollupWatermark.objects.filter(name=DAILY).exists()
-    assert maintain_all()[DAILY] == {"backend": None}
-    _, tables, found = report()
-    assert [t.backend for t in tables if t.table == DAILY] == [None]
-    assert [r.kind for r in found if r.name == DAILY] == ["missing"]
-    actions.service_delete(actor=None, service=service)
