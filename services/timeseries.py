@@ -80,6 +80,8 @@ _COUNTS = ("n_up", "n_degraded", "n_down", "n_maintenance", "rt_count")
 _sums = ", ".join(
     f"sum({c})::integer AS {c}" for c in (*_COUNTS, *(f"le_{ms}" for ms in LATENCY_BUCKETS_MS))
 )
+# What a rollup of rollup rows sums besides its minute counts (hourly, daily, 10-minute).
+_SUMMED = [_sums, "sum(rt_sum) AS rt_sum", "min(rt_min) AS rt_min", "max(rt_max) AS rt_max"]
 CHECK_ROLLUP_HOURLY = register_rollup(
     Rollup(
         name="services_checkrollup_hourly",
@@ -91,10 +93,7 @@ CHECK_ROLLUP_HOURLY = register_rollup(
         late_window=timedelta(days=max(settings.NOC_CHECK_RESULTS_RETENTION_DAYS - 1, 1)),
         select=", ".join(
             [
-                _sums,
-                "sum(rt_sum) AS rt_sum",
-                "min(rt_min) AS rt_min",
-                "max(rt_max) AS rt_max",
+                *_SUMMED,
                 "(count(*) FILTER (WHERE n_up + n_degraded + n_down > 0))::integer AS m_total",
                 "(count(*) FILTER (WHERE n_up + n_degraded + n_down > 0 AND n_down = 0))::integer"
                 " AS m_good_avail",
@@ -139,10 +138,7 @@ CHECK_ROLLUP_DAILY = register_rollup(
         native_only=True,
         select=", ".join(
             [
-                _sums,
-                "sum(rt_sum) AS rt_sum",
-                "min(rt_min) AS rt_min",
-                "max(rt_max) AS rt_max",
+                *_SUMMED,
                 "sum(m_total)::integer AS m_total",
                 "sum(m_good_avail)::integer AS m_good_avail",
             ]

@@ -620,8 +620,8 @@ def test_a_refresh_committing_during_a_cold_read_marks_the_kept_sums_after_it(fl
         real = sli._afresh_context
         threads: list[threading.Thread] = []
 
-        def racing(coarse, upto):
-            context = real(coarse, upto)
+        def racing(coarse, upto, **options):
+            context = real(coarse, upto, **options)
             if not threads and any(c.source == DAILY for c in coarse):
                 threads.append(threading.Thread(target=refresh_hourly))
                 threads[0].start()
